@@ -1,0 +1,257 @@
+"""``gansweep-train``: the Hydra entry point. Composes a config, trains one GAN per job, tracks it in MLflow.
+
+    gansweep-train model=arch3 recipe=modern            # one run
+    gansweep-train -m experiment=smoke                   # a study: one MLflow parent run, one child per job
+    gansweep-train -m experiment=smoke hydra/launcher=joblib hydra.launcher.n_jobs=2
+    gansweep-train model=arch1 resume=auto               # continue the last killed/crashed run of this config
+
+Everything that can be refused (the config, the evaluator, the data, the tracking store) is checked before
+a run is created, so bad input never leaves a run behind. In a multirun a failing job is recorded (FAILED,
+with its error) and the sweep goes on; the command's exit status is 1 when any job failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from gansweep import config as C
+from gansweep import paths, tracking
+from gansweep.train import NullLogger, Result, build, load_checkpoint, train
+
+CONF_DIR = str(paths.project_root() / "conf")
+RESULT_FILE = "result.json"
+SWEEP_FILE = "gansweep_sweep.json"
+SWEEP_ENV = "GANSWEEP_SWEEP_TARGET"
+_IGNORED_IN_LABEL = ("seed", "experiment", "force", "resume", "tracking")
+
+
+class JobRefused(Exception):
+    """Bad input found before any run exists: the message names the value."""
+
+
+def _config_label(overrides: list[str]) -> str:
+    """The job's overrides without the seed and control keys: groups runs of one config across seeds."""
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~").split(".")[0] not in _IGNORED_IN_LABEL]
+    kept = [o for o in kept if not o.startswith("hydra")]
+    return " ".join(sorted(kept)) or "default"
+
+
+def _sweep_target(job_dir: Path) -> tracking.Target | None:
+    """The experiment and parent run the launching process created for this sweep, if any."""
+    for candidate in (job_dir.parent / SWEEP_FILE,):
+        if candidate.is_file():
+            return tracking.Target.from_json(candidate.read_text())
+    if os.environ.get(SWEEP_ENV):
+        return tracking.Target.from_json(os.environ[SWEEP_ENV])
+    return None
+
+
+def _load_evaluator(cfg: dict[str, Any]) -> Any:
+    if not C.get(cfg, "eval.enabled"):
+        return None
+    from gansweep.metrics import load_evaluator
+
+    try:
+        return load_evaluator(C.get(cfg, "data.cache_dir"))
+    except (FileNotFoundError, ValueError) as exc:
+        raise JobRefused(f"{exc} (or run without metrics: eval=off)") from None
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM; the loop checkpoints and ends the run KILLED at the next iteration."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._old: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.signum != 0
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _write_result(job_dir: Path, **fields: Any) -> dict[str, Any]:
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / RESULT_FILE).write_text(json.dumps(fields, indent=2, default=str))
+    return fields
+
+
+def _open_run(cfg: dict[str, Any], target: tracking.Target, tags: dict[str, str], job_dir: Path):
+    """Start a fresh child run, or reopen the run to resume; returns (run_id, resume_state or None)."""
+    resume = cfg.get("resume")
+    if not resume:
+        run_id = tracking.start_child(target, tags["gansweep.config_label"], tags, C.flatten(cfg))
+        return run_id, None
+    if resume == "auto":
+        run = tracking.find_run(target, tags["gansweep.config_hash"], ("KILLED", "FAILED"))
+        if run is None:
+            raise JobRefused(f"resume=auto: no killed or failed run of this config in '{target.experiment}'")
+        run_id = run.info.run_id
+    else:
+        run_id = str(resume)
+        found = tracking.client(target.uri).get_run(run_id)
+        if found.data.tags.get("gansweep.config_hash") != tags["gansweep.config_hash"]:
+            raise JobRefused(f"resume={run_id}: that run was trained with another config; resume with its config")
+    ckpt = tracking.download_checkpoint(target.uri, run_id, job_dir / "resume")
+    if ckpt is None:
+        raise JobRefused(f"resume={run_id}: the run has no checkpoint/last.npz to continue from")
+    tracking.reopen(target, run_id)
+    return run_id, load_checkpoint(ckpt)
+
+
+def run_job(cfg_node: DictConfig) -> dict[str, Any]:
+    """Train one config. Returns (and writes to ``result.json``) its status, run id and final metrics."""
+    hc = HydraConfig.get()
+    job_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    overrides = list(hc.overrides.task)
+    choices = dict(hc.runtime.choices)
+    run_id, uri = None, None
+    try:
+        cfg = OmegaConf.to_container(cfg_node, resolve=True)
+        C.validate(cfg)
+        evaluator = _load_evaluator(cfg)
+        setup = build(cfg)
+        chash = C.config_hash(cfg)
+        tags = {
+            "gansweep.study": cfg["study"],
+            "gansweep.model": C.get(cfg, "model.name"),
+            "gansweep.recipe": str(choices.get("recipe")),
+            "gansweep.post": str(choices.get("post")),
+            "gansweep.ablation": str(choices.get("ablation")),
+            "gansweep.loss": C.get(cfg, "loss.name"),
+            "gansweep.schedule": C.get(cfg, "schedule.name"),
+            "gansweep.seed": str(cfg["seed"]),
+            "gansweep.config_hash": chash,
+            "gansweep.config_label": _config_label(overrides),
+            "gansweep.overrides": " ".join(overrides),
+            "gansweep.git_commit": tracking.git_commit(),
+            "gansweep.versions": tracking.versions(),
+        }
+        logger: Any = NullLogger()
+        resume_state = None
+        if C.get(cfg, "tracking.enabled"):
+            target = _sweep_target(job_dir) if multirun else None
+            if target is None:
+                uri = tracking.resolve_uri(C.get(cfg, "tracking.uri"))
+                tracking.check_reachable(uri)
+                name = C.get(cfg, "tracking.experiment") or cfg["study"]
+                exp_id = tracking.ensure_experiment(uri, name, C.get(cfg, "tracking.artifact_location"))
+                tracking.close_stale_runs(uri, exp_id)
+                target = tracking.Target(uri, name, exp_id)
+            uri = target.uri
+            if not cfg.get("force") and not cfg.get("resume"):
+                done = tracking.find_run(target, chash, ("FINISHED",))
+                if done is not None:
+                    print(f"[gansweep] skip: {tags['gansweep.config_label']} seed={cfg['seed']} already FINISHED "
+                          f"as run {done.info.run_id} (force=true re-runs it)", file=sys.stderr)
+                    return _write_result(job_dir, status="SKIPPED", run_id=done.info.run_id, label=tags[
+                        "gansweep.config_label"])
+            run_id, resume_state = _open_run(cfg, target, tags, job_dir)
+            logger = tracking.MlflowRunLogger(uri, run_id)
+            resolved = job_dir / "resolved.yaml"
+            OmegaConf.save(cfg_node, resolved, resolve=True)
+            logger.log_artifact(resolved, "config")
+            for f in sorted((job_dir / ".hydra").glob("*.yaml")):
+                logger.log_artifact(f, "hydra")
+        elif cfg.get("resume"):
+            resume = str(cfg["resume"])
+            if not resume.endswith(".npz"):
+                raise JobRefused(f"resume={resume!r}: with tracking off, give the path of a last.npz checkpoint")
+            resume_state = load_checkpoint(Path(resume))
+    except (C.ConfigError, JobRefused, tracking.TrackingError, FileNotFoundError, ValueError) as exc:
+        if run_id is not None:
+            tracking.end_run(uri, run_id, "FAILED", {"gansweep.error": f"{type(exc).__name__}: {exc}"})
+        message = f"gansweep: refused: {exc}"
+        print(message, file=sys.stderr)
+        if not multirun:
+            raise SystemExit(2) from None
+        return _write_result(job_dir, status="FAILED", run_id=run_id, error=message, overrides=overrides)
+
+    label = f"{tags['gansweep.config_label']} seed={cfg['seed']}"
+    result: Result | None = None
+    with _StopFlag() as stop:
+        try:
+            result = train(cfg, logger=logger, workdir=job_dir, setup=setup, evaluator=evaluator,
+                           resume_state=resume_state, should_stop=stop, label=label)
+        except BaseException as exc:
+            error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            if run_id is not None:
+                _safe_flush(logger)
+                status = "KILLED" if isinstance(exc, KeyboardInterrupt | SystemExit) else "FAILED"
+                tracking.end_run(uri, run_id, status, {"gansweep.error": error[-4000:]})
+            _write_result(job_dir, status="FAILED", run_id=run_id, error=error, overrides=overrides)
+            if multirun and isinstance(exc, Exception):
+                print(f"gansweep: job {label} failed: {error}", file=sys.stderr)
+                return {"status": "FAILED", "run_id": run_id, "error": error}
+            raise
+    _safe_flush(logger)
+    status = {"FINISHED": "FINISHED", "KILLED": "KILLED", "DIVERGED": "FAILED"}[result.status]
+    end_tags = {"gansweep.iterations_done": str(result.iteration)}
+    if result.status == "DIVERGED":
+        end_tags.update({"gansweep.diverged": "true", "gansweep.error": result.detail})
+    elif result.status == "KILLED":
+        end_tags["gansweep.error"] = result.detail
+    if run_id is not None:
+        tracking.end_run(uri, run_id, status, end_tags)
+    out = _write_result(job_dir, status=result.status, run_id=run_id, iteration=result.iteration,
+                        final=result.final, detail=result.detail, label=label)
+    print(f"[gansweep] {label}: {result.status} at iteration {result.iteration}"
+          + (f" (run {run_id})" if run_id else ""), file=sys.stderr)
+    if result.status == "KILLED":
+        # Stop the rest of the sweep too: the user (or the scheduler) asked for it.
+        if stop.signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + stop.signum)
+    return out
+
+
+def _safe_flush(logger: Any) -> None:
+    flush = getattr(logger, "flush", None)
+    if flush is not None:
+        try:
+            flush()
+        except Exception as exc:  # the run's status still gets recorded by the caller
+            print(f"gansweep: could not flush metrics: {exc}", file=sys.stderr)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def _hydra_main(cfg: DictConfig) -> dict[str, Any]:
+    return run_job(cfg)
+
+
+def main() -> None:
+    """Console script: run Hydra, then exit 1 when any job of a multirun failed."""
+    from gansweep.cli import callbacks
+
+    callbacks.LAST_SUMMARY.clear()
+    _hydra_main()
+    if callbacks.LAST_SUMMARY.get("failed"):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Check a resolved run config (a plain nested dict) and derive what the runner needs from it.
+
+No Hydra here: the entry point resolves the config to plain Python containers and hands it over. Every check
+raises :class:`ConfigError` (a ``ValueError``) naming the dotted key and the bad value, before any run exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "arctan", "sigmoid", "identity")
+INITS = ("seed", "he_normal", "xavier_uniform")
+LOSSES = ("seed", "seed_decay", "nonsaturating", "minimax", "least_squares", "hinge")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "seed_extreme_decay", "multistep", "exponential", "cosine")
+BIAS_CORRECTIONS = ("standard", "seed_constant")
+SPLITS = ("train", "test")
+SCALES = ("unit", "symmetric", "raw255", "auto")
+SAMPLINGS = ("epoch", "seed_random")
+NOISES = ("uniform", "normal")
+DATASETS = ("mnist", "stacked_mnist")
+
+# Keys that do not change what a run computes: left out of the config hash.
+_UNHASHED = ("tracking", "force", "resume", "hydra", "study")
+
+
+class ConfigError(ValueError):
+    """A bad value in the run config; the message names the dotted key and the value."""
+
+
+def get(cfg: Mapping[str, Any], key: str) -> Any:
+    """``cfg["a"]["b"]`` for ``key="a.b"``; a missing key is a :class:`ConfigError`."""
+    node: Any = cfg
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise ConfigError(f"{key}: missing from the config")
+        node = node[part]
+    return node
+
+
+def _bad(key: str, value: Any, why: str) -> ConfigError:
+    return ConfigError(f"{key}={value!r}: {why}")
+
+
+def _int(cfg: Mapping[str, Any], key: str, minimum: int = 1) -> int:
+    value = get(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _bad(key, value, f"must be an integer >= {minimum}")
+    return value
+
+
+def _positive(cfg: Mapping[str, Any], key: str, *, allow_zero: bool = False) -> float:
+    value = get(cfg, key)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        raise _bad(key, value, "must be a finite number " + (">= 0" if allow_zero else "> 0"))
+    return float(value)
+
+
+def _choice(cfg: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    value = get(cfg, key)
+    if value not in allowed:
+        raise _bad(key, value, f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def _activation(key: str, value: Any) -> None:
+    name, _, slope = str(value).partition(":")
+    if name not in ACTIVATIONS or (slope and name != "leaky_relu"):
+        raise _bad(key, value, f"unknown activation; use one of {', '.join(ACTIVATIONS)} (or leaky_relu:<slope>)")
+    if slope:
+        try:
+            float(slope)
+        except ValueError:
+            raise _bad(key, value, "the leaky_relu slope must be a number") from None
+
+
+def _layers(cfg: Mapping[str, Any], key: str) -> None:
+    hidden, acts = get(cfg, f"{key}.hidden"), get(cfg, f"{key}.activations")
+    if not isinstance(hidden, list) or not hidden:
+        raise _bad(f"{key}.hidden", hidden, "must be a non-empty list of layer widths")
+    for i, width in enumerate(hidden):
+        if isinstance(width, bool) or not isinstance(width, int) or width <= 0:
+            raise _bad(f"{key}.hidden[{i}]", width, "layer widths must be integers > 0")
+    if not isinstance(acts, list) or len(acts) != len(hidden):
+        raise _bad(f"{key}.activations", acts, f"needs one activation per hidden layer ({len(hidden)})")
+    for i, act in enumerate(acts):
+        _activation(f"{key}.activations[{i}]", act)
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Refuse a config that cannot run, naming the key and value. Checks every section the runner reads."""
+    seed = get(cfg, "seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise _bad("seed", seed, "must be an integer >= 0")
+    z_dim = _int(cfg, "model.z_dim")
+    _layers(cfg, "model.generator")
+    _activation("model.generator.out_activation", get(cfg, "model.generator.out_activation"))
+    _layers(cfg, "model.discriminator")
+    _choice(cfg, "model.init", INITS)
+    _positive(cfg, "model.init_gain")
+    noise_dim = get(cfg, "noise.dim")
+    if noise_dim != z_dim:
+        raise _bad("noise.dim", noise_dim, f"must equal the generator's input size model.z_dim={z_dim}")
+    _choice(cfg, "noise.dist", NOISES)
+    _choice(cfg, "loss.name", LOSSES)
+
+    opt = _choice(cfg, "optimizer.name", OPTIMIZERS)
+    _positive(cfg, "optimizer.lr")
+    if opt == "adam":
+        for beta in ("beta1", "beta2"):
+            value = get(cfg, f"optimizer.{beta}")
+            if not isinstance(value, int | float) or not 0 <= value < 1:
+                raise _bad(f"optimizer.{beta}", value, "must be in [0, 1)")
+        _positive(cfg, "optimizer.eps")
+        _choice(cfg, "optimizer.bias_correction", BIAS_CORRECTIONS)
+    else:
+        value = get(cfg, "optimizer.momentum")
+        if not isinstance(value, int | float) or not 0 <= value < 1:
+            raise _bad("optimizer.momentum", value, "must be in [0, 1)")
+
+    sched = _choice(cfg, "schedule.name", SCHEDULES)
+    _int(cfg, "schedule.warmup_steps", minimum=0)
+    if sched == "multistep":
+        milestones = get(cfg, "schedule.milestones")
+        if not isinstance(milestones, list) or any(
+            not isinstance(m, int) or m < 0 for m in milestones
+        ) or milestones != sorted(set(milestones)):
+            raise _bad("schedule.milestones", milestones, "must be increasing integers >= 0")
+        _positive(cfg, "schedule.gamma")
+    elif sched == "exponential":
+        gamma = _positive(cfg, "schedule.gamma")
+        if gamma > 1:
+            raise _bad("schedule.gamma", gamma, "must be in (0, 1]")
+    elif sched == "cosine":
+        _int(cfg, "schedule.total_steps")
+        _positive(cfg, "schedule.min_lr", allow_zero=True)
+
+    _choice(cfg, "data.name", DATASETS)
+    channels = get(cfg, "data.channels")
+    if channels not in (1, 3):
+        raise _bad("data.channels", channels, "must be 1 (MNIST) or 3 (Stacked MNIST)")
+    _choice(cfg, "data.split", SPLITS)
+    _choice(cfg, "data.scale", SCALES)
+    _choice(cfg, "data.sampling", SAMPLINGS)
+    subset = get(cfg, "data.subset")
+    if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int) or subset <= 0):
+        raise _bad("data.subset", subset, "must be null or an integer > 0")
+    classes = get(cfg, "data.classes")
+    if classes is not None and (
+        not isinstance(classes, list) or not classes or any(c not in range(10) for c in classes)
+    ):
+        raise _bad("data.classes", classes, "must be null or a non-empty list of digits 0-9")
+
+    for key in ("iterations", "batch_size", "log_every", "sample_every", "grid_size", "checkpoint_every"):
+        _int(cfg, f"train.{key}")
+    if get(cfg, "eval.enabled"):
+        _int(cfg, "eval.every")
+        _int(cfg, "eval.n_samples", minimum=2)
+        _int(cfg, "eval.k")
+        share = get(cfg, "eval.mode_share")
+        if not isinstance(share, int | float) or not 0 < share < 1:
+            raise _bad("eval.mode_share", share, "must be in (0, 1)")
+
+
+def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Dotted keys and leaf values: ``{"a": {"b": 1}}`` -> ``("a.b", 1)``. Lists stay leaves."""
+    for key, value in cfg.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from flatten(value, f"{dotted}.")
+        else:
+            yield dotted, value
+
+
+def config_hash(cfg: Mapping[str, Any]) -> str:
+    """A stable digest of what a run computes (tracking, study name and control flags left out)."""
+    kept = {k: v for k, v in cfg.items() if k not in _UNHASHED}
+    blob = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def real_scale(cfg: Mapping[str, Any]) -> str:
+    """The range reals are fed to D in: ``data.scale``, with ``auto`` matching G's output activation."""
+    scale = get(cfg, "data.scale")
+    if scale != "auto":
+        return scale
+    return "symmetric" if get(cfg, "model.generator.out_activation") == "tanh" else "unit"

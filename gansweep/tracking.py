@@ -1,0 +1,299 @@
+"""Everything gansweep says to MLflow. The only module that imports mlflow.
+
+Uses the :class:`mlflow.MlflowClient` API with explicit run ids throughout (never the fluent active-run state,
+which a set ``MLFLOW_RUN_ID`` would hijack, mlflow#15713). Sweeps create the store, the experiment and the
+parent run once, in the launching process (:func:`prepare_sweep`), and hand the ids to the workers, because
+workers creating a fresh sqlite DB at once race into migration errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from gansweep import paths
+
+MAX_PARAM_LEN = 500  # MLflow rejects longer param values
+_PARAMS_PER_BATCH = 100
+_METRIC_FLUSH_SECONDS = 5.0
+_METRIC_FLUSH_COUNT = 900
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be used (unreachable server, bad URI); raised before any run starts."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where runs go: a tracking URI, an experiment (name and id), and the sweep's parent run if any."""
+
+    uri: str
+    experiment: str
+    experiment_id: str = ""
+    parent_run_id: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Target:
+        return cls(**json.loads(text))
+
+
+def _mlflow():
+    import mlflow
+
+    return mlflow
+
+
+def client(uri: str):
+    """An MlflowClient bound to ``uri``."""
+    return _mlflow().MlflowClient(tracking_uri=uri)
+
+
+def resolve_uri(uri: str | None) -> str:
+    """``None`` -> the embedded default store (absolute sqlite path under the project)."""
+    return uri or paths.default_tracking_uri()
+
+
+def default_artifact_location(uri: str, experiment: str) -> str | None:
+    """For a sqlite store, artifacts live beside the DB in ``mlartifacts/<experiment>``; servers decide."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "sqlite":
+        return None
+    db = Path(uri[len("sqlite:///") :])
+    return (db.parent / "mlartifacts" / experiment).as_uri()
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, naming the URI, when the store cannot be used: an HTTP server that does not answer
+    /health, or a sqlite path whose folder cannot be created. Other schemes are left to MLflow."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("http", "https"):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+                if resp.status != 200:
+                    raise TrackingError(f"MLflow tracking server {uri} answered /health with HTTP {resp.status}")
+        except (urllib.error.URLError, OSError) as exc:
+            raise TrackingError(
+                f"MLflow tracking server {uri} is not reachable ({getattr(exc, 'reason', exc)}). Start it "
+                "(e.g. `make ui`) or use the embedded store: tracking=sqlite."
+            ) from None
+    elif parsed.scheme == "sqlite":
+        if not uri.startswith("sqlite:////"):
+            raise TrackingError(f"tracking.uri={uri!r}: use an absolute sqlite path, sqlite:////abs/path/mlruns.db")
+        try:
+            Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TrackingError(f"tracking.uri={uri!r}: cannot create its folder ({exc})") from None
+    elif parsed.scheme in ("", "file"):
+        raise TrackingError(
+            f"tracking.uri={uri!r}: MLflow 3 refuses the file store; use sqlite:////abs/path/mlruns.db or a server"
+        )
+
+
+def ensure_experiment(uri: str, name: str, artifact_location: str | None = None) -> str:
+    """The id of experiment ``name``, created (with an absolute artifact location) when missing.
+    Creating the client's store also creates and migrates a fresh sqlite DB."""
+    c = client(uri)
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            c.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+    try:
+        return c.create_experiment(name, artifact_location=artifact_location or default_artifact_location(uri, name))
+    except Exception:
+        exp = c.get_experiment_by_name(name)  # another process created it between the two calls
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_stale_runs(uri: str, experiment_id: str) -> list[str]:
+    """Mark KILLED every RUNNING run of the experiment whose process, on this host, is gone (a ``kill -9``
+    or a crash). Runs of live processes and of other hosts are left alone. Returns the ids closed."""
+    c = client(uri)
+    closed = []
+    host = socket.gethostname()
+    for run in c.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=5000):
+        tags = run.data.tags
+        pid = tags.get("gansweep.pid")
+        if tags.get("gansweep.host") != host or not pid or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        c.set_tag(run.info.run_id, "gansweep.stale", "process gone; closed by a later invocation")
+        c.set_terminated(run.info.run_id, status="KILLED")
+        closed.append(run.info.run_id)
+    return closed
+
+
+def _process_tags() -> dict[str, str]:
+    return {"gansweep.host": socket.gethostname(), "gansweep.pid": str(os.getpid())}
+
+
+def git_commit() -> str:
+    """The project's HEAD commit (with ``-dirty`` when the tree has changes), or ``unknown``."""
+    root = paths.project_root()
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> str:
+    """Versions of Python and the stack, as one compact string."""
+    pkgs = ("gansweep", "numpy", "hydra-core", "mlflow", "pandas", "matplotlib")
+    found = []
+    for p in pkgs:
+        try:
+            found.append(f"{p}={metadata.version(p)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return " ".join([f"python={platform.python_version()}", *found])
+
+
+def prepare_sweep(uri: str, experiment: str, study: str, overrides: Iterable[str]) -> Target:
+    """In the launching process: create the store and experiment, close stale runs, start the parent run."""
+    check_reachable(uri)
+    exp_id = ensure_experiment(uri, experiment)
+    close_stale_runs(uri, exp_id)
+    tags = {
+        "gansweep.role": "parent",
+        "gansweep.study": study,
+        "gansweep.overrides": " ".join(overrides)[:5000],
+        "gansweep.git_commit": git_commit(),
+        **_process_tags(),
+    }
+    run = client(uri).create_run(exp_id, tags=tags, run_name=f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
+    return Target(uri, experiment, exp_id, run.info.run_id)
+
+
+def finish_sweep(target: Target, statuses: Mapping[str, int]) -> None:
+    """Close the parent run: FAILED when any job failed or was killed, else FINISHED; counts as tags."""
+    c = client(target.uri)
+    for status, n in statuses.items():
+        c.set_tag(target.parent_run_id, f"gansweep.jobs_{status.lower()}", str(n))
+    bad = any(n for s, n in statuses.items() if s not in ("FINISHED", "SKIPPED"))
+    c.set_terminated(target.parent_run_id, status="FAILED" if bad else "FINISHED")
+
+
+def find_run(target: Target, config_hash: str, statuses: tuple[str, ...]) -> Any | None:
+    """The newest run of the experiment with this config hash and one of ``statuses``, or None."""
+    quoted = ", ".join(f"'{s}'" for s in statuses)
+    runs = client(target.uri).search_runs(
+        [target.experiment_id],
+        filter_string=f"tags.`gansweep.config_hash` = '{config_hash}' and attributes.status IN ({quoted})",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def _param_value(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, list | dict) else str(value)
+    return text if len(text) <= MAX_PARAM_LEN else text[: MAX_PARAM_LEN - 3] + "..."
+
+
+def start_child(target: Target, name: str, tags: Mapping[str, str], params: Iterable[tuple[str, Any]]) -> str:
+    """Create a run (a child of the sweep's parent when there is one), with tags and dotted params."""
+    mlflow = _mlflow()
+    all_tags = {**tags, **_process_tags(), "gansweep.role": "child" if target.parent_run_id else "single"}
+    if target.parent_run_id:
+        all_tags["mlflow.parentRunId"] = target.parent_run_id
+    c = client(target.uri)
+    run_id = c.create_run(target.experiment_id, tags=all_tags, run_name=name).info.run_id
+    items = [mlflow.entities.Param(k, _param_value(v)) for k, v in params]
+    for i in range(0, len(items), _PARAMS_PER_BATCH):
+        c.log_batch(run_id, params=items[i : i + _PARAMS_PER_BATCH])
+    return run_id
+
+
+def reopen(target: Target, run_id: str) -> None:
+    """Set a killed or failed run RUNNING again (a resume), owned by this process."""
+    c = client(target.uri)
+    c.update_run(run_id, status="RUNNING")
+    for k, v in _process_tags().items():
+        c.set_tag(run_id, k, v)
+    c.set_tag(run_id, "gansweep.resumed", "true")
+
+
+def end_run(uri: str, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
+    """Record the final tags and terminate the run with ``status`` (FINISHED | FAILED | KILLED)."""
+    c = client(uri)
+    for k, v in (tags or {}).items():
+        c.set_tag(run_id, k, str(v)[:5000])
+    c.set_terminated(run_id, status=status)
+
+
+def download_checkpoint(uri: str, run_id: str, dst: Path) -> Path | None:
+    """The run's ``checkpoint/last.npz`` downloaded into ``dst``, or None when it has none."""
+    dst.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(client(uri).download_artifacts(run_id, "checkpoint/last.npz", str(dst)))
+    except Exception:
+        return None
+
+
+class MlflowRunLogger:
+    """The training loop's logger for one MLflow run. Metrics are buffered and sent with ``log_batch``
+    every few seconds (so a batch-1 run does not pay a database write per log line); images and files
+    go straight to the run's artifacts. Call :meth:`flush` before ending the run."""
+
+    def __init__(self, uri: str, run_id: str):
+        self.uri, self.run_id = uri, run_id
+        self.client = client(uri)
+        self._metric = _mlflow().entities.Metric
+        self._buffer: list[Any] = []
+        self._last_flush = time.monotonic()
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        ts = int(time.time() * 1000)
+        self._buffer.extend(self._metric(k, float(v), ts, step) for k, v in metrics.items())
+        if len(self._buffer) >= _METRIC_FLUSH_COUNT or time.monotonic() - self._last_flush > _METRIC_FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._buffer:
+            chunk, self._buffer = self._buffer[:_METRIC_FLUSH_COUNT], self._buffer[_METRIC_FLUSH_COUNT:]
+            self.client.log_batch(self.run_id, metrics=chunk)
+        self._last_flush = time.monotonic()
+
+    def log_image(self, mosaic: np.ndarray, key: str, step: int) -> None:
+        self.client.log_image(self.run_id, mosaic, key=key, step=step)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def set_tag(self, key: str, value: str) -> None:
+        self.client.set_tag(self.run_id, key, value)

@@ -1,0 +1,322 @@
+"""The training loop: build the GAN from a validated config, train it, report through a logger.
+
+One flat loop (nanoGPT style). It never imports mlflow or hydra: the runner hands it a :class:`RunLogger`
+(MLflow-backed, or :class:`NullLogger`), a working folder, an optional evaluator and a ``should_stop`` flag
+that signal handlers raise. One iteration = one D step on B real + B fake, then one G step on B fresh fakes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from gansweep import images
+from gansweep.config import get, real_scale
+from gansweep.data import BatchSampler, StackedMNIST, load_mnist, prepare_images, select
+from gansweep.gan import GAN
+from gansweep.losses import get_loss
+from gansweep.nn import build_mlp
+from gansweep.optim import build_optimizer
+from gansweep.schedules import build_schedule
+
+CHECKPOINT_NAME = "last.npz"
+_OPTIMIZER_KEYS = {"adam": ("lr", "beta1", "beta2", "eps", "bias_correction"), "sgd": ("lr", "momentum", "nesterov")}
+_SCHEDULE_KEYS = {
+    "multistep": ("milestones", "gamma"),
+    "exponential": ("gamma",),
+    "cosine": ("total_steps", "min_lr"),
+}
+
+
+class RunLogger(Protocol):
+    """Where the loop reports: metrics with a step, image mosaics with a step, and files."""
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
+    def log_image(self, mosaic: np.ndarray, key: str, step: int) -> None: ...
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None: ...
+
+
+class NullLogger:
+    """A logger that keeps nothing (tracking off); the loop still writes its local files."""
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        pass
+
+    def log_image(self, mosaic: np.ndarray, key: str, step: int) -> None:
+        pass
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        pass
+
+
+@dataclass
+class Result:
+    """How a run ended: FINISHED, KILLED (stopped by a signal, checkpointed) or DIVERGED (NaN/Inf loss)."""
+
+    status: str
+    iteration: int
+    final: dict[str, float] = field(default_factory=dict)
+    checkpoint: Path | None = None
+    detail: str = ""
+
+
+@dataclass
+class Setup:
+    """Everything a run trains with, built before any tracking run exists (so bad input fails first)."""
+
+    gan: GAN
+    schedule: Callable[[int], float]
+    sampler: BatchSampler | None
+    reals: np.ndarray | None
+    stacked: StackedMNIST | None
+    rngs: dict[str, np.random.Generator]
+    fixed_z: np.ndarray
+    out_activation: str
+    channels: int
+
+
+def _streams(seed: int) -> dict[str, np.random.Generator]:
+    """Independent generators for init, noise, data and the fixed sample batch, all from one seed."""
+    names = ("init", "noise", "data", "fixed")
+    children = np.random.SeedSequence(seed).spawn(len(names))
+    return {name: np.random.default_rng(child) for name, child in zip(names, children, strict=True)}
+
+
+def build(cfg: Mapping[str, Any]) -> Setup:
+    """Load the data and build G, D, the loss, optimizers and schedule from a validated config."""
+    rngs = _streams(get(cfg, "seed"))
+    channels = get(cfg, "data.channels")
+    pixels = 784 * channels
+    z_dim = get(cfg, "model.z_dim")
+    init, gain = get(cfg, "model.init"), get(cfg, "model.init_gain")
+    g_spec, d_spec = get(cfg, "model.generator"), get(cfg, "model.discriminator")
+    out_act = g_spec["out_activation"]
+    G = build_mlp(
+        "G", z_dim, [*g_spec["hidden"], pixels], [*g_spec["activations"], out_act],
+        init=init, gain=gain, rng=rngs["init"],
+    )
+    D = build_mlp(
+        "D", pixels, [*d_spec["hidden"], 1], [*d_spec["activations"], "identity"],
+        init=init, gain=gain, rng=rngs["init"],
+    )
+    opt_cfg = get(cfg, "optimizer")
+    opt_kwargs = {k: opt_cfg[k] for k in _OPTIMIZER_KEYS[opt_cfg["name"]] if k in opt_cfg}
+    opt_g = build_optimizer(opt_cfg["name"], G.params, **opt_kwargs)
+    opt_d = build_optimizer(opt_cfg["name"], D.params, **opt_kwargs)
+    sched_cfg = get(cfg, "schedule")
+    sched_kwargs = {k: sched_cfg[k] for k in _SCHEDULE_KEYS.get(sched_cfg["name"], ()) if k in sched_cfg}
+    schedule = build_schedule(
+        sched_cfg["name"], opt_cfg["lr"], warmup_steps=sched_cfg.get("warmup_steps", 0), **sched_kwargs
+    )
+    gan = GAN(G, D, get_loss(get(cfg, "loss.name")), opt_g, opt_d, z_dim=z_dim, z_dist=get(cfg, "noise.dist"))
+
+    data = get(cfg, "data")
+    imgs, labels = load_mnist(data["split"], cache_dir=data.get("cache_dir"), source_dir=data.get("source_dir"))
+    imgs, labels = select(imgs, labels, classes=data.get("classes"), subset=data.get("subset"))
+    batch = get(cfg, "train.batch_size")
+    if channels == 3:
+        stacked, reals, sampler = StackedMNIST(imgs, labels, seed=get(cfg, "seed")), None, None
+    else:
+        stacked = None
+        reals = prepare_images(imgs, real_scale(cfg))
+        sampler = BatchSampler(len(reals), batch, data["sampling"], rngs["data"])
+    fixed_z = gan.sample_z(get(cfg, "train.grid_size"), rngs["fixed"])
+    return Setup(gan, schedule, sampler, reals, stacked, rngs, fixed_z, out_act, channels)
+
+
+def _real_batch(setup: Setup, scale: str, batch: int) -> np.ndarray:
+    if setup.stacked is not None:
+        x, _ = setup.stacked.sample(batch, setup.rngs["data"])
+        return prepare_images(x, scale)
+    return setup.reals[setup.sampler.next_indices()]
+
+
+def _state(setup: Setup, iteration: int, frames: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Everything a resume needs, as plain arrays (loadable with allow_pickle=False)."""
+    gan = setup.gan
+    state: dict[str, np.ndarray] = {"iteration": np.asarray(iteration)}
+    state.update({f"param/{k}": v for k, v in {**gan.G.params, **gan.D.params}.items()})
+    state.update({f"opt_g/{k}": v for k, v in gan.opt_g.state_dict().items()})
+    state.update({f"opt_d/{k}": v for k, v in gan.opt_d.state_dict().items()})
+    for name in ("noise", "data"):
+        state[f"rng/{name}"] = np.asarray(json.dumps(setup.rngs[name].bit_generator.state))
+    if setup.sampler is not None:
+        state.update({f"sampler/{k}": v for k, v in setup.sampler.state_dict().items()})
+    if frames:
+        state["frames"] = np.stack(frames)
+    return state
+
+
+def save_checkpoint(path: Path, state: Mapping[str, np.ndarray]) -> Path:
+    """Write atomically (temp file, then rename) so a kill mid-write never leaves a torn checkpoint."""
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **state)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: Path) -> dict[str, np.ndarray]:
+    """Read a checkpoint written by :func:`save_checkpoint` (no pickles)."""
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def restore(setup: Setup, state: Mapping[str, np.ndarray]) -> tuple[int, list[np.ndarray]]:
+    """Load a checkpoint into a freshly built setup; returns (iteration, frames). Shapes must match."""
+    gan = setup.gan
+    for prefix, params in (("param/", gan.G.params), ("param/", gan.D.params)):
+        for k, v in params.items():
+            saved = state.get(prefix + k)
+            if saved is None or saved.shape != v.shape:
+                got = None if saved is None else saved.shape
+                raise ValueError(f"checkpoint tensor {k}: shape {got} does not match the model's {v.shape}")
+            v[...] = saved
+    for name, opt in (("opt_g/", gan.opt_g), ("opt_d/", gan.opt_d)):
+        opt.load_state_dict({k[len(name) :]: v for k, v in state.items() if k.startswith(name)})
+    for name in ("noise", "data"):
+        setup.rngs[name].bit_generator.state = json.loads(str(state[f"rng/{name}"]))
+    if setup.sampler is not None:
+        setup.sampler.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("sampler/")})
+    frames = list(state["frames"]) if "frames" in state else []
+    return int(state["iteration"]), frames
+
+
+class _Progress:
+    """A tqdm bar on a terminal; plain lines (about every 10 %) when not a TTY or under CI."""
+
+    def __init__(self, total: int, start: int, label: str):
+        self.total, self.label = total, label
+        self.bar = None
+        self.next_line = start
+        if sys.stderr.isatty() and not os.environ.get("CI"):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, desc=label, unit="it", leave=False)
+
+    def update(self, done: int, info: Mapping[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in info.items()}, refresh=True)
+        elif done >= self.next_line or done == self.total:
+            stats = " ".join(f"{k}={v:.4g}" for k, v in info.items())
+            print(f"[{self.label}] {done}/{self.total} {stats}", file=sys.stderr, flush=True)
+            self.next_line = done + max(1, self.total // 10)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _evaluate(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], step: int) -> dict[str, float]:
+    """Score ``eval.n_samples`` fresh samples; the noise comes from (seed, step) so resumes agree."""
+    ev = get(cfg, "eval")
+    rng = np.random.default_rng([get(cfg, "seed"), 7919, step])
+    z = setup.gan.sample_z(ev["n_samples"], rng)
+    samples = images.to_unit(setup.gan.generate(z), setup.out_activation)
+    if setup.channels == 3:
+        scores = evaluator.evaluate_stacked(samples)
+    else:
+        scores = evaluator.evaluate(
+            samples, metrics=ev.get("metrics"), k=ev["k"], seed=get(cfg, "seed"), mode_share=ev["mode_share"]
+        )
+    return {f"eval/{k}": float(v) for k, v in scores.items()}
+
+
+def train(
+    cfg: Mapping[str, Any],
+    *,
+    logger: RunLogger,
+    workdir: Path,
+    setup: Setup | None = None,
+    evaluator: Any = None,
+    resume_state: Mapping[str, np.ndarray] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    label: str = "train",
+) -> Result:
+    """Train the GAN ``cfg`` describes. Writes ``last.npz``, ``samples_final.png`` and ``progress.gif``
+    into ``workdir`` and reports them (and metrics, grids, eval figures) through ``logger``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    setup = setup or build(cfg)
+    gan = setup.gan
+    tr = get(cfg, "train")
+    total, batch = tr["iterations"], tr["batch_size"]
+    eval_on = evaluator is not None and get(cfg, "eval.enabled")
+    eval_every = get(cfg, "eval.every") if eval_on else 0
+    scale = real_scale(cfg)
+    ckpt_path = workdir / CHECKPOINT_NAME
+
+    start, frames = restore(setup, resume_state) if resume_state is not None else (0, [])
+
+    def snapshot(step: int) -> None:
+        mosaic = images.grid(images.to_unit(gan.generate(setup.fixed_z), setup.out_activation), setup.channels)
+        frames.append(mosaic)
+        logger.log_image(mosaic, "samples", step)
+
+    def checkpoint(step: int) -> Path:
+        save_checkpoint(ckpt_path, _state(setup, step, frames))
+        logger.log_artifact(ckpt_path, "checkpoint")
+        return ckpt_path
+
+    if start == 0:
+        snapshot(0)
+        if eval_on:
+            logger.log_metrics(_evaluate(setup, evaluator, cfg, 0), 0)
+
+    keys = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
+    window = dict.fromkeys(keys, 0.0)
+    seen, last, final = 0, {}, {}
+    progress = _Progress(total, start, label)
+    tick = time.perf_counter()
+    try:
+        for it in range(start, total):
+            if should_stop():
+                path = checkpoint(it)
+                return Result("KILLED", it, last, path, f"stopped by a signal at iteration {it}")
+            lr = setup.schedule(it)
+            stats = gan.d_step(_real_batch(setup, scale, batch), gan.sample_z(batch, setup.rngs["noise"]), lr)
+            stats.update(gan.g_step(gan.sample_z(batch, setup.rngs["noise"]), lr))
+            if not (math.isfinite(stats["loss_d"]) and math.isfinite(stats["loss_g"])):
+                bad = {k: stats[k] for k in ("loss_d", "loss_g")}
+                logger.log_metrics({k: v for k, v in stats.items() if math.isfinite(v)}, it + 1)
+                if tr["stop_on_nan"]:
+                    return Result("DIVERGED", it + 1, last, None, f"non-finite loss at iteration {it + 1}: {bad}")
+            for k in keys:
+                window[k] += stats[k]
+            seen += 1
+            step = it + 1
+            if step % tr["log_every"] == 0 or step == total:
+                now = time.perf_counter()
+                last = {k: window[k] / seen for k in keys}
+                last.update(lr=lr, img_per_s=batch * seen / max(now - tick, 1e-9))
+                logger.log_metrics(last, step)
+                progress.update(step, {k: last[k] for k in ("loss_d", "loss_g", "d_fake")})
+                window, seen, tick = dict.fromkeys(keys, 0.0), 0, now
+            if step % tr["sample_every"] == 0 and step != total:
+                snapshot(step)
+            if eval_on and step % eval_every == 0 and step != total:
+                logger.log_metrics(_evaluate(setup, evaluator, cfg, step), step)
+            if step % tr["checkpoint_every"] == 0 and step != total:
+                checkpoint(step)
+    finally:
+        progress.close()
+
+    snapshot(total)
+    final = dict(last)
+    if eval_on:
+        scores = _evaluate(setup, evaluator, cfg, total)
+        logger.log_metrics(scores, total)
+        final.update(scores)
+    png = images.save_png(frames[-1], workdir / "samples_final.png")
+    logger.log_artifact(png)
+    logger.log_artifact(images.save_gif(frames, workdir / "progress.gif"))
+    path = checkpoint(total)
+    return Result("FINISHED", total, final, path)

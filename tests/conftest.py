@@ -1,0 +1,53 @@
+"""Shared fixtures: real sweeps of the smoke study into temporary MLflow stores."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Store:
+    """A temporary MLflow store filled by a real ``gansweep-train`` invocation."""
+
+    tracking_uri: str
+    experiment: str
+    root: Path
+    sweep_dir: Path
+    proc: subprocess.CompletedProcess
+
+
+def run_train(*overrides: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``gansweep-train`` with overrides, in a subprocess (as a user runs it), output captured."""
+    full_env = {**os.environ, "CI": "true", **(env or {})}
+    full_env.pop("MLFLOW_RUN_ID", None)
+    return subprocess.run(
+        [str(BIN / "gansweep-train"), *overrides],
+        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def sweep_into(tmp: Path, *overrides: str, experiment: str = "smoke") -> Store:
+    """Run a multirun into ``tmp/mlruns.db`` with its sweep folder in ``tmp/multirun``."""
+    uri = f"sqlite:///{tmp / 'mlruns.db'}"
+    sweep_dir = tmp / "multirun"
+    proc = run_train("-m", f"tracking.uri={uri}", f"hydra.sweep.dir={sweep_dir}", *overrides)
+    return Store(uri, experiment, tmp, sweep_dir, proc)
+
+
+@pytest.fixture(scope="session")
+def smoke_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The smoke study (every model config, 30 iterations, metrics on) run for real on 2 joblib workers."""
+    store = sweep_into(
+        tmp_path_factory.mktemp("smoke-joblib"), "experiment=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"
+    )
+    assert store.proc.returncode == 0, store.proc.stderr[-4000:]
+    return store

@@ -1,0 +1,182 @@
+"""Every config composes and validates: each group option, each job of each study, and bad input is refused."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from gansweep import config as C
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "conf"
+GROUPS = ("model", "loss", "optimizer", "schedule", "data", "train", "eval", "tracking", "recipe", "post", "ablation")
+STUDIES = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def hydra_conf():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        yield
+    GlobalHydra.instance().clear()
+
+
+def resolved(overrides: list[str]) -> dict:
+    return OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_group_option_composes_and_validates(group: str) -> None:
+    assert options(group), f"group {group} has no options"
+    for option in options(group):
+        extra = ["optimizer.lr=1e-3"] if group == "optimizer" else []
+        cfg = resolved([f"{group}={option}", *extra])
+        C.validate(cfg)
+
+
+def sweep_jobs(study: str) -> list[list[str]]:
+    """The job override lists Hydra's basic sweeper makes from a study's sweeper params."""
+    cfg = compose("config", overrides=[f"experiment={study}"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params or {}
+    keys = list(params)
+    values = [str(params[k]).split(",") for k in keys]
+    return [[f"experiment={study}", *(f"{k}={v}" for k, v in zip(keys, combo, strict=True))]
+            for combo in itertools.product(*values)]
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_every_job_of_every_study_composes_and_validates(study: str) -> None:
+    jobs = sweep_jobs(study)
+    assert len(jobs) >= 2, f"{study} sweeps nothing"
+    hashes = set()
+    for job in jobs:
+        cfg = resolved(job)
+        C.validate(cfg)
+        assert cfg["study"] == study
+        hashes.add(C.config_hash(cfg))
+    assert len(hashes) == len(jobs), f"{study}: two jobs compose to the same config"
+
+
+def test_study_files_carry_their_command_and_the_readme_lists_them() -> None:
+    readme = (ROOT / "experiments" / "README.md").read_text()
+    for study in STUDIES:
+        text = (ROOT / "experiments" / f"{study}.yaml").read_text()
+        assert f"experiment={study}" in text.split("study:")[0], f"{study}: no command in its header"
+        assert f"`{study}`" in readme
+
+
+POST = {  # the post's generators: (z size, hidden sizes, hidden activations)
+    "arch1": (100, [200, 560], ["arctan", "relu"]),
+    "arch2": (100, [245, 960], ["tanh", "relu"]),
+    "arch3": (326, [326, 356, 412], ["arctan", "relu", "arctan"]),
+    "arch4": (350, [420, 640], ["arctan", "relu"]),
+    "arch5": (600, [660, 780], ["arctan", "relu"]),
+    "arch6": (200, [320, 480], ["arctan", "relu"]),
+    "decay7": (100, [128, 256, 346, 480, 560, 686], ["arctan", "relu", "arctan", "relu", "tanh", "relu"]),
+}
+
+
+@pytest.mark.parametrize("model", sorted(POST))
+def test_post_architectures_match_the_post(model: str) -> None:
+    z, hidden, acts = POST[model]
+    cfg = resolved([f"model={model}"])
+    m = cfg["model"]
+    assert (m["z_dim"], m["generator"]["hidden"], m["generator"]["activations"]) == (z, hidden, acts)
+    assert m["generator"]["out_activation"] == "sigmoid"
+    assert m["discriminator"] == {"hidden": [hidden[0]], "activations": ["relu"]}  # D tied to G's first layer
+    assert cfg["noise"]["dim"] == z
+
+
+def test_seed_recipe_is_the_post() -> None:
+    cfg = resolved(["recipe=seed"])
+    assert cfg["train"]["batch_size"] == 1
+    assert (cfg["model"]["init"], cfg["model"]["init_gain"]) == ("seed", 0.002)
+    opt = cfg["optimizer"]
+    assert (opt["name"], opt["lr"], opt["beta1"], opt["beta2"], opt["eps"]) == ("adam", 9e-5, 0.9, 0.999, 1e-8)
+    assert opt["bias_correction"] == "seed_constant"
+    assert (cfg["data"]["split"], cfg["data"]["scale"], cfg["data"]["sampling"]) == ("test", "raw255", "seed_random")
+    assert cfg["loss"]["name"] == "seed"
+    assert cfg["noise"]["dist"] == "uniform"
+
+
+def test_modern_recipe() -> None:
+    cfg = resolved(["recipe=modern"])
+    assert cfg["train"]["batch_size"] == 64 and cfg["model"]["init"] == "he_normal"
+    opt = cfg["optimizer"]
+    assert (opt["lr"], opt["beta1"], opt["bias_correction"]) == (2e-4, 0.5, "standard")
+    assert cfg["data"]["split"] == "train" and cfg["loss"]["name"] == "nonsaturating"
+    assert C.real_scale(cfg) == "unit"
+    assert C.real_scale(resolved(["recipe=modern", "model.generator.out_activation=tanh"])) == "symmetric"
+
+
+def test_the_decay_trick() -> None:
+    cfg = resolved(["post=decay_trick"])
+    assert cfg["model"]["name"] == "decay7"
+    assert cfg["schedule"]["name"] == "seed_extreme_decay"
+    assert cfg["loss"]["name"] == "seed_decay"
+    assert cfg["optimizer"]["lr"] == 9e-5
+
+
+@pytest.mark.parametrize("recipe", ["seed", "modern"])
+@pytest.mark.parametrize("ablation", [a for a in options("ablation") if a != "none"])
+def test_each_ablation_flips_exactly_one_quirk(recipe: str, ablation: str) -> None:
+    base = dict(C.flatten(resolved([f"recipe={recipe}", "ablation=none"])))
+    flipped = dict(C.flatten(resolved([f"recipe={recipe}", f"ablation={ablation}"])))
+    changed = {k for k in base if base[k] != flipped[k]}
+    assert changed, f"ablation={ablation} changed nothing from recipe={recipe}"
+    other = dict(C.flatten(resolved(["recipe=" + ("modern" if recipe == "seed" else "seed")])))
+    for key in changed:
+        assert flipped[key] == other[key], f"{key}: {flipped[key]!r} is not the other recipe's {other[key]!r}"
+    section = {k.split(".")[0] for k in changed}
+    assert len(section) == 1, f"ablation={ablation} touched several sections: {sorted(changed)}"
+
+
+def test_user_override_beats_the_recipe() -> None:
+    cfg = resolved(["recipe=seed", "loss=hinge", "data.scale=unit", "train.batch_size=8"])
+    assert (cfg["loss"]["name"], cfg["data"]["scale"], cfg["train"]["batch_size"]) == ("hinge", "unit", 8)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("model.generator.hidden=[200,-5]", "model.generator.hidden[1]"),
+        ("model.z_dim=0", "model.z_dim"),
+        ("train.batch_size=0", "train.batch_size"),
+        ("optimizer.lr=0", "optimizer.lr"),
+        ("optimizer.lr=-0.001", "optimizer.lr"),
+        ("optimizer.beta1=1.0", "optimizer.beta1"),
+        ("noise.dim=64", "noise.dim"),
+        ("model.generator.activations=[arctan,swish]", "model.generator.activations[1]"),
+        ("data.classes=[3,11]", "data.classes"),
+        ("train.iterations=-10", "train.iterations"),
+    ],
+)
+def test_bad_values_are_refused_naming_key_and_value(override: str, key: str) -> None:
+    cfg = resolved([override])
+    with pytest.raises(C.ConfigError) as err:
+        C.validate(cfg)
+    value = override.split("=", 1)[1]
+    assert key in str(err.value)
+    assert any(part in str(err.value) for part in (value, value.strip("[]").split(",")[-1])), str(err.value)
+
+
+def test_unknown_group_option_names_it() -> None:
+    from hydra.errors import MissingConfigException
+
+    with pytest.raises(MissingConfigException, match="arch9"):
+        compose("config", overrides=["model=arch9"])
+
+
+def test_flatten_gives_short_dotted_params() -> None:
+    flat = dict(C.flatten(resolved(["experiment=failed_architectures"])))
+    assert "model.generator.hidden" in flat and "train.batch_size" in flat
+    assert all(len(str(v)) <= 500 for v in flat.values())

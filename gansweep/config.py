@@ -71,7 +71,9 @@ def _choice(cfg: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
 def _activation(key: str, value: Any) -> None:
     name, _, slope = str(value).partition(":")
     if name not in ACTIVATIONS or (slope and name != "leaky_relu"):
-        raise _bad(key, value, f"unknown activation; use one of {', '.join(ACTIVATIONS)} (or leaky_relu:<slope>)")
+        raise _bad(
+            key, value, f"unknown activation; use one of {', '.join(ACTIVATIONS)} (or leaky_relu:<slope>)"
+        )
     if slope:
         try:
             float(slope)
@@ -127,9 +129,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _int(cfg, "schedule.warmup_steps", minimum=0)
     if sched == "multistep":
         milestones = get(cfg, "schedule.milestones")
-        if not isinstance(milestones, list) or any(
-            not isinstance(m, int) or m < 0 for m in milestones
-        ) or milestones != sorted(set(milestones)):
+        if (
+            not isinstance(milestones, list)
+            or any(not isinstance(m, int) or m < 0 for m in milestones)
+            or milestones != sorted(set(milestones))
+        ):
             raise _bad("schedule.milestones", milestones, "must be increasing integers >= 0")
         _positive(cfg, "schedule.gamma")
     elif sched == "exponential":
@@ -158,6 +162,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
 
     for key in ("iterations", "batch_size", "log_every", "sample_every", "grid_size", "checkpoint_every"):
         _int(cfg, f"train.{key}")
+    fault_at = get(cfg, "train").get("fault_at")
+    if fault_at is not None and (isinstance(fault_at, bool) or not isinstance(fault_at, int) or fault_at < 0):
+        raise _bad("train.fault_at", fault_at, "must be null or an iteration >= 0")
+    if get(cfg, "train").get("fault", "raise") not in ("raise", "diverge"):
+        raise _bad("train.fault", get(cfg, "train.fault"), "must be raise or diverge")
     if get(cfg, "eval.enabled"):
         _int(cfg, "eval.every")
         _int(cfg, "eval.n_samples", minimum=2)

@@ -15,7 +15,9 @@ def project_root() -> Path:
 
 
 def cache_dir() -> Path:
-    """The data and evaluator cache: ``$GANSWEEP_CACHE``, else ``$XDG_CACHE_HOME/gansweep``, else ``~/.cache/gansweep``."""
+    """The data and evaluator cache, the first that is set of: ``$GANSWEEP_CACHE``,
+
+    ``$XDG_CACHE_HOME/gansweep``, ``~/.cache/gansweep``."""
     env = os.environ.get("GANSWEEP_CACHE")
     if env:
         return Path(env).expanduser().resolve()

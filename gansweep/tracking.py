@@ -87,7 +87,9 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         try:
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
                 if resp.status != 200:
-                    raise TrackingError(f"MLflow tracking server {uri} answered /health with HTTP {resp.status}")
+                    raise TrackingError(
+                        f"MLflow tracking server {uri} answered /health with HTTP {resp.status}"
+                    )
         except (urllib.error.URLError, OSError) as exc:
             raise TrackingError(
                 f"MLflow tracking server {uri} is not reachable ({getattr(exc, 'reason', exc)}). Start it "
@@ -95,14 +97,17 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             ) from None
     elif parsed.scheme == "sqlite":
         if not uri.startswith("sqlite:////"):
-            raise TrackingError(f"tracking.uri={uri!r}: use an absolute sqlite path, sqlite:////abs/path/mlruns.db")
+            raise TrackingError(
+                f"tracking.uri={uri!r}: use an absolute sqlite path, sqlite:////abs/path/mlruns.db"
+            )
         try:
             Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise TrackingError(f"tracking.uri={uri!r}: cannot create its folder ({exc})") from None
     elif parsed.scheme in ("", "file"):
         raise TrackingError(
-            f"tracking.uri={uri!r}: MLflow 3 refuses the file store; use sqlite:////abs/path/mlruns.db or a server"
+            f"tracking.uri={uri!r}: MLflow 3 refuses the file store; "
+            "use sqlite:////abs/path/mlruns.db or a server"
         )
 
 
@@ -116,7 +121,9 @@ def ensure_experiment(uri: str, name: str, artifact_location: str | None = None)
             c.restore_experiment(exp.experiment_id)
         return exp.experiment_id
     try:
-        return c.create_experiment(name, artifact_location=artifact_location or default_artifact_location(uri, name))
+        return c.create_experiment(
+            name, artifact_location=artifact_location or default_artifact_location(uri, name)
+        )
     except Exception:
         exp = c.get_experiment_by_name(name)  # another process created it between the two calls
         if exp is None:
@@ -140,7 +147,9 @@ def close_stale_runs(uri: str, experiment_id: str) -> list[str]:
     c = client(uri)
     closed = []
     host = socket.gethostname()
-    for run in c.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=5000):
+    for run in c.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=5000
+    ):
         tags = run.data.tags
         pid = tags.get("gansweep.pid")
         if tags.get("gansweep.host") != host or not pid or not pid.isdigit() or _pid_alive(int(pid)):
@@ -164,7 +173,11 @@ def git_commit() -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, timeout=5, check=True,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
@@ -195,7 +208,9 @@ def prepare_sweep(uri: str, experiment: str, study: str, overrides: Iterable[str
         "gansweep.git_commit": git_commit(),
         **_process_tags(),
     }
-    run = client(uri).create_run(exp_id, tags=tags, run_name=f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
+    run = client(uri).create_run(
+        exp_id, tags=tags, run_name=f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
     return Target(uri, experiment, exp_id, run.info.run_id)
 
 
@@ -210,14 +225,15 @@ def finish_sweep(target: Target, statuses: Mapping[str, int]) -> None:
 
 def find_run(target: Target, config_hash: str, statuses: tuple[str, ...]) -> Any | None:
     """The newest run of the experiment with this config hash and one of ``statuses``, or None."""
-    quoted = ", ".join(f"'{s}'" for s in statuses)
-    runs = client(target.uri).search_runs(
-        [target.experiment_id],
-        filter_string=f"tags.`gansweep.config_hash` = '{config_hash}' and attributes.status IN ({quoted})",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0] if runs else None
+    found = []
+    for status in statuses:  # MLflow's filter grammar has no IN for attributes.status
+        found += client(target.uri).search_runs(
+            [target.experiment_id],
+            filter_string=f"tags.`gansweep.config_hash` = '{config_hash}' and attributes.status = '{status}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+    return max(found, key=lambda r: r.info.start_time) if found else None
 
 
 def _param_value(value: Any) -> str:
@@ -280,7 +296,10 @@ class MlflowRunLogger:
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         ts = int(time.time() * 1000)
         self._buffer.extend(self._metric(k, float(v), ts, step) for k, v in metrics.items())
-        if len(self._buffer) >= _METRIC_FLUSH_COUNT or time.monotonic() - self._last_flush > _METRIC_FLUSH_SECONDS:
+        if (
+            len(self._buffer) >= _METRIC_FLUSH_COUNT
+            or time.monotonic() - self._last_flush > _METRIC_FLUSH_SECONDS
+        ):
             self.flush()
 
     def flush(self) -> None:

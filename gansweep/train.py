@@ -29,7 +29,10 @@ from gansweep.optim import build_optimizer
 from gansweep.schedules import build_schedule
 
 CHECKPOINT_NAME = "last.npz"
-_OPTIMIZER_KEYS = {"adam": ("lr", "beta1", "beta2", "eps", "bias_correction"), "sgd": ("lr", "momentum", "nesterov")}
+_OPTIMIZER_KEYS = {
+    "adam": ("lr", "beta1", "beta2", "eps", "bias_correction"),
+    "sgd": ("lr", "momentum", "nesterov"),
+}
 _SCHEDULE_KEYS = {
     "multistep": ("milestones", "gamma"),
     "exponential": ("gamma",),
@@ -101,12 +104,22 @@ def build(cfg: Mapping[str, Any]) -> Setup:
     g_spec, d_spec = get(cfg, "model.generator"), get(cfg, "model.discriminator")
     out_act = g_spec["out_activation"]
     G = build_mlp(
-        "G", z_dim, [*g_spec["hidden"], pixels], [*g_spec["activations"], out_act],
-        init=init, gain=gain, rng=rngs["init"],
+        "G",
+        z_dim,
+        [*g_spec["hidden"], pixels],
+        [*g_spec["activations"], out_act],
+        init=init,
+        gain=gain,
+        rng=rngs["init"],
     )
     D = build_mlp(
-        "D", pixels, [*d_spec["hidden"], 1], [*d_spec["activations"], "identity"],
-        init=init, gain=gain, rng=rngs["init"],
+        "D",
+        pixels,
+        [*d_spec["hidden"], 1],
+        [*d_spec["activations"], "identity"],
+        init=init,
+        gain=gain,
+        rng=rngs["init"],
     )
     opt_cfg = get(cfg, "optimizer")
     opt_kwargs = {k: opt_cfg[k] for k in _OPTIMIZER_KEYS[opt_cfg["name"]] if k in opt_cfg}
@@ -120,7 +133,9 @@ def build(cfg: Mapping[str, Any]) -> Setup:
     gan = GAN(G, D, get_loss(get(cfg, "loss.name")), opt_g, opt_d, z_dim=z_dim, z_dist=get(cfg, "noise.dist"))
 
     data = get(cfg, "data")
-    imgs, labels = load_mnist(data["split"], cache_dir=data.get("cache_dir"), source_dir=data.get("source_dir"))
+    imgs, labels = load_mnist(
+        data["split"], cache_dir=data.get("cache_dir"), source_dir=data.get("source_dir")
+    )
     imgs, labels = select(imgs, labels, classes=data.get("classes"), subset=data.get("subset"))
     batch = get(cfg, "train.batch_size")
     if channels == 3:
@@ -231,6 +246,14 @@ def _evaluate(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], step: int) -
     return {f"eval/{k}": float(v) for k, v in scores.items()}
 
 
+def _inject_fault(setup: Setup, kind: str, it: int) -> None:
+    """``train.fault_at``: make the run fail (``raise``) or diverge (``diverge``: NaN weights), for tests."""
+    if kind == "diverge":
+        next(iter(setup.gan.G.params.values()))[...] = np.nan
+    else:
+        raise RuntimeError(f"injected fault at iteration {it} (train.fault_at={it})")
+
+
 def train(
     cfg: Mapping[str, Any],
     *,
@@ -257,7 +280,9 @@ def train(
     start, frames = restore(setup, resume_state) if resume_state is not None else (0, [])
 
     def snapshot(step: int) -> None:
-        mosaic = images.grid(images.to_unit(gan.generate(setup.fixed_z), setup.out_activation), setup.channels)
+        mosaic = images.grid(
+            images.to_unit(gan.generate(setup.fixed_z), setup.out_activation), setup.channels
+        )
         frames.append(mosaic)
         logger.log_image(mosaic, "samples", step)
 
@@ -281,6 +306,8 @@ def train(
             if should_stop():
                 path = checkpoint(it)
                 return Result("KILLED", it, last, path, f"stopped by a signal at iteration {it}")
+            if it == tr.get("fault_at"):
+                _inject_fault(setup, tr.get("fault", "raise"), it)
             lr = setup.schedule(it)
             stats = gan.d_step(_real_batch(setup, scale, batch), gan.sample_z(batch, setup.rngs["noise"]), lr)
             stats.update(gan.g_step(gan.sample_z(batch, setup.rngs["noise"]), lr))
@@ -288,7 +315,9 @@ def train(
                 bad = {k: stats[k] for k in ("loss_d", "loss_g")}
                 logger.log_metrics({k: v for k, v in stats.items() if math.isfinite(v)}, it + 1)
                 if tr["stop_on_nan"]:
-                    return Result("DIVERGED", it + 1, last, None, f"non-finite loss at iteration {it + 1}: {bad}")
+                    return Result(
+                        "DIVERGED", it + 1, last, None, f"non-finite loss at iteration {it + 1}: {bad}"
+                    )
             for k in keys:
                 window[k] += stats[k]
             seen += 1

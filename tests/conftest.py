@@ -25,13 +25,19 @@ class Store:
     proc: subprocess.CompletedProcess
 
 
-def run_train(*overrides: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+def run_train(
+    *overrides: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess:
     """``gansweep-train`` with overrides, in a subprocess (as a user runs it), output captured."""
     full_env = {**os.environ, "CI": "true", **(env or {})}
     full_env.pop("MLFLOW_RUN_ID", None)
     return subprocess.run(
         [str(BIN / "gansweep-train"), *overrides],
-        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -47,7 +53,10 @@ def sweep_into(tmp: Path, *overrides: str, experiment: str = "smoke") -> Store:
 def smoke_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     """The smoke study (every model config, 30 iterations, metrics on) run for real on 2 joblib workers."""
     store = sweep_into(
-        tmp_path_factory.mktemp("smoke-joblib"), "experiment=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"
+        tmp_path_factory.mktemp("smoke-joblib"),
+        "experiment=smoke",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
     )
     assert store.proc.returncode == 0, store.proc.stderr[-4000:]
     return store

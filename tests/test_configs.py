@@ -1,4 +1,4 @@
-"""Every config composes and validates: each group option, each job of each study, and bad input is refused."""
+"""Every config composes and validates: each group option, each study job; bad input is refused."""
 
 from __future__ import annotations
 
@@ -14,7 +14,19 @@ from gansweep import config as C
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
-GROUPS = ("model", "loss", "optimizer", "schedule", "data", "train", "eval", "tracking", "recipe", "post", "ablation")
+GROUPS = (
+    "model",
+    "loss",
+    "optimizer",
+    "schedule",
+    "data",
+    "train",
+    "eval",
+    "tracking",
+    "recipe",
+    "post",
+    "ablation",
+)
 STUDIES = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
 
 
@@ -49,8 +61,10 @@ def sweep_jobs(study: str) -> list[list[str]]:
     params = cfg.hydra.sweeper.params or {}
     keys = list(params)
     values = [str(params[k]).split(",") for k in keys]
-    return [[f"experiment={study}", *(f"{k}={v}" for k, v in zip(keys, combo, strict=True))]
-            for combo in itertools.product(*values)]
+    return [
+        [f"experiment={study}", *(f"{k}={v}" for k, v in zip(keys, combo, strict=True))]
+        for combo in itertools.product(*values)
+    ]
 
 
 @pytest.mark.parametrize("study", STUDIES)
@@ -101,9 +115,19 @@ def test_seed_recipe_is_the_post() -> None:
     assert cfg["train"]["batch_size"] == 1
     assert (cfg["model"]["init"], cfg["model"]["init_gain"]) == ("seed", 0.002)
     opt = cfg["optimizer"]
-    assert (opt["name"], opt["lr"], opt["beta1"], opt["beta2"], opt["eps"]) == ("adam", 9e-5, 0.9, 0.999, 1e-8)
+    assert (opt["name"], opt["lr"], opt["beta1"], opt["beta2"], opt["eps"]) == (
+        "adam",
+        9e-5,
+        0.9,
+        0.999,
+        1e-8,
+    )
     assert opt["bias_correction"] == "seed_constant"
-    assert (cfg["data"]["split"], cfg["data"]["scale"], cfg["data"]["sampling"]) == ("test", "raw255", "seed_random")
+    assert (cfg["data"]["split"], cfg["data"]["scale"], cfg["data"]["sampling"]) == (
+        "test",
+        "raw255",
+        "seed_random",
+    )
     assert cfg["loss"]["name"] == "seed"
     assert cfg["noise"]["dist"] == "uniform"
 

@@ -8,6 +8,7 @@ job's ``result.json``, print a summary, close the parent run, and tell ``main`` 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
@@ -63,10 +64,14 @@ class MlflowSweepCallback(Callback):
         except tracking.TrackingError as exc:
             print(f"gansweep: refused: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        atexit.register(self._close_if_interrupted)
         (sweep_dir / SWEEP_FILE).write_text(self.target.to_json())
         os.environ[SWEEP_ENV] = self.target.to_json()
-        print(f"[gansweep] study '{config.study}': MLflow experiment {self.target.experiment_id} at {uri}, "
-              f"parent run {self.target.parent_run_id}", file=sys.stderr)
+        print(
+            f"[gansweep] study '{config.study}': MLflow experiment {self.target.experiment_id} at {uri}, "
+            f"parent run {self.target.parent_run_id}",
+            file=sys.stderr,
+        )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -81,7 +86,10 @@ class MlflowSweepCallback(Callback):
             status = {"DIVERGED": "FAILED"}.get(result["status"], result["status"])
             counts[status] += 1
             if status not in ("FINISHED", "SKIPPED"):
-                failed.append(f"  job {job_dir.name}: {result['status']} {result.get('error') or result.get('detail', '')}")
+                failed.append(
+                    f"  job {job_dir.name}: {result['status']} "
+                    f"{result.get('error') or result.get('detail', '')}"
+                )
         LAST_SUMMARY.update(counts=dict(counts), failed=failed, sweep_dir=str(sweep_dir))
         summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
         print(f"[gansweep] sweep done: {summary or 'no jobs'} (outputs in {sweep_dir})", file=sys.stderr)
@@ -90,6 +98,19 @@ class MlflowSweepCallback(Callback):
         if self.target is not None:
             tracking.finish_sweep(self.target, counts)
             os.environ.pop(SWEEP_ENV, None)
+            self.target = None
+
+    def _close_if_interrupted(self) -> None:
+        """At exit after an interrupted sweep (Ctrl-C, SIGTERM, a launcher error): the parent run is KILLED,
+        not left RUNNING. ``kill -9`` skips this; the next invocation closes such runs instead."""
+        if self.target is not None:
+            tracking.end_run(
+                self.target.uri,
+                self.target.parent_run_id,
+                "KILLED",
+                {"gansweep.error": "the sweep was interrupted"},
+            )
+            self.target = None
 
 
 def _job_order(path: Path) -> tuple[int, str]:

@@ -114,7 +114,9 @@ def _open_run(cfg: dict[str, Any], target: tracking.Target, tags: dict[str, str]
         run_id = str(resume)
         found = tracking.client(target.uri).get_run(run_id)
         if found.data.tags.get("gansweep.config_hash") != tags["gansweep.config_hash"]:
-            raise JobRefused(f"resume={run_id}: that run was trained with another config; resume with its config")
+            raise JobRefused(
+                f"resume={run_id}: that run was trained with another config; resume with its config"
+            )
     ckpt = tracking.download_checkpoint(target.uri, run_id, job_dir / "resume")
     if ckpt is None:
         raise JobRefused(f"resume={run_id}: the run has no checkpoint/last.npz to continue from")
@@ -150,6 +152,7 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
             "gansweep.overrides": " ".join(overrides),
             "gansweep.git_commit": tracking.git_commit(),
             "gansweep.versions": tracking.versions(),
+            "gansweep.blas_threads": _blas_threads(),
         }
         logger: Any = NullLogger()
         resume_state = None
@@ -166,10 +169,18 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
             if not cfg.get("force") and not cfg.get("resume"):
                 done = tracking.find_run(target, chash, ("FINISHED",))
                 if done is not None:
-                    print(f"[gansweep] skip: {tags['gansweep.config_label']} seed={cfg['seed']} already FINISHED "
-                          f"as run {done.info.run_id} (force=true re-runs it)", file=sys.stderr)
-                    return _write_result(job_dir, status="SKIPPED", run_id=done.info.run_id, label=tags[
-                        "gansweep.config_label"])
+                    print(
+                        f"[gansweep] skip: {tags['gansweep.config_label']} seed={cfg['seed']} "
+                        "already FINISHED "
+                        f"as run {done.info.run_id} (force=true re-runs it)",
+                        file=sys.stderr,
+                    )
+                    return _write_result(
+                        job_dir,
+                        status="SKIPPED",
+                        run_id=done.info.run_id,
+                        label=tags["gansweep.config_label"],
+                    )
             run_id, resume_state = _open_run(cfg, target, tags, job_dir)
             logger = tracking.MlflowRunLogger(uri, run_id)
             resolved = job_dir / "resolved.yaml"
@@ -180,23 +191,42 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
         elif cfg.get("resume"):
             resume = str(cfg["resume"])
             if not resume.endswith(".npz"):
-                raise JobRefused(f"resume={resume!r}: with tracking off, give the path of a last.npz checkpoint")
+                raise JobRefused(
+                    f"resume={resume!r}: with tracking off, give the path of a last.npz checkpoint"
+                )
             resume_state = load_checkpoint(Path(resume))
-    except (C.ConfigError, JobRefused, tracking.TrackingError, FileNotFoundError, ValueError) as exc:
+    except Exception as exc:
+        refused = isinstance(
+            exc, C.ConfigError | JobRefused | tracking.TrackingError | FileNotFoundError | ValueError
+        )
         if run_id is not None:
             tracking.end_run(uri, run_id, "FAILED", {"gansweep.error": f"{type(exc).__name__}: {exc}"})
-        message = f"gansweep: refused: {exc}"
+        message = (
+            f"gansweep: refused: {exc}"
+            if refused
+            else f"gansweep: job set-up failed: {type(exc).__name__}: {exc}"
+        )
         print(message, file=sys.stderr)
         if not multirun:
-            raise SystemExit(2) from None
+            if refused:
+                raise SystemExit(2) from None
+            raise
         return _write_result(job_dir, status="FAILED", run_id=run_id, error=message, overrides=overrides)
 
     label = f"{tags['gansweep.config_label']} seed={cfg['seed']}"
     result: Result | None = None
     with _StopFlag() as stop:
         try:
-            result = train(cfg, logger=logger, workdir=job_dir, setup=setup, evaluator=evaluator,
-                           resume_state=resume_state, should_stop=stop, label=label)
+            result = train(
+                cfg,
+                logger=logger,
+                workdir=job_dir,
+                setup=setup,
+                evaluator=evaluator,
+                resume_state=resume_state,
+                should_stop=stop,
+                label=label,
+            )
         except BaseException as exc:
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             if run_id is not None:
@@ -217,16 +247,34 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
         end_tags["gansweep.error"] = result.detail
     if run_id is not None:
         tracking.end_run(uri, run_id, status, end_tags)
-    out = _write_result(job_dir, status=result.status, run_id=run_id, iteration=result.iteration,
-                        final=result.final, detail=result.detail, label=label)
-    print(f"[gansweep] {label}: {result.status} at iteration {result.iteration}"
-          + (f" (run {run_id})" if run_id else ""), file=sys.stderr)
+    out = _write_result(
+        job_dir,
+        status=result.status,
+        run_id=run_id,
+        iteration=result.iteration,
+        final=result.final,
+        detail=result.detail,
+        label=label,
+    )
+    print(
+        f"[gansweep] {label}: {result.status} at iteration {result.iteration}"
+        + (f" (run {run_id})" if run_id else ""),
+        file=sys.stderr,
+    )
     if result.status == "KILLED":
         # Stop the rest of the sweep too: the user (or the scheduler) asked for it.
         if stop.signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise SystemExit(128 + stop.signum)
     return out
+
+
+def _blas_threads() -> str:
+    """The BLAS thread count(s) this worker computes with (set per worker by the sweep callback)."""
+    from threadpoolctl import threadpool_info
+
+    counts = sorted({str(i["num_threads"]) for i in threadpool_info() if i.get("user_api") == "blas"})
+    return ",".join(counts) or "unknown"
 
 
 def _safe_flush(logger: Any) -> None:

@@ -1,0 +1,348 @@
+"""The runner and sweeps, for real: the smoke study through the basic and joblib launchers into temporary
+MLflow stores, read back with ``mlflow.search_runs``; skips, failures, NaN, kill/resume, kill -9, a server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from conftest import BIN, ROOT, Store, run_train, sweep_into
+
+SMOKE_MODELS = {"arch1", "arch2", "arch3", "arch4", "arch5", "arch6", "decay7", "modern_mlp"}
+QUICK = (
+    "train.iterations=12",
+    "train.log_every=3",
+    "train.sample_every=6",
+    "train.checkpoint_every=6",
+    "train.grid_size=4",
+    "eval=off",
+)
+
+
+def runs(store: Store, **kw):
+    return mlflow.search_runs(experiment_names=[store.experiment], output_format="list", **kw)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_tracking(monkeypatch):
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    yield
+    mlflow.set_tracking_uri(None)
+
+
+def check_smoke_store(store: Store) -> None:
+    mlflow.set_tracking_uri(store.tracking_uri)
+    all_runs = runs(store)
+    parents = [r for r in all_runs if r.data.tags.get("gansweep.role") == "parent"]
+    children = [r for r in all_runs if r.data.tags.get("gansweep.role") == "child"]
+    assert len(parents) == 1 and len(children) == 8, [r.data.tags for r in all_runs]
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert {c.data.tags["gansweep.model"] for c in children} == SMOKE_MODELS
+    client = mlflow.MlflowClient(store.tracking_uri)
+    for run in children:
+        assert run.info.status == "FINISHED", run.data.tags.get("gansweep.error")
+        p, tags = run.data.params, run.data.tags
+        assert p["train.iterations"] == "30" and p["study"] == "smoke"
+        assert p["model.name"] == tags["gansweep.model"]
+        assert tags["gansweep.config_label"] == f"model={tags['gansweep.model']}"
+        assert tags["gansweep.recipe"] == "seed" and len(tags["gansweep.config_hash"]) == 16
+        loss = client.get_metric_history(run.info.run_id, "loss_d")
+        assert [m.step for m in loss] == [5, 10, 15, 20, 25, 30]
+        assert all(np.isfinite(m.value) for m in loss)
+        for key in ("loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "lr", "img_per_s"):
+            assert len(client.get_metric_history(run.info.run_id, key)) == 6, key
+        modes = client.get_metric_history(run.info.run_id, "eval/modes_covered")
+        assert [m.step for m in modes] == [0, 15, 30]
+        assert all(0 <= m.value <= 10 for m in modes)
+        top = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"samples_final.png", "progress.gif", "checkpoint", "config", "hydra", "images"} <= top
+        imgs = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
+        steps = {
+            int(p.split("+step+")[1].split("+")[0]) for p in imgs if p.endswith(".png") and "+step+" in p
+        }
+        assert steps == {0, 10, 20, 30}, imgs
+        hydra_files = {a.path for a in client.list_artifacts(run.info.run_id, "hydra")}
+        assert {"hydra/config.yaml", "hydra/overrides.yaml"} <= hydra_files
+
+
+def test_smoke_study_through_joblib(smoke_store: Store) -> None:
+    assert "2 parallel workers x 1 BLAS thread(s) each" in smoke_store.proc.stderr
+    check_smoke_store(smoke_store)
+
+
+@pytest.fixture(scope="module")
+def basic_store(tmp_path_factory) -> Store:
+    store = sweep_into(tmp_path_factory.mktemp("smoke-basic"), "experiment=smoke")
+    assert store.proc.returncode == 0, store.proc.stderr[-4000:]
+    return store
+
+
+def test_smoke_study_through_the_basic_launcher(basic_store: Store) -> None:
+    check_smoke_store(basic_store)
+
+
+def test_rerun_skips_finished_jobs_unless_forced(basic_store: Store) -> None:
+    mlflow.set_tracking_uri(basic_store.tracking_uri)
+    before = len(runs(basic_store))
+    again = run_train(
+        "-m",
+        f"tracking.uri={basic_store.tracking_uri}",
+        f"hydra.sweep.dir={basic_store.root / 'again'}",
+        "experiment=smoke",
+        "model=arch1,arch2",
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count("already FINISHED") == 2 and "2 skipped" in again.stderr
+    assert len(runs(basic_store)) == before + 1  # only the new parent run
+    forced = run_train(
+        "-m",
+        f"tracking.uri={basic_store.tracking_uri}",
+        "force=true",
+        f"hydra.sweep.dir={basic_store.root / 'forced'}",
+        "experiment=smoke",
+        "model=arch1",
+    )
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert len(runs(basic_store)) == before + 3  # a parent and one real child
+
+
+def test_failing_and_diverging_jobs_do_not_lose_the_sweep(tmp_path: Path) -> None:
+    # fault_at=4 raises or injects NaN; 99 never fires (12 iterations); -1 is bad input refused before a run.
+    store = sweep_into(
+        tmp_path,
+        "study=faults",
+        *QUICK,
+        "train.fault_at=4,99,-1",
+        "train.fault=raise,diverge",
+        experiment="faults",
+    )
+    assert store.proc.returncode == 1, store.proc.stderr[-3000:]
+    assert "2 finished" in store.proc.stderr and "4 failed" in store.proc.stderr
+    assert "train.fault_at=-1: must be null or an iteration >= 0" in store.proc.stderr
+    mlflow.set_tracking_uri(store.tracking_uri)
+    children = [r for r in runs(store) if r.data.tags["gansweep.role"] == "child"]
+    assert len(children) == 4, "refused jobs must not create runs"
+    by = {(r.data.params["train.fault_at"], r.data.params["train.fault"]): r for r in children}
+    raised, nan = by[("4", "raise")], by[("4", "diverge")]
+    assert (
+        raised.info.status == "FAILED"
+        and "injected fault at iteration 4" in raised.data.tags["gansweep.error"]
+    )
+    assert nan.info.status == "FAILED" and nan.data.tags["gansweep.diverged"] == "true"
+    assert "non-finite loss" in nan.data.tags["gansweep.error"]
+    assert by[("99", "raise")].info.status == by[("99", "diverge")].info.status == "FINISHED"
+    parent = next(r for r in runs(store) if r.data.tags["gansweep.role"] == "parent")
+    assert parent.info.status == "FAILED" and parent.data.tags["gansweep.jobs_failed"] == "4"
+
+
+def test_bad_config_is_refused_before_any_run(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    proc = run_train(
+        f"tracking.uri={uri}", "model.generator.hidden=[200,-5]", f"hydra.run.dir={tmp_path}/run"
+    )
+    assert proc.returncode == 2
+    assert "model.generator.hidden[1]=-5" in proc.stderr
+    assert not (tmp_path / "mlruns.db").exists()
+    unknown = run_train(f"tracking.uri={uri}", "model=arch9", f"hydra.run.dir={tmp_path}/run")
+    assert unknown.returncode != 0 and "arch9" in unknown.stderr
+
+
+def test_missing_tracking_server_is_a_clear_error(tmp_path: Path) -> None:
+    port = _free_port()
+    start = time.monotonic()
+    proc = run_train(
+        "tracking=server", f"tracking.uri=http://127.0.0.1:{port}", *QUICK, f"hydra.run.dir={tmp_path}/run"
+    )
+    assert proc.returncode == 2
+    assert f"MLflow tracking server http://127.0.0.1:{port} is not reachable" in proc.stderr
+    assert time.monotonic() - start < 60
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_logs_to_a_tracking_server_over_http(tmp_path: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--default-artifact-root",
+            (tmp_path / "server-artifacts").as_uri(),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(uri + "/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the MLflow server did not start"
+                time.sleep(0.5)
+        proc = run_train(
+            "tracking=server", f"tracking.uri={uri}", "study=http", *QUICK, f"hydra.run.dir={tmp_path}/run"
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        client = mlflow.MlflowClient(uri)
+        (run,) = client.search_runs([client.get_experiment_by_name("http").experiment_id])
+        assert run.info.status == "FINISHED" and run.data.params["train.iterations"] == "12"
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "loss_g")] == [3, 6, 9, 12]
+        assert "samples_final.png" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+LONG = (
+    "study=resume",
+    "model=arch1",
+    "train.iterations=1500",
+    "train.log_every=50",
+    "train.sample_every=500",
+    "train.checkpoint_every=100",
+    "eval=off",
+)
+
+
+def _params(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files if k.startswith(("param/", "opt_"))}
+
+
+def test_sigterm_checkpoints_and_resume_is_bit_identical(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    full = run_train(f"tracking.uri={uri}", *LONG, f"hydra.run.dir={tmp_path}/full")
+    assert full.returncode == 0, full.stderr[-3000:]
+    # The same config again, killed part-way: force=true so it is not skipped as already finished.
+    env = {**os.environ, "CI": "true"}
+    proc = subprocess.Popen(
+        [
+            str(BIN / "gansweep-train"),
+            f"tracking.uri={uri}",
+            *LONG,
+            "force=true",
+            f"hydra.run.dir={tmp_path}/killed",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ckpt = tmp_path / "killed" / "last.npz"
+    deadline = time.monotonic() + 300
+    while not ckpt.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, (
+            "the run ended before its first checkpoint"
+        )
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    mlflow.set_tracking_uri(uri)
+    killed = mlflow.search_runs(
+        experiment_names=["resume"], filter_string="attributes.status = 'KILLED'", output_format="list"
+    )
+    assert len(killed) == 1
+    stopped_at = int(np.load(ckpt)["iteration"])
+    assert 0 < stopped_at < 1500
+    resumed = run_train(f"tracking.uri={uri}", *LONG, "resume=auto", f"hydra.run.dir={tmp_path}/resumed")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    final = mlflow.MlflowClient(uri).get_run(killed[0].info.run_id)
+    assert final.info.status == "FINISHED" and final.data.tags["gansweep.resumed"] == "true"
+    a, b = _params(tmp_path / "full" / "last.npz"), _params(tmp_path / "resumed" / "last.npz")
+    assert a.keys() == b.keys() and len(a) > 4
+    for k in a:
+        assert np.array_equal(a[k], b[k]), f"{k} differs after resuming from iteration {stopped_at}"
+
+
+def test_kill_9_of_a_sweep_leaves_no_run_running(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    env = {**os.environ, "CI": "true"}
+    proc = subprocess.Popen(
+        [
+            str(BIN / "gansweep-train"),
+            "-m",
+            f"tracking.uri={uri}",
+            *LONG,
+            "train.iterations=200000",
+            "seed=0,1",
+            f"hydra.sweep.dir={tmp_path}/sweep",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    mlflow.set_tracking_uri(uri)
+    deadline = time.monotonic() + 300
+    while True:
+        assert proc.poll() is None and time.monotonic() < deadline
+        if (tmp_path / "sweep" / "0" / "last.npz").exists():
+            break
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    running = mlflow.search_runs(
+        experiment_names=["resume"], filter_string="attributes.status = 'RUNNING'", output_format="list"
+    )
+    assert len(running) == 2  # the parent and the first child, orphaned
+    nxt = run_train(
+        "-m", f"tracking.uri={uri}", *LONG, "train.iterations=20", f"hydra.sweep.dir={tmp_path}/next"
+    )
+    assert nxt.returncode == 0, nxt.stderr[-3000:]
+    assert not mlflow.search_runs(
+        experiment_names=["resume"], filter_string="attributes.status = 'RUNNING'", output_format="list"
+    )
+    stale = mlflow.search_runs(
+        experiment_names=["resume"], filter_string="tags.`gansweep.stale` != ''", output_format="list"
+    )
+    assert {r.info.run_id for r in stale} == {r.info.run_id for r in running}
+    assert all(r.info.status == "KILLED" for r in stale)
+
+
+def test_single_run_writes_a_sample_grid_without_tracking(tmp_path: Path) -> None:
+    proc = run_train("tracking=off", *QUICK, f"hydra.run.dir={tmp_path}/run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    png = tmp_path / "run" / "samples_final.png"
+    assert png.stat().st_size > 100 and (tmp_path / "run" / "progress.gif").stat().st_size > 100
+    assert "FINISHED at iteration 12" in proc.stderr
+
+
+def test_entry_point_only_module_importing_hydra_and_mlflow_is_tracking() -> None:
+    code = (
+        "import sys, gansweep.train, gansweep.nn, gansweep.losses, gansweep.optim;"
+        "import gansweep.data, gansweep.metrics;"
+        "bad = [m for m in ('mlflow', 'hydra', 'omegaconf', 'torch', 'pandas') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

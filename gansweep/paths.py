@@ -16,7 +16,6 @@ def project_root() -> Path:
 
 def cache_dir() -> Path:
     """The data and evaluator cache, the first that is set of: ``$GANSWEEP_CACHE``,
-
     ``$XDG_CACHE_HOME/gansweep``, ``~/.cache/gansweep``."""
     env = os.environ.get("GANSWEEP_CACHE")
     if env:

@@ -346,3 +346,33 @@ def test_entry_point_only_module_importing_hydra_and_mlflow_is_tracking() -> Non
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_submitit_local_launcher_runs_the_sweep(tmp_path: Path) -> None:
+    """The SLURM path, run locally: submitit starts each job as its own process on this machine."""
+    store = sweep_into(
+        tmp_path,
+        "study=submitit",
+        *QUICK,
+        "seed=0,1",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        experiment="submitit",
+    )
+    assert store.proc.returncode == 0, store.proc.stderr[-3000:]
+    mlflow.set_tracking_uri(store.tracking_uri)
+    children = [r for r in runs(store) if r.data.tags["gansweep.role"] == "child"]
+    assert sorted(r.data.tags["gansweep.seed"] for r in children) == ["0", "1"]
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert len({r.data.tags["gansweep.pid"] for r in children}) == 2  # separate processes
+
+
+def test_slurm_launcher_is_configured() -> None:
+    proc = subprocess.run(
+        [str(BIN / "gansweep-train"), "--cfg", "hydra", "hydra/launcher=slurm"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "SlurmLauncher" in proc.stdout and "cpus_per_task: 2" in proc.stdout

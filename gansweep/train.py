@@ -24,6 +24,7 @@ from gansweep.config import get, real_scale
 from gansweep.data import BatchSampler, StackedMNIST, load_mnist, prepare_images, select
 from gansweep.gan import GAN
 from gansweep.losses import get_loss
+from gansweep.metrics.diversity import contrast_stretch
 from gansweep.nn import build_mlp
 from gansweep.optim import build_optimizer
 from gansweep.schedules import build_schedule
@@ -239,12 +240,19 @@ def _evaluate(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], step: int) -
     z = setup.gan.sample_z(ev["n_samples"], rng)
     samples = images.to_unit(setup.gan.generate(z), setup.out_activation)
     if setup.channels == 3:
-        scores = evaluator.evaluate_stacked(samples)
-    else:
-        scores = evaluator.evaluate(
-            samples, metrics=ev.get("metrics"), k=ev["k"], seed=0, mode_share=ev["mode_share"]
+        return {f"eval/{k}": float(v) for k, v in evaluator.evaluate_stacked(samples).items()}
+    scores = evaluator.evaluate(
+        samples, metrics=ev.get("metrics"), k=ev["k"], seed=0, mode_share=ev["mode_share"]
+    )
+    out = {f"eval/{k}": float(v) for k, v in scores.items()}
+    if ev.get("stretched"):
+        # What the post saw: imshow stretches each image's contrast, so a digit drawn in the 5th decimal
+        # of a grey square shows. Class figures of the stretched samples say which digit that is.
+        stretched = evaluator.evaluate(
+            contrast_stretch(samples), metrics=["modes"], mode_share=ev["mode_share"]
         )
-    return {f"eval/{k}": float(v) for k, v in scores.items()}
+        out.update({f"eval_stretched/{k}": float(v) for k, v in stretched.items()})
+    return out
 
 
 def _inject_fault(setup: Setup, kind: str, it: int) -> None:
@@ -266,8 +274,9 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     label: str = "train",
 ) -> Result:
-    """Train the GAN ``cfg`` describes. Writes ``last.npz``, ``samples_final.png`` and ``progress.gif``
-    into ``workdir`` and reports them (and metrics, grids, eval figures) through ``logger``."""
+    """Train the GAN ``cfg`` describes. Writes ``last.npz``, ``samples_final.png``,
+    ``samples_final_stretched.png`` and ``progress.gif`` into ``workdir`` and reports them (and metrics,
+    grids, eval figures) through ``logger``."""
     workdir.mkdir(parents=True, exist_ok=True)
     setup = setup or build(cfg)
     gan = setup.gan
@@ -281,11 +290,12 @@ def train(
     start, frames = restore(setup, resume_state) if resume_state is not None else (0, [])
 
     def snapshot(step: int) -> None:
-        mosaic = images.grid(
-            images.to_unit(gan.generate(setup.fixed_z), setup.out_activation), setup.channels
-        )
+        samples = images.to_unit(gan.generate(setup.fixed_z), setup.out_activation)
+        mosaic = images.grid(samples, setup.channels)
         frames.append(mosaic)
         logger.log_image(mosaic, "samples", step)
+        # The same samples as the post displayed them (imshow: each image's contrast stretched).
+        logger.log_image(images.grid(contrast_stretch(samples), setup.channels), "samples_stretched", step)
 
     def checkpoint(step: int) -> Path:
         save_checkpoint(ckpt_path, _state(setup, step, frames))
@@ -347,6 +357,9 @@ def train(
         final.update(scores)
     png = images.save_png(frames[-1], workdir / "samples_final.png")
     logger.log_artifact(png)
+    stretched = contrast_stretch(images.to_unit(gan.generate(setup.fixed_z), setup.out_activation))
+    mosaic = images.grid(stretched, setup.channels)
+    logger.log_artifact(images.save_png(mosaic, workdir / "samples_final_stretched.png"))
     logger.log_artifact(images.save_gif(frames, workdir / "progress.gif"))
     path = checkpoint(total)
     return Result("FINISHED", total, final, path)

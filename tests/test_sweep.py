@@ -66,12 +66,25 @@ def check_smoke_store(store: Store) -> None:
         assert [m.step for m in modes] == [0, 15, 30]
         assert all(0 <= m.value <= 10 for m in modes)
         top = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"samples_final.png", "progress.gif", "checkpoint", "config", "hydra", "images"} <= top
-        imgs = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
-        steps = {
-            int(p.split("+step+")[1].split("+")[0]) for p in imgs if p.endswith(".png") and "+step+" in p
+        expected = {
+            "samples_final.png",
+            "samples_final_stretched.png",
+            "progress.gif",
+            "checkpoint",
+            "config",
         }
-        assert steps == {0, 10, 20, 30}, imgs
+        assert expected | {"hydra", "images"} <= top
+        assert len(client.get_metric_history(run.info.run_id, "eval_stretched/modes_covered")) == 3
+        assert 0 <= client.get_metric_history(run.info.run_id, "eval/diversity_ratio")[-1].value
+        imgs = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
+        for key in ("samples", "samples_stretched"):
+            prefix = f"images/{key}+step+"
+            steps = {
+                int(p[len(prefix) :].split("+")[0])
+                for p in imgs
+                if p.endswith(".png") and p.startswith(prefix)
+            }
+            assert steps == {0, 10, 20, 30}, imgs
         hydra_files = {a.path for a in client.list_artifacts(run.info.run_id, "hydra")}
         assert {"hydra/config.yaml", "hydra/overrides.yaml"} <= hydra_files
 

@@ -16,6 +16,7 @@ fd             fd
 ndb            ndb_k
 prdc           precision, recall, density, coverage
 memorisation   nn_train_dist, nn_train_ratio
+diversity      diversity_ratio, contrast
 =============  ======================================================================================
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from gansweep.metrics.classifier import DigitClassifier, check_images
+from gansweep.metrics.diversity import diversity_figures, pixel_spread
 from gansweep.metrics.frechet import frechet_distance, gaussian_stats
 from gansweep.metrics.memorisation import memorisation_figures
 from gansweep.metrics.mode_collapse import mode_figures
@@ -58,6 +60,7 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "ndb": ("ndb_k",),
     "prdc": ("precision", "recall", "density", "coverage"),
     "memorisation": ("nn_train_dist", "nn_train_ratio"),
+    "diversity": ("diversity_ratio", "contrast"),
 }
 STACKED_FIGURES = ("stacked_modes_covered", "stacked_kl_to_uniform")
 _FIGURE_GROUP = {fig: group for group, figs in METRIC_GROUPS.items() for fig in figs}
@@ -114,6 +117,7 @@ class Evaluator:
         self._test = None if test_images is None else _as_unit(test_images, "test_images")
         self._bins: BinStats | None = None
         self._features: dict[tuple[int, int], FeatureStats] = {}
+        self._real_spread: float | None = None
 
     # -- real data and references ---------------------------------------------------------------
     def _mnist(self, split: str) -> np.ndarray:
@@ -221,6 +225,10 @@ class Evaluator:
             out["ndb_k"] = count / bins.centres.shape[0]
         if "memorisation" in groups:
             out.update(memorisation_figures(x, self.train_images, self.bin_stats().held_out_nn_mean))
+        if "diversity" in groups:
+            if self._real_spread is None:
+                self._real_spread = pixel_spread(self.test_images)
+            out.update(diversity_figures(x, self._real_spread))
         return out
 
     def evaluate_stacked(self, samples: np.ndarray, *, min_count: int = 1) -> dict[str, float]:

@@ -1,0 +1,63 @@
+"""``python -m analysis.bench`` (or ``gansweep-analyze --bench``): write a synthetic 50-run study with metric
+histories into a temporary sqlite store, then time regenerating its tables, plots and report (target <= 30 s).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from analysis.pipeline import regenerate
+from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
+
+TARGET_SECONDS = 30.0
+# 5 models x 2 recipes x 5 seeds = 50 runs, 2,000 iterations logged every 20, evaluated every 250.
+BENCH_SPEC = SyntheticSpec(
+    models=("arch1", "arch2", "arch3", "arch4", "arch5"),
+    recipes=("seed", "modern"),
+    seeds=(0, 1, 2, 3, 4),
+    iterations=2000,
+    log_every=20,
+    eval_every=250,
+    failed=((0, 4),),
+    diverged=((3, 1),),
+    with_stacked=True,
+)
+
+
+def run_bench(spec: SyntheticSpec = BENCH_SPEC) -> float:
+    """Build the study, regenerate it twice (cold and warm), print both timings; returns the cold one."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with tempfile.TemporaryDirectory(prefix="gansweep-bench-") as tmp:
+        uri, artifacts = sqlite_store(tmp)
+        start = time.perf_counter()
+        build_synthetic_study(uri, "bench", artifacts, spec)
+        built = time.perf_counter() - start
+        n_runs = len(spec.configs) * len(spec.seeds)
+        per_run = len(range(spec.log_every, spec.iterations + 1, spec.log_every))
+        print(f"built a synthetic study: {n_runs} runs, {per_run} logged steps each, in {built:.1f} s")
+        timings = []
+        for _ in range(2):
+            start = time.perf_counter()
+            result = regenerate(uri, "bench", Path(tmp) / "report", upload=True)
+            timings.append(time.perf_counter() - start)
+        verdict = "within" if timings[0] <= TARGET_SECONDS else "OVER"
+        print(
+            f"regenerate: {timings[0]:.2f} s cold, {timings[1]:.2f} s warm for {n_runs} runs "
+            f"({len(result.files)} files, {len(result.plots)} plots, uploaded to the parent run) — "
+            f"{verdict} the {TARGET_SECONDS:.0f} s target"
+        )
+        return timings[0]
+
+
+def main() -> int:
+    """Entry point of ``python -m analysis.bench``: 0 within the target, 1 over it."""
+    return 0 if run_bench() <= TARGET_SECONDS else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""``gansweep-analyze experiment=NAME [collapse_modes=N] [--tracking-uri URI] [--out DIR] [--no-upload]``:
+regenerate a study's tables, plots and report from the MLflow store. ``--bench`` runs the speed benchmark,
+``--list`` prints the studies in the store."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from analysis import contract
+from analysis.load import StudyNotFoundError, list_studies
+from analysis.pipeline import regenerate
+from gansweep import paths
+
+KEYS = {
+    "experiment": "the study (MLflow experiment) to analyse",
+    "collapse_modes": "collapse threshold (digits)",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gansweep-analyze",
+        description="Regenerate every table, plot and the report of a study from the MLflow store.",
+        epilog="example: gansweep-analyze experiment=failed_architectures",
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="experiment=NAME (required) and optionally collapse_modes=N "
+        f"(default {contract.DEFAULT_COLLAPSE_MODES})",
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: the project's store, sqlite:///<root>/mlruns.db)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: <root>/reports/<study>)"
+    )
+    parser.add_argument("--no-upload", action="store_true", help="do not log the report to the parent run")
+    parser.add_argument("--list", action="store_true", help="list the studies in the store and exit")
+    parser.add_argument(
+        "--bench",
+        action="store_true",
+        help="time regenerating a synthetic 50-run study in a temporary store and exit",
+    )
+    return parser
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, str]:
+    """``["experiment=smoke", ...]`` -> ``{"experiment": "smoke", ...}``; ValueError naming a bad item."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().lstrip("+")
+        if not sep or not value.strip():
+            raise ValueError(f"{item!r}: expected KEY=VALUE, e.g. experiment=smoke")
+        if key not in KEYS:
+            raise ValueError(f"{item!r}: unknown key {key!r}; known keys: {', '.join(KEYS)}")
+        out[key] = value.strip()
+    return out
+
+
+def _store_missing(uri: str) -> str | None:
+    """A message when ``uri`` is a sqlite store whose file does not exist (reading would create it)."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        if str(db) != ":memory:" and not db.exists():
+            return f"no MLflow store at {db} (tracking URI {uri}); run a study first or pass --tracking-uri"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code (0 also for a partial report, 2 for bad arguments or an
+    unknown study, 1 when the store cannot be read)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.bench:
+        from analysis import bench
+
+        return bench.main()
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    uri = args.tracking_uri or paths.default_tracking_uri()
+    try:
+        overrides = parse_overrides(args.overrides)
+        collapse_modes = float(overrides.get("collapse_modes", contract.DEFAULT_COLLAPSE_MODES))
+    except ValueError as err:
+        parser.error(str(err))
+    missing = _store_missing(uri)
+    if missing:
+        print(f"gansweep-analyze: {missing}", file=sys.stderr)
+        return 1
+    if args.list or "experiment" not in overrides:
+        try:
+            names = list_studies(MlflowClient(tracking_uri=uri))
+        except MlflowException as err:
+            print(f"gansweep-analyze: cannot read {uri}: {err}", file=sys.stderr)
+            return 1
+        print(f"studies in {uri}: {', '.join(names) if names else '(none)'}")
+        if args.list:
+            return 0
+        print("gansweep-analyze: give the study to analyse, e.g. experiment=smoke", file=sys.stderr)
+        return 2
+    name = overrides["experiment"]
+    out = args.out or paths.project_root() / "reports" / name
+    start = time.perf_counter()
+    try:
+        result = regenerate(uri, name, out, collapse_modes=collapse_modes, upload=not args.no_upload)
+    except StudyNotFoundError as err:
+        print(f"gansweep-analyze: {err}", file=sys.stderr)
+        return 2
+    except MlflowException as err:
+        print(f"gansweep-analyze: cannot read study {name!r} from {uri}: {err}", file=sys.stderr)
+        return 1
+    for message in result.messages:
+        print(f"note: {message}")
+    print(
+        f"wrote {len(result.files)} files ({len(result.plots)} plots) to {result.out_dir} "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+    print(f"report: {result.out_dir / 'report.md'}")
+    if result.uploaded_to:
+        print(f"logged to parent run {result.uploaded_to} under {contract.REPORT_ARTIFACT_PATH}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

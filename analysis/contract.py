@@ -1,0 +1,70 @@
+"""Names from the runner -> analysis contract (docs/ARCHITECTURE.md, "What a run logs to MLflow"), plus the
+column names the analysis adds. The one place a renamed tag or metric has to be changed."""
+
+from __future__ import annotations
+
+TAG_ROLE = "gansweep.role"
+ROLE_PARENT = "parent"
+ROLE_CHILD = "child"
+TAG_STUDY = "gansweep.study"
+TAG_LABEL = "gansweep.config_label"
+TAG_SEED = "gansweep.seed"
+TAG_MODEL = "gansweep.model"
+TAG_RECIPE = "gansweep.recipe"
+TAG_DIVERGED = "gansweep.diverged"
+TAG_ERROR = "gansweep.error"
+TAG_PARENT_RUN = "mlflow.parentRunId"
+TAG_RUN_NAME = "mlflow.runName"
+
+TRAINING_CURVES = ("loss_d", "loss_g", "d_real", "d_fake")
+MODES = "eval/modes_covered"
+KL_TO_UNIFORM = "eval/kl_to_uniform"
+FD = "eval/fd"
+NDB = "eval/ndb_k"
+PRECISION = "eval/precision"
+RECALL = "eval/recall"
+STACKED_MODES = "eval/stacked_modes_covered"
+DIVERSITY = "eval/diversity_ratio"
+CONTRAST = "eval/contrast"
+STRETCHED_MODES = "eval_stretched/modes_covered"
+CLASS_SHARES = tuple(f"eval/class_share_{digit}" for digit in range(10))
+N_DIGITS = 10
+N_STACKED_MODES = 1000
+
+# Metric histories read per run (when the run logged the key): curves, collapse onset, headline figures.
+HISTORY_KEYS = (*TRAINING_CURVES, MODES, STACKED_MODES, KL_TO_UNIFORM, FD, PRECISION, RECALL, DIVERSITY)
+# Figures shown in the headline table, in this order (those a study logged).
+HEADLINE = (
+    MODES,
+    KL_TO_UNIFORM,
+    FD,
+    NDB,
+    PRECISION,
+    RECALL,
+    DIVERSITY,
+    CONTRAST,
+    STRETCHED_MODES,
+    STACKED_MODES,
+)
+
+SAMPLES_ARTIFACT = "samples_final.png"
+# The same samples with each image's contrast stretched (as matplotlib's imshow, and the post, showed them).
+STRETCHED_SAMPLES_ARTIFACT = "samples_final_stretched.png"
+# Artifact folder of the parent run that receives the regenerated report.
+REPORT_ARTIFACT_PATH = "analysis"
+
+# Columns the analysis adds to the run table.
+COLLAPSE_STEP = "collapse_step"
+COLLAPSED = "collapsed"
+# Default collapse threshold: at most this many digits covered from some eval point on.
+DEFAULT_COLLAPSE_MODES = 3
+
+
+def metric_column(key: str) -> str:
+    """Column of the run table holding the final value of metric ``key`` (mlflow.search_runs naming)."""
+    return f"metrics.{key}"
+
+
+def param_column(key: str) -> str:
+    """Column of the run table holding param ``key`` cast to its type (mlflow.search_runs naming)."""
+    return f"params.{key}"

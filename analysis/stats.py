@@ -1,0 +1,131 @@
+"""Per-config statistics across seeds: run counts by outcome, mean / std / Student-t 95 % CI of each metric,
+and the collapse onset of a run (see :func:`collapse_onset`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis import contract
+from analysis.tdist import t_quantile
+
+CONFIDENCE = 0.95
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> dict[str, float]:
+    """n, mean, sample std (ddof 1), standard error and the two-sided Student-t confidence interval.
+
+    Non-finite values are left out (and so not counted in ``n``). With n = 0 every figure is NaN; with
+    n = 1 the mean is the value and std / CI are NaN (one seed says nothing about spread).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence={confidence}: must lie strictly between 0 and 1")
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    n = int(arr.size)
+    nan = float("nan")
+    out = {"n": n, "mean": nan, "std": nan, "sem": nan, "t": nan, "ci_low": nan, "ci_high": nan}
+    if n == 0:
+        return out
+    mean = float(arr.mean())
+    out["mean"] = mean
+    if n == 1:
+        return out
+    std = float(arr.std(ddof=1))
+    sem = std / math.sqrt(n)
+    t = t_quantile(0.5 + confidence / 2.0, n - 1)
+    out.update(std=std, sem=sem, t=t, ci_low=mean - t * sem, ci_high=mean + t * sem)
+    return out
+
+
+def collapse_onset(steps: Sequence[float], modes: Sequence[float], max_modes: float) -> float:
+    """The first eval step from which ``eval/modes_covered`` stays <= ``max_modes`` up to the last eval point.
+
+    Collapse has set in at step s when the generator covers at most ``max_modes`` digits at s and at every
+    later eval point. NaN when the last eval point covers more (no collapse) or there are no eval points.
+    Non-finite values count as collapsed (a diverged generator covers nothing).
+    """
+    order = np.argsort(np.asarray(steps, dtype=np.float64), kind="stable")
+    s = np.asarray(steps, dtype=np.float64)[order]
+    m = np.asarray(modes, dtype=np.float64)[order]
+    if s.size == 0:
+        return float("nan")
+    collapsed = ~np.isfinite(m) | (m <= max_modes)
+    if not collapsed[-1]:
+        return float("nan")
+    not_collapsed = np.flatnonzero(~collapsed)
+    first = 0 if not_collapsed.size == 0 else int(not_collapsed[-1]) + 1
+    return float(s[first])
+
+
+def add_collapse(runs: pd.DataFrame, history: pd.DataFrame, max_modes: float) -> pd.DataFrame:
+    """``runs`` plus ``collapse_step`` (see :func:`collapse_onset`) and ``collapsed`` (NA without evals)."""
+    out = runs.copy()
+    modes = history[history["key"] == contract.MODES]
+    onset: dict[str, float] = {}
+    evaluated: set[str] = set()
+    for run_id, group in modes.groupby("run_id", sort=True):
+        onset[str(run_id)] = collapse_onset(group["step"].to_numpy(), group["value"].to_numpy(), max_modes)
+        evaluated.add(str(run_id))
+    out[contract.COLLAPSE_STEP] = [onset.get(r, float("nan")) for r in out["run_id"]]
+    out[contract.COLLAPSED] = pd.array(
+        [(not math.isnan(onset[r])) if r in evaluated else pd.NA for r in out["run_id"]], dtype="boolean"
+    )
+    return out
+
+
+def outcome(status: str, diverged: bool) -> str:
+    """One exclusive outcome per run: "diverged" (tag gansweep.diverged=true, whatever the status: the runner
+    ends a diverged run as FAILED), else "finished" | "failed" | "killed" | "running" from the status."""
+    if diverged:
+        return "diverged"
+    return {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed"}.get(status, "running")
+
+
+OUTCOMES = ("finished", "diverged", "failed", "killed", "running")
+
+
+def status_counts(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per config label: how many runs, split into exclusive outcomes (see :func:`outcome`; the
+    outcome columns add up to ``runs``), how many completed runs collapsed, and the seeds. Every run is
+    counted; none is dropped."""
+    rows = []
+    for label, group in runs.groupby("config_label", sort=True):
+        kinds = [outcome(s, bool(d)) for s, d in zip(group["status"], group["diverged"], strict=True)]
+        collapsed = group[contract.COLLAPSED] if contract.COLLAPSED in group else pd.Series(dtype="boolean")
+        row: dict[str, object] = {"config_label": label, "runs": len(group)}
+        row.update({kind: kinds.count(kind) for kind in OUTCOMES})
+        row["collapsed"] = int(collapsed[group["status"] == "FINISHED"].fillna(False).sum())
+        row["seeds"] = " ".join(str(s) for s in sorted(group["seed"].dropna().astype(int).unique()))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["config_label", "runs", *OUTCOMES, "collapsed", "seeds"])
+
+
+def completed(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs whose final metrics enter the statistics: status FINISHED, i.e. trained to the last iteration
+    (a diverged run that still finished is included). FAILED (which includes runs stopped on divergence),
+    KILLED and still RUNNING runs stopped early: counted in :func:`status_counts`, not averaged."""
+    return runs[runs["status"] == "FINISHED"]
+
+
+def summarize(runs: pd.DataFrame, metrics: Sequence[str], confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Long table, one row per (config label, metric): n, mean, std, sem, t, ci_low, ci_high over the
+    completed runs of that config (see :func:`completed`). ``metrics`` are column names of ``runs``;
+    ``collapsed`` (bool) is averaged as a fraction."""
+    done = completed(runs)
+    rows = []
+    labels = sorted(runs["config_label"].unique())
+    for label in labels:
+        group = done[done["config_label"] == label]
+        for metric in metrics:
+            if metric not in group:
+                continue
+            values = pd.to_numeric(group[metric].astype("Float64"), errors="coerce").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
+            rows.append({"config_label": label, "metric": metric, **mean_ci(values, confidence)})
+    columns = ["config_label", "metric", "n", "mean", "std", "sem", "t", "ci_low", "ci_high"]
+    return pd.DataFrame(rows, columns=columns)

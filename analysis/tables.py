@@ -1,0 +1,88 @@
+"""The study's tables as CSV (full precision) and Markdown (rounded), in a deterministic order."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import contract
+
+
+def fmt(value: object, digits: int = 4) -> str:
+    """A cell for Markdown: NA/NaN as "–", floats to ``digits`` significant figures, the rest as str."""
+    if value is None or value is pd.NA:
+        return "–"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
+    """``frame`` as a GitHub Markdown table (pipes in cells escaped); "(no rows)" when empty."""
+    if frame.empty:
+        return "(no rows)\n"
+    header = [str(c).replace("|", "\\|") for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    for row in frame.itertuples(index=False):
+        cells = [fmt(v.item() if hasattr(v, "item") else v, digits).replace("|", "\\|") for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def headline_table(summary: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Wide table, one row per config: "mean ± CI half-width (n=k)" for each of ``metrics`` (column names of
+    the summary) that the summary holds."""
+    labels = sorted(summary["config_label"].unique())
+    present = [m for m in metrics if (summary["metric"] == m).any()]
+    rows = []
+    for label in labels:
+        row: dict[str, str] = {"config_label": label}
+        for metric in present:
+            hit = summary[(summary["config_label"] == label) & (summary["metric"] == metric)]
+            row[metric.removeprefix("metrics.")] = _mean_ci_text(hit.iloc[0]) if not hit.empty else "–"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["config_label", *[m.removeprefix("metrics.") for m in present]])
+
+
+def _mean_ci_text(row: pd.Series) -> str:
+    n = int(row["n"])
+    if n == 0:
+        return "– (n=0)"
+    if not math.isfinite(row["ci_high"]):
+        return f"{fmt(float(row['mean']))} (n={n})"
+    half = float(row["ci_high"]) - float(row["mean"])
+    return f"{fmt(float(row['mean']))} ± {fmt(half, 2)} (n={n})"
+
+
+def run_table(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Per-run table: identity, outcome, collapse onset and the final value of each of ``metrics``."""
+    base = ["config_label", "seed", "run_name", "run_id", "status", "diverged", "error"]
+    extra = [c for c in (contract.COLLAPSE_STEP, contract.COLLAPSED) if c in runs]
+    return runs[[*base, *extra, *[m for m in metrics if m in runs]]].reset_index(drop=True)
+
+
+def write_table(
+    frame: pd.DataFrame, folder: Path, name: str, *, markdown: pd.DataFrame | None = None
+) -> list[Path]:
+    """Write ``<name>.csv`` (full precision) and ``<name>.md`` (``markdown`` if given, else ``frame``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = folder / f"{name}.csv", folder / f"{name}.md"
+    frame.to_csv(csv_path, index=False, lineterminator="\n")
+    md_path.write_text(markdown_table(frame if markdown is None else markdown), encoding="utf-8")
+    return [csv_path, md_path]
+
+
+def summary_markdown(summary: pd.DataFrame) -> pd.DataFrame:
+    """The long summary with the ``metrics.`` prefix dropped, for Markdown."""
+    out = summary.copy()
+    out["metric"] = out["metric"].str.removeprefix("metrics.")
+    return out

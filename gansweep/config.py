@@ -76,9 +76,11 @@ def _activation(key: str, value: Any) -> None:
         )
     if slope:
         try:
-            float(slope)
+            ok = 0.0 <= float(slope) <= 1.0
         except ValueError:
-            raise _bad(key, value, "the leaky_relu slope must be a number") from None
+            ok = False
+        if not ok:
+            raise _bad(key, value, "the leaky_relu slope must be a number in [0, 1]")
 
 
 def _layers(cfg: Mapping[str, Any], key: str) -> None:

@@ -181,6 +181,7 @@ def test_user_override_beats_the_recipe() -> None:
         ("noise.dim=64", "noise.dim"),
         ("model.generator.activations=[arctan,swish]", "model.generator.activations[1]"),
         ("data.classes=[3,11]", "data.classes"),
+        ("model.generator.activations=[arctan,leaky_relu:1.5]", "model.generator.activations[1]"),
         ("train.iterations=-10", "train.iterations"),
     ],
 )

@@ -218,3 +218,20 @@ def test_sgd_and_builder_bad_input() -> None:
         build_optimizer("sgd", p, lr=0.1, beta1=0.5)
     with pytest.raises(ValueError, match="non-empty"):
         Adam({}, lr=0.1)
+
+
+@pytest.mark.parametrize(("dtype", "g0"), [(np.float32, 1e-30), (np.float64, 1e-300)])
+def test_vanishing_gradients_leave_no_subnormal_state(dtype, g0: float) -> None:
+    """Momentum decaying after the gradient vanishes must not get stuck in the (slow) subnormal range."""
+    from gansweep.optim import Adam
+
+    p = {"w": np.ones(1000, dtype)}
+    opt = Adam(p, lr=1e-3, bias_correction="seed_constant")
+    opt.step({"w": np.full(1000, g0, dtype)})
+    zero = {"w": np.zeros(1000, dtype)}
+    for _ in range(3000):  # far past the ~200 steps momentum takes to decay into the subnormals
+        opt.step(zero)
+    tiny = np.finfo(dtype).tiny
+    for name in ("m", "v"):
+        state = opt.state[name]["w"]
+        assert not np.any((state != 0) & (np.abs(state) < tiny)), f"{name} holds subnormals"

@@ -3,15 +3,17 @@
 #   make run     the main job: the post's seven runs (smoke-sized) on 2 joblib workers, then the report
 #   make test    ruff + the test suite (what CI runs)
 #   make ui      the MLflow UI on the project's store, bound to 127.0.0.1
-#   make bench   engine, evaluator, tracking and analysis benchmarks (prints figures)
+#   make analyze STUDY=failed_architectures   regenerate a study's tables, plots and report
+#   make bench   engine, data, evaluator, runner and analysis benchmarks (prints figures)
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.gansweep-installed
 PORT   ?= 5000
+STUDY  ?= quickstart
 
-.PHONY: run test lint ui bench data evaluator setup lock clean-results
+.PHONY: run test lint ui analyze bench data evaluator setup lock clean-results
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gansweep needs Python 3.11+, found " + sys.version.split()[0])'
@@ -43,14 +45,18 @@ lint: $(STAMP)
 test: evaluator lint
 	$(BIN)/pytest
 
+analyze: $(STAMP)
+	$(BIN)/gansweep-analyze experiment=$(STUDY)
+
 ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns.db --host 127.0.0.1 --port $(PORT)
 
 bench: evaluator
 	$(BIN)/gansweep-bench
+	$(BIN)/gansweep-data info
 	$(BIN)/gansweep-evaluator bench
 	$(BIN)/python -m gansweep.cli.bench_tracking
-	$(BIN)/python -m analysis.bench
+	$(BIN)/gansweep-analyze --bench
 
 # Re-pin requirements.lock from a fresh resolve of pyproject's dependencies (+ dev extras).
 lock:

@@ -25,20 +25,27 @@ class Store:
     proc: subprocess.CompletedProcess
 
 
-def run_train(
-    *overrides: str, env: dict[str, str] | None = None, timeout: float = 900
-) -> subprocess.CompletedProcess:
+def _env() -> dict[str, str]:
+    env = {**os.environ, "CI": "true"}
+    env.pop("MLFLOW_RUN_ID", None)  # a set MLFLOW_RUN_ID would hijack runs (mlflow#15713)
+    return env
+
+
+def run_train(*overrides: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """``gansweep-train`` with overrides, in a subprocess (as a user runs it), output captured."""
-    full_env = {**os.environ, "CI": "true", **(env or {})}
-    full_env.pop("MLFLOW_RUN_ID", None)
     return subprocess.run(
         [str(BIN / "gansweep-train"), *overrides],
         cwd=ROOT,
-        env=full_env,
+        env=_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def start_train(*overrides: str, **popen: object) -> subprocess.Popen:
+    """``gansweep-train`` started in the background (for a test to signal or kill)."""
+    return subprocess.Popen([str(BIN / "gansweep-train"), *overrides], cwd=ROOT, env=_env(), **popen)
 
 
 def sweep_into(tmp: Path, *overrides: str, experiment: str = "smoke") -> Store:

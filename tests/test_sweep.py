@@ -15,7 +15,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-from conftest import BIN, ROOT, Store, run_train, sweep_into
+from conftest import BIN, ROOT, Store, run_train, start_train, sweep_into
 
 SMOKE_MODELS = {"arch1", "arch2", "arch3", "arch4", "arch5", "arch6", "decay7", "modern_mlp"}
 QUICK = (
@@ -254,17 +254,11 @@ def test_sigterm_checkpoints_and_resume_is_bit_identical(tmp_path: Path) -> None
     full = run_train(f"tracking.uri={uri}", *LONG, f"hydra.run.dir={tmp_path}/full")
     assert full.returncode == 0, full.stderr[-3000:]
     # The same config again, killed part-way: force=true so it is not skipped as already finished.
-    env = {**os.environ, "CI": "true"}
-    proc = subprocess.Popen(
-        [
-            str(BIN / "gansweep-train"),
-            f"tracking.uri={uri}",
-            *LONG,
-            "force=true",
-            f"hydra.run.dir={tmp_path}/killed",
-        ],
-        cwd=ROOT,
-        env=env,
+    proc = start_train(
+        f"tracking.uri={uri}",
+        *LONG,
+        "force=true",
+        f"hydra.run.dir={tmp_path}/killed",
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -298,19 +292,13 @@ def test_sigterm_checkpoints_and_resume_is_bit_identical(tmp_path: Path) -> None
 
 def test_kill_9_of_a_sweep_leaves_no_run_running(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    env = {**os.environ, "CI": "true"}
-    proc = subprocess.Popen(
-        [
-            str(BIN / "gansweep-train"),
-            "-m",
-            f"tracking.uri={uri}",
-            *LONG,
-            "train.iterations=200000",
-            "seed=0,1",
-            f"hydra.sweep.dir={tmp_path}/sweep",
-        ],
-        cwd=ROOT,
-        env=env,
+    proc = start_train(
+        "-m",
+        f"tracking.uri={uri}",
+        *LONG,
+        "train.iterations=200000",
+        "seed=0,1",
+        f"hydra.sweep.dir={tmp_path}/sweep",
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     figures = {
         "tracking_overhead": [
             tracking_overhead("seed", args.iterations, args.repeats),
-            tracking_overhead("modern", max(1, args.iterations // 3), args.repeats),
+            tracking_overhead("modern", args.iterations, args.repeats),
         ],
         "sweep_throughput": sweep_throughput(args.jobs, args.sweep_iterations),
     }

@@ -214,13 +214,20 @@ def prepare_sweep(uri: str, experiment: str, study: str, overrides: Iterable[str
     return Target(uri, experiment, exp_id, run.info.run_id)
 
 
-def finish_sweep(target: Target, statuses: Mapping[str, int]) -> None:
-    """Close the parent run: FAILED when any job failed or was killed, else FINISHED; counts as tags."""
+def finish_sweep(target: Target, statuses: Mapping[str, int]) -> bool:
+    """Close the parent run: FAILED when any job failed or was killed, else FINISHED; counts as tags.
+
+    When every job was skipped (all already FINISHED), the parent run holds nothing: it is deleted (MLflow
+    keeps it restorable), so re-running a study does not pile up empty parents. Returns whether it was."""
     c = client(target.uri)
     for status, n in statuses.items():
         c.set_tag(target.parent_run_id, f"gansweep.jobs_{status.lower()}", str(n))
     bad = any(n for s, n in statuses.items() if s not in ("FINISHED", "SKIPPED"))
     c.set_terminated(target.parent_run_id, status="FAILED" if bad else "FINISHED")
+    if statuses and set(statuses) == {"SKIPPED"}:
+        c.delete_run(target.parent_run_id)
+        return True
+    return False
 
 
 def find_run(target: Target, config_hash: str, statuses: tuple[str, ...]) -> Any | None:

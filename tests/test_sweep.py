@@ -117,7 +117,12 @@ def test_rerun_skips_finished_jobs_unless_forced(basic_store: Store) -> None:
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stderr.count("already FINISHED") == 2 and "2 skipped" in again.stderr
-    assert len(runs(basic_store)) == before + 1  # only the new parent run
+    assert len(runs(basic_store)) == before  # nothing ran: the empty parent run is deleted
+    assert "the empty parent run" in again.stderr
+    deleted = mlflow.search_runs(
+        experiment_names=[basic_store.experiment], run_view_type=mlflow.entities.ViewType.DELETED_ONLY
+    )
+    assert len(deleted) == 1 and deleted["tags.gansweep.jobs_skipped"].iloc[0] == "2"
     forced = run_train(
         "-m",
         f"tracking.uri={basic_store.tracking_uri}",
@@ -127,7 +132,7 @@ def test_rerun_skips_finished_jobs_unless_forced(basic_store: Store) -> None:
         "model=arch1",
     )
     assert forced.returncode == 0, forced.stderr[-3000:]
-    assert len(runs(basic_store)) == before + 3  # a parent and one real child
+    assert len(runs(basic_store)) == before + 2  # a parent and one real child
 
 
 def test_failing_and_diverging_jobs_do_not_lose_the_sweep(tmp_path: Path) -> None:

@@ -96,7 +96,12 @@ class MlflowSweepCallback(Callback):
         for line in failed:
             print(line, file=sys.stderr)
         if self.target is not None:
-            tracking.finish_sweep(self.target, counts)
+            if tracking.finish_sweep(self.target, counts):
+                print(
+                    f"[gansweep] nothing new to run: the empty parent run {self.target.parent_run_id} "
+                    "was deleted",
+                    file=sys.stderr,
+                )
             os.environ.pop(SWEEP_ENV, None)
             self.target = None
 

@@ -122,12 +122,17 @@ def cast_param_column(values: Iterable[str | None]) -> pd.Series:
 
 
 def list_studies(client: MlflowClient) -> list[str]:
-    """Names of the active experiments in the store, sorted."""
+    """Names of the active experiments in the store, sorted; MLflow's own ``Default`` experiment only when
+    it holds runs (it is created with every store, and gansweep never logs there)."""
     names: list[str] = []
     token: str | None = None
     while True:
         page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token)
-        names.extend(e.name for e in page)
+        names.extend(
+            e.name
+            for e in page
+            if e.name != "Default" or client.search_runs([e.experiment_id], max_results=1)
+        )
         token = page.token
         if not token:
             return sorted(names)
@@ -197,7 +202,8 @@ def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
 def read_histories(
     client: MlflowClient, runs: Sequence[Run], keys: Sequence[str] = contract.HISTORY_KEYS
 ) -> pd.DataFrame:
-    """Long table of the metric histories of ``keys`` (those each run logged), sorted by run, key, step."""
+    """Long table of the metric histories of ``keys`` (those each run logged), sorted by run, key, step;
+    one row per run, key and step (a step logged twice keeps its last value)."""
     rows: list[tuple[str, str, int, float, int]] = []
     for run in runs:
         for key in keys:
@@ -207,7 +213,10 @@ def read_histories(
                 rows.append((run.info.run_id, key, int(m.step), restore_inf(m.value), int(m.timestamp)))
     history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
     history = history.astype({"run_id": "string", "key": "string", "step": "int64", "value": "float64"})
-    return history.sort_values(["run_id", "key", "step", "timestamp"], kind="stable").reset_index(drop=True)
+    history = history.sort_values(["run_id", "key", "step", "timestamp"], kind="stable")
+    # A resumed run logs again the steps between its checkpoint and the interruption: keep the last value.
+    history = history.drop_duplicates(["run_id", "key", "step"], keep="last")
+    return history.reset_index(drop=True)
 
 
 def load_study(tracking_uri: str, name: str, history_keys: Sequence[str] = contract.HISTORY_KEYS) -> Study:

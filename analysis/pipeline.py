@@ -73,7 +73,8 @@ def _run_messages(runs: pd.DataFrame) -> list[str]:
     repeats = finished.groupby(["config_label", "seed"], sort=True).size()
     for (label, seed), count in repeats[repeats > 1].items():
         messages.append(
-            f"{label} seed {seed} has {count} FINISHED runs (re-run with force=true?); all are averaged"
+            f"{label} seed {seed} has {count} FINISHED runs (each force=true re-run adds one);"
+            " all are averaged"
         )
     return messages
 

@@ -68,6 +68,13 @@ def _choice(cfg: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _bool(cfg: Mapping[str, Any], key: str) -> bool:
+    value = get(cfg, key)
+    if not isinstance(value, bool):
+        raise _bad(key, value, "must be true or false")
+    return value
+
+
 def _activation(key: str, value: Any) -> None:
     name, _, slope = str(value).partition(":")
     if name not in ACTIVATIONS or (slope and name != "leaky_relu"):
@@ -144,12 +151,14 @@ def validate(cfg: Mapping[str, Any]) -> None:
             raise _bad("schedule.gamma", gamma, "must be in (0, 1]")
     elif sched == "cosine":
         _int(cfg, "schedule.total_steps")
-        _positive(cfg, "schedule.min_lr", allow_zero=True)
+        min_lr, lr = _positive(cfg, "schedule.min_lr", allow_zero=True), get(cfg, "optimizer.lr")
+        if min_lr > lr:
+            raise _bad("schedule.min_lr", min_lr, f"must not exceed the base rate optimizer.lr={lr}")
 
-    _choice(cfg, "data.name", DATASETS)
-    channels = get(cfg, "data.channels")
-    if channels not in (1, 3):
-        raise _bad("data.channels", channels, "must be 1 (MNIST) or 3 (Stacked MNIST)")
+    name = _choice(cfg, "data.name", DATASETS)
+    channels, expected = get(cfg, "data.channels"), 3 if name == "stacked_mnist" else 1
+    if channels != expected:
+        raise _bad("data.channels", channels, f"must be {expected} for data.name={name} (choose data=<name>)")
     _choice(cfg, "data.split", SPLITS)
     _choice(cfg, "data.scale", SCALES)
     _choice(cfg, "data.sampling", SAMPLINGS)
@@ -169,13 +178,27 @@ def validate(cfg: Mapping[str, Any]) -> None:
         raise _bad("train.fault_at", fault_at, "must be null or an iteration >= 0")
     if get(cfg, "train").get("fault", "raise") not in ("raise", "diverge"):
         raise _bad("train.fault", get(cfg, "train.fault"), "must be raise or diverge")
-    if get(cfg, "eval.enabled"):
+    _bool(cfg, "train.stop_on_nan")
+    if _bool(cfg, "eval.enabled"):
         _int(cfg, "eval.every")
-        _int(cfg, "eval.n_samples", minimum=2)
-        _int(cfg, "eval.k")
+        n_samples = _int(cfg, "eval.n_samples", minimum=2)
+        k = _int(cfg, "eval.k")
+        if k >= n_samples:
+            raise _bad("eval.k", k, f"must be below eval.n_samples={n_samples} (k nearest neighbours)")
         share = get(cfg, "eval.mode_share")
         if not isinstance(share, int | float) or not 0 < share < 1:
             raise _bad("eval.mode_share", share, "must be in (0, 1)")
+        _bool(cfg, "eval.stretched")
+        metrics = get(cfg, "eval.metrics")
+        if metrics is not None:
+            from gansweep.metrics.evaluator import resolve_groups
+
+            if not isinstance(metrics, list) or not metrics:
+                raise _bad("eval.metrics", metrics, "must be null (all) or a non-empty list of metric names")
+            try:
+                resolve_groups(metrics)
+            except ValueError as exc:
+                raise _bad("eval.metrics", metrics, str(exc)) from None
 
 
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

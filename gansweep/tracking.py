@@ -264,9 +264,24 @@ def start_child(target: Target, name: str, tags: Mapping[str, str], params: Iter
     return run_id
 
 
+def get_run(uri: str, run_id: str) -> Any | None:
+    """The run with this id, or None when the store has none."""
+    try:
+        return client(uri).get_run(run_id)
+    except _mlflow().exceptions.MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+
+
 def reopen(target: Target, run_id: str) -> None:
-    """Set a killed or failed run RUNNING again (a resume), owned by this process."""
+    """Set a killed or failed run RUNNING again (a resume), owned by this process; the error it ended with
+    is cleared (kept as ``gansweep.previous_error``)."""
     c = client(target.uri)
+    error = c.get_run(run_id).data.tags.get("gansweep.error")
+    if error is not None:
+        c.set_tag(run_id, "gansweep.previous_error", error)
+        c.delete_tag(run_id, "gansweep.error")
     c.update_run(run_id, status="RUNNING")
     for k, v in _process_tags().items():
         c.set_tag(run_id, k, v)

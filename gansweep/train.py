@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gansweep import images
-from gansweep.config import get, real_scale
+from gansweep.config import ConfigError, get, real_scale
 from gansweep.data import BatchSampler, StackedMNIST, load_mnist, prepare_images, select
 from gansweep.gan import GAN
 from gansweep.losses import get_loss
@@ -42,11 +42,14 @@ _SCHEDULE_KEYS = {
 
 
 class RunLogger(Protocol):
-    """Where the loop reports: metrics with a step, image mosaics with a step, and files."""
+    """Where the loop reports: metrics with a step, image mosaics with a step, and files. ``flush`` makes
+    everything reported so far durable; the loop calls it before each checkpoint, so a run resumed from that
+    checkpoint has every metric up to it."""
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
     def log_image(self, mosaic: np.ndarray, key: str, step: int) -> None: ...
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None: ...
+    def flush(self) -> None: ...
 
 
 class NullLogger:
@@ -59,6 +62,9 @@ class NullLogger:
         pass
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
 
@@ -144,7 +150,13 @@ def build(cfg: Mapping[str, Any]) -> Setup:
     else:
         stacked = None
         reals = prepare_images(imgs, real_scale(cfg))
-        sampler = BatchSampler(len(reals), batch, data["sampling"], rngs["data"])
+        try:
+            sampler = BatchSampler(len(reals), batch, data["sampling"], rngs["data"])
+        except ValueError as exc:
+            raise ConfigError(
+                f"train.batch_size={batch}, data.sampling={data['sampling']}: {len(reals)} images left after "
+                f"data.classes={data.get('classes')} and data.subset={data.get('subset')} are too few ({exc})"
+            ) from None
     fixed_z = gan.sample_z(get(cfg, "train.grid_size"), rngs["fixed"])
     return Setup(gan, schedule, sampler, reals, stacked, rngs, fixed_z, out_act, channels)
 
@@ -186,16 +198,26 @@ def load_checkpoint(path: Path) -> dict[str, np.ndarray]:
         return {k: f[k] for k in f.files}
 
 
+def check_checkpoint(setup: Setup, state: Mapping[str, np.ndarray]) -> None:
+    """ValueError naming the first tensor of the model that the checkpoint lacks or holds in another shape."""
+    for k, v in (*setup.gan.G.params.items(), *setup.gan.D.params.items()):
+        saved = state.get("param/" + k)
+        if saved is None or saved.shape != v.shape:
+            got = None if saved is None else saved.shape
+            raise ValueError(
+                f"checkpoint tensor {k}: shape {got} does not match the model's {v.shape} "
+                "(resume with the config the checkpoint was trained with)"
+            )
+    if "iteration" not in state:
+        raise ValueError("the checkpoint has no iteration count: not a gansweep checkpoint")
+
+
 def restore(setup: Setup, state: Mapping[str, np.ndarray]) -> tuple[int, list[np.ndarray]]:
     """Load a checkpoint into a freshly built setup; returns (iteration, frames). Shapes must match."""
+    check_checkpoint(setup, state)
     gan = setup.gan
-    for prefix, params in (("param/", gan.G.params), ("param/", gan.D.params)):
-        for k, v in params.items():
-            saved = state.get(prefix + k)
-            if saved is None or saved.shape != v.shape:
-                got = None if saved is None else saved.shape
-                raise ValueError(f"checkpoint tensor {k}: shape {got} does not match the model's {v.shape}")
-            v[...] = saved
+    for k, v in (*gan.G.params.items(), *gan.D.params.items()):
+        v[...] = state["param/" + k]
     for name, opt in (("opt_g/", gan.opt_g), ("opt_d/", gan.opt_d)):
         opt.load_state_dict({k[len(name) :]: v for k, v in state.items() if k.startswith(name)})
     for name in ("noise", "data"):
@@ -299,6 +321,7 @@ def train(
 
     def checkpoint(step: int) -> Path:
         save_checkpoint(ckpt_path, _state(setup, step, frames))
+        logger.flush()  # metrics up to the checkpoint first: a resume from it must not leave a gap
         logger.log_artifact(ckpt_path, "checkpoint")
         return ckpt_path
 

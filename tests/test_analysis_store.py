@@ -250,3 +250,12 @@ def test_missing_store_and_bad_arguments(tmp_path: Path, capsys: pytest.CaptureF
     with pytest.raises(SystemExit) as exc:
         main(["study=smoke"])
     assert exc.value.code == 2
+
+
+def test_list_leaves_out_mlflows_empty_default_experiment(
+    store: Store, capsys: pytest.CaptureFixture
+) -> None:
+    assert MlflowClient(tracking_uri=store.tracking_uri).get_experiment_by_name("Default") is not None
+    assert main(["--list", "--tracking-uri", store.tracking_uri]) == 0
+    listed = capsys.readouterr().out
+    assert "edge" in listed and "empty" in listed and "Default" not in listed

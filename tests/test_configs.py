@@ -183,13 +183,19 @@ def test_user_override_beats_the_recipe() -> None:
         ("data.classes=[3,11]", "data.classes"),
         ("model.generator.activations=[arctan,leaky_relu:1.5]", "model.generator.activations[1]"),
         ("train.iterations=-10", "train.iterations"),
+        ("train.stop_on_nan=maybe", "train.stop_on_nan"),
+        ("eval.stretched=maybe", "eval.stretched"),
+        ("eval.k=1000", "eval.k"),
+        ("eval.metrics=[modes,bogus]", "eval.metrics"),
+        ("data.channels=3", "data.channels"),
+        ("schedule=cosine schedule.min_lr=0.5", "schedule.min_lr"),
     ],
 )
 def test_bad_values_are_refused_naming_key_and_value(override: str, key: str) -> None:
-    cfg = resolved([override])
+    cfg = resolved(override.split(" "))
     with pytest.raises(C.ConfigError) as err:
         C.validate(cfg)
-    value = override.split("=", 1)[1]
+    value = override.split(" ")[-1].split("=", 1)[1]
     assert key in str(err.value)
     assert any(part in str(err.value) for part in (value, value.strip("[]").split(",")[-1])), str(err.value)
 
@@ -205,3 +211,9 @@ def test_flatten_gives_short_dotted_params() -> None:
     flat = dict(C.flatten(resolved(["experiment=failed_architectures"])))
     assert "model.generator.hidden" in flat and "train.batch_size" in flat
     assert all(len(str(v)) <= 500 for v in flat.values())
+
+
+def test_sgd_takes_none_of_the_recipes_adam_settings() -> None:
+    for recipe in ("seed", "modern"):
+        opt = resolved(["optimizer=sgd", f"recipe={recipe}"])["optimizer"]
+        assert opt == {"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": False}

@@ -289,10 +289,44 @@ def test_sigterm_checkpoints_and_resume_is_bit_identical(tmp_path: Path) -> None
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     final = mlflow.MlflowClient(uri).get_run(killed[0].info.run_id)
     assert final.info.status == "FINISHED" and final.data.tags["gansweep.resumed"] == "true"
+    assert "gansweep.error" not in final.data.tags  # the stop is history now, not the run's error
+    assert "stopped by a signal" in final.data.tags["gansweep.previous_error"]
+    again = run_train(
+        f"tracking.uri={uri}", *LONG, f"resume={final.info.run_id}", f"hydra.run.dir={tmp_path}/again"
+    )
+    assert again.returncode == 2 and "the run is FINISHED" in again.stderr, again.stderr[-3000:]
     a, b = _params(tmp_path / "full" / "last.npz"), _params(tmp_path / "resumed" / "last.npz")
     assert a.keys() == b.keys() and len(a) > 4
     for k in a:
         assert np.array_equal(a[k], b[k]), f"{k} differs after resuming from iteration {stopped_at}"
+
+
+def test_resume_after_kill_9_leaves_no_gap_in_the_metrics(tmp_path: Path) -> None:
+    """Metrics are sent before each checkpoint, so resuming from it continues a complete history."""
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    proc = start_train(f"tracking.uri={uri}", *LONG, f"hydra.run.dir={tmp_path}/killed")
+    ckpt = tmp_path / "killed" / "last.npz"
+    deadline = time.monotonic() + 300
+    while not (ckpt.exists() and int(np.load(ckpt)["iteration"]) >= 500):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before iteration 500"
+        time.sleep(0.02)
+    time.sleep(0.3)  # let that checkpoint's upload finish
+    proc.kill()
+    proc.wait(timeout=60)
+    resumed = run_train(f"tracking.uri={uri}", *LONG, "resume=auto", f"hydra.run.dir={tmp_path}/resumed")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    full = run_train(f"tracking.uri={uri}", *LONG, "force=true", f"hydra.run.dir={tmp_path}/full")
+    assert full.returncode == 0, full.stderr[-3000:]
+    client = mlflow.MlflowClient(uri)
+    finished = client.search_runs(
+        [client.get_experiment_by_name("resume").experiment_id], order_by=["attributes.start_time ASC"]
+    )
+    assert [r.info.status for r in finished] == ["FINISHED", "FINISHED"]
+    histories = [
+        {m.step: m.value for m in client.get_metric_history(r.info.run_id, "loss_d")} for r in finished
+    ]
+    assert sorted(histories[0]) == list(range(50, 1501, 50))  # every logged step, none lost to the kill
+    assert histories[0] == histories[1]  # and the same values as the uninterrupted run
 
 
 def test_kill_9_of_a_sweep_leaves_no_run_running(tmp_path: Path) -> None:

@@ -63,8 +63,7 @@ class _TimedLogger:
         self._timed("log_artifact", *args, **kwargs)
 
     def flush(self) -> None:
-        if hasattr(self.inner, "flush"):
-            self._timed("flush")
+        self._timed("flush")
 
 
 def _timed_train(cfg: dict, logger: Any, workdir: Path) -> float:

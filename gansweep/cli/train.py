@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gansweep import config as C
 from gansweep import paths, tracking
-from gansweep.train import NullLogger, Result, build, load_checkpoint, train
+from gansweep.train import NullLogger, Result, Setup, build, check_checkpoint, load_checkpoint, train
 
 CONF_DIR = str(paths.project_root() / "conf")
 RESULT_FILE = "result.json"
@@ -99,7 +99,9 @@ def _write_result(job_dir: Path, **fields: Any) -> dict[str, Any]:
     return fields
 
 
-def _open_run(cfg: dict[str, Any], target: tracking.Target, tags: dict[str, str], job_dir: Path):
+def _open_run(
+    cfg: dict[str, Any], target: tracking.Target, tags: dict[str, str], job_dir: Path, setup: Setup
+):
     """Start a fresh child run, or reopen the run to resume; returns (run_id, resume_state or None)."""
     resume = cfg.get("resume")
     if not resume:
@@ -112,7 +114,14 @@ def _open_run(cfg: dict[str, Any], target: tracking.Target, tags: dict[str, str]
         run_id = run.info.run_id
     else:
         run_id = str(resume)
-        found = tracking.client(target.uri).get_run(run_id)
+        found = tracking.get_run(target.uri, run_id)
+        if found is None or found.info.experiment_id != target.experiment_id:
+            raise JobRefused(f"resume={run_id}: no such run in experiment '{target.experiment}'")
+        if found.info.status not in ("KILLED", "FAILED"):
+            raise JobRefused(
+                f"resume={run_id}: the run is {found.info.status}; only a killed or failed run can be "
+                "continued (force=true trains the config again as a new run)"
+            )
         if found.data.tags.get("gansweep.config_hash") != tags["gansweep.config_hash"]:
             raise JobRefused(
                 f"resume={run_id}: that run was trained with another config; resume with its config"
@@ -120,8 +129,10 @@ def _open_run(cfg: dict[str, Any], target: tracking.Target, tags: dict[str, str]
     ckpt = tracking.download_checkpoint(target.uri, run_id, job_dir / "resume")
     if ckpt is None:
         raise JobRefused(f"resume={run_id}: the run has no checkpoint/last.npz to continue from")
+    state = load_checkpoint(ckpt)
+    check_checkpoint(setup, state)
     tracking.reopen(target, run_id)
-    return run_id, load_checkpoint(ckpt)
+    return run_id, state
 
 
 def run_job(cfg_node: DictConfig) -> dict[str, Any]:
@@ -181,7 +192,7 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
                         run_id=done.info.run_id,
                         label=tags["gansweep.config_label"],
                     )
-            run_id, resume_state = _open_run(cfg, target, tags, job_dir)
+            run_id, resume_state = _open_run(cfg, target, tags, job_dir, setup)
             logger = tracking.MlflowRunLogger(uri, run_id)
             resolved = job_dir / "resolved.yaml"
             OmegaConf.save(cfg_node, resolved, resolve=True)
@@ -195,6 +206,7 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
                     f"resume={resume!r}: with tracking off, give the path of a last.npz checkpoint"
                 )
             resume_state = load_checkpoint(Path(resume))
+            check_checkpoint(setup, resume_state)
     except Exception as exc:
         refused = isinstance(
             exc, C.ConfigError | JobRefused | tracking.TrackingError | FileNotFoundError | ValueError

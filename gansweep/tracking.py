@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import os
 import platform
-import queue
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -306,15 +304,9 @@ def download_checkpoint(uri: str, run_id: str, dst: Path) -> Path | None:
 
 
 class MlflowRunLogger:
-    """The training loop's logger for one MLflow run.
-
-    Metrics are buffered and sent with ``log_batch`` every few seconds, from the training thread (so a batch-1
-    run does not pay a database write per log line; that work holds the interpreter lock, so a thread would
-    not overlap it). Sample grids go to a background thread: most of ``log_image``'s ~15 ms is PNG and WebP
-    encoding, which runs outside the interpreter lock while training goes on. Files (:meth:`log_artifact`)
-    are copied at once, since a checkpoint file is rewritten later. Call :meth:`flush` before ending the run:
-    it sends the metrics, waits for the queued images and raises if any could not be written.
-    """
+    """The training loop's logger for one MLflow run. Metrics are buffered and sent with ``log_batch``
+    every few seconds (so a batch-1 run does not pay a database write per log line); images and files
+    go straight to the run's artifacts. Call :meth:`flush` before ending the run."""
 
     def __init__(self, uri: str, run_id: str):
         self.uri, self.run_id = uri, run_id
@@ -322,9 +314,6 @@ class MlflowRunLogger:
         self._metric = _mlflow().entities.Metric
         self._buffer: list[Any] = []
         self._last_flush = time.monotonic()
-        self._images: queue.Queue[tuple[np.ndarray, str, int]] = queue.Queue()
-        self._image_errors: list[str] = []
-        self._writer: threading.Thread | None = None
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         ts = int(time.time() * 1000)
@@ -333,37 +322,16 @@ class MlflowRunLogger:
             len(self._buffer) >= _METRIC_FLUSH_COUNT
             or time.monotonic() - self._last_flush > _METRIC_FLUSH_SECONDS
         ):
-            self._send_metrics()
+            self.flush()
 
-    def _send_metrics(self) -> None:
+    def flush(self) -> None:
         while self._buffer:
             chunk, self._buffer = self._buffer[:_METRIC_FLUSH_COUNT], self._buffer[_METRIC_FLUSH_COUNT:]
             self.client.log_batch(self.run_id, metrics=chunk)
         self._last_flush = time.monotonic()
 
-    def flush(self) -> None:
-        """Send the buffered metrics and wait for the queued images; TrackingError if an image failed."""
-        self._send_metrics()
-        self._images.join()
-        if self._image_errors:
-            errors, self._image_errors = self._image_errors, []
-            raise TrackingError(f"could not log {len(errors)} image(s) to run {self.run_id}: {errors[0]}")
-
     def log_image(self, mosaic: np.ndarray, key: str, step: int) -> None:
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._write_images, name="gansweep-images", daemon=True)
-            self._writer.start()
-        self._images.put((np.array(mosaic, copy=True), key, step))  # the caller may reuse its array
-
-    def _write_images(self) -> None:
-        while True:
-            image, key, step = self._images.get()
-            try:
-                self.client.log_image(self.run_id, image, key=key, step=step)
-            except Exception as exc:  # reported by flush(), in the training thread
-                self._image_errors.append(f"{key} at step {step}: {type(exc).__name__}: {exc}")
-            finally:
-                self._images.task_done()
+        self.client.log_image(self.run_id, mosaic, key=key, step=step)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)

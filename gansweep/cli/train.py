@@ -295,7 +295,7 @@ def _safe_flush(logger: Any) -> None:
         try:
             flush()
         except Exception as exc:  # the run's status still gets recorded by the caller
-            print(f"gansweep: could not write to MLflow: {exc}", file=sys.stderr)
+            print(f"gansweep: could not flush metrics: {exc}", file=sys.stderr)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")

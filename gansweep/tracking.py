@@ -273,13 +273,14 @@ def get_run(uri: str, run_id: str) -> Any | None:
 
 
 def reopen(target: Target, run_id: str) -> None:
-    """Set a killed or failed run RUNNING again (a resume), owned by this process; the error it ended with
-    is cleared (kept as ``gansweep.previous_error``)."""
+    """Set a killed or failed run RUNNING again (a resume), owned by this process. The tags its end set
+    (``gansweep.error``, ``gansweep.diverged``) are cleared, each kept as ``gansweep.previous_<name>``."""
     c = client(target.uri)
-    error = c.get_run(run_id).data.tags.get("gansweep.error")
-    if error is not None:
-        c.set_tag(run_id, "gansweep.previous_error", error)
-        c.delete_tag(run_id, "gansweep.error")
+    tags = c.get_run(run_id).data.tags
+    for name in ("error", "diverged"):
+        if f"gansweep.{name}" in tags:
+            c.set_tag(run_id, f"gansweep.previous_{name}", tags[f"gansweep.{name}"])
+            c.delete_tag(run_id, f"gansweep.{name}")
     c.update_run(run_id, status="RUNNING")
     for k, v in _process_tags().items():
         c.set_tag(run_id, k, v)

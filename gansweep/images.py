@@ -1,4 +1,5 @@
-"""Sample grids as images: a square mosaic of 28x28 digits (RGB for Stacked MNIST), PNG and animated GIF."""
+"""Sample grids as images: a square mosaic of 28x28 digits (RGB for Stacked MNIST), two mosaics side by side,
+PNG and animated GIF."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ def grid(samples: np.ndarray, channels: int = 1, pad: int = 2) -> np.ndarray:
         y, x = pad + r * cell, pad + c * cell
         canvas[y : y + SIDE, x : x + SIDE] = pix[i].transpose(1, 2, 0)
     return canvas[..., 0] if channels == 1 else canvas
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 6, shade: int = 128) -> np.ndarray:
+    """Two mosaics of the same height in one image, split by a ``gap``-pixel grey (``shade``) bar."""
+    if left.shape[0] != right.shape[0] or left.shape[2:] != right.shape[2:]:
+        raise ValueError(f"mosaics of shapes {left.shape} and {right.shape} cannot sit side by side")
+    bar = np.full((left.shape[0], gap, *left.shape[2:]), shade, dtype=np.uint8)
+    return np.concatenate([left, bar, right], axis=1)
 
 
 def save_png(mosaic: np.ndarray, path: Path, scale: int = 2) -> Path:

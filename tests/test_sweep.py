@@ -16,6 +16,7 @@ import mlflow
 import numpy as np
 import pytest
 from conftest import BIN, ROOT, Store, run_train, start_train, sweep_into
+from PIL import Image
 
 SMOKE_MODELS = {"arch1", "arch2", "arch3", "arch4", "arch5", "arch6", "decay7", "modern_mlp"}
 QUICK = (
@@ -77,14 +78,19 @@ def check_smoke_store(store: Store) -> None:
         assert len(client.get_metric_history(run.info.run_id, "eval_stretched/modes_covered")) == 3
         assert 0 <= client.get_metric_history(run.info.run_id, "eval/diversity_ratio")[-1].value
         imgs = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
-        for key in ("samples", "samples_stretched"):
-            prefix = f"images/{key}+step+"
-            steps = {
-                int(p[len(prefix) :].split("+")[0])
-                for p in imgs
-                if p.endswith(".png") and p.startswith(prefix)
-            }
-            assert steps == {0, 10, 20, 30}, imgs
+        prefix = "images/samples+step+"
+        pngs = {
+            int(p[len(prefix) :].split("+")[0]): p
+            for p in imgs
+            if p.endswith(".png") and p.startswith(prefix)
+        }
+        assert set(pngs) == {0, 10, 20, 30}, imgs
+        assert not [p for p in imgs if not p.startswith(prefix)], imgs  # one image key: raw | stretched
+        # grid_size 16: two 4 x 4 mosaics of 30-pixel cells (plus a 2-pixel edge), split by a 6-pixel bar
+        dst = store.root / "downloads" / run.info.run_id
+        dst.mkdir(parents=True, exist_ok=True)
+        panel = np.asarray(Image.open(client.download_artifacts(run.info.run_id, pngs[30], str(dst))))
+        assert panel.shape == (122, 2 * 122 + 6)
         hydra_files = {a.path for a in client.list_artifacts(run.info.run_id, "hydra")}
         assert {"hydra/config.yaml", "hydra/overrides.yaml"} <= hydra_files
 
@@ -423,11 +429,13 @@ def test_tracking_benchmark_measures_both_arms(monkeypatch: pytest.MonkeyPatch) 
     from gansweep.cli import bench_tracking
 
     monkeypatch.setenv("CI", "true")
-    row = bench_tracking.tracking_overhead("seed", iterations=40, repeats=2)
+    row = bench_tracking.tracking_overhead("seed", "dense", repeats=2, iterations=40)
     assert row["batch"] == 1 and len(row["seconds_off"]) == len(row["seconds_on"]) == 2
+    # the study's cadence (failed_architectures), with the dense variant's metrics every 10 iterations
+    assert (row["log_every"], row["sample_every"], row["checkpoint_every"]) == (10, 500, 1000)
     pairs = [100 * (b / a - 1) for a, b in zip(row["seconds_off"], row["seconds_on"], strict=True)]
     assert row["overhead_pct_range"] == [min(pairs), max(pairs)]
     assert min(pairs) <= row["overhead_pct"] <= max(pairs)
-    # a real MLflow run logs metrics, 5 snapshots of 2 grids, checkpoints and final files: that takes time,
+    # a real MLflow run logs metrics, 2 sample grids, a checkpoint and the final files: that takes time,
     # all of it inside the run's wall time
     assert 0 < row["direct_seconds"] < min(row["seconds_on"])

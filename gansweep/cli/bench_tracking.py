@@ -1,11 +1,13 @@
 """Benchmark of the runner: what MLflow tracking costs, and what parallel sweep workers buy.
 
-    python -m gansweep.cli.bench_tracking [--iterations 3000] [--repeats 5] [--jobs 4] [--json]
+    python -m gansweep.cli.bench_tracking [--iterations N] [--repeats 5] [--jobs 4] [--json]
 
-1. Tracking overhead: the same training loop (seed recipe, batch 1, the worst case for per-step costs; and the
-   modern recipe, batch 64) with tracking off and with an MLflow sqlite store, in interleaved pairs. Two
-   figures: the wall-time overhead (median over pairs, with its range, which shows the machine's noise), and
-   the direct cost, the time the training thread spent inside tracking calls, which noise barely moves.
+1. Tracking overhead: one job of the failed_architectures study (arch1; seed recipe, batch 1, the worst case
+   for per-step costs, and modern recipe, batch 64), at the study's own iterations and logging cadence, with
+   tracking off and with an MLflow sqlite store, in interleaved pairs; plus the seed job with metrics every 10
+   iterations instead of 50. Two figures: the wall-time overhead (median over pairs, with its range, which
+   shows the machine's noise), and the direct cost, the time the training thread spent inside tracking
+   calls, which noise barely moves.
 2. Sweep throughput, per recipe: ``--jobs`` jobs as one 2-worker joblib sweep (1 BLAS thread each) against
    the same jobs one after another in one process with 2 BLAS threads; aggregate training images per second
    over the whole command's wall time (start-up included).
@@ -74,35 +76,57 @@ def _timed_train(cfg: dict, logger: Any, workdir: Path) -> float:
     return time.perf_counter() - start
 
 
-def tracking_overhead(recipe: str, iterations: int, repeats: int) -> dict:
+# What the overhead is measured on: one job of the failed_architectures study as it runs (its iterations and
+# its logging cadence: metrics every 50 iterations, a sample grid every 500, a checkpoint every 1,000), and a
+# dense variant of the seed job with metrics every 10 iterations, the cost per log line made visible.
+STUDY = "failed_architectures"
+CADENCES = {"study": [], "dense": ["train.log_every=10"]}
+
+
+def tracking_overhead(recipe: str, cadence: str, repeats: int, iterations: int | None = None) -> dict:
+    """Interleaved off/on runs of one ``STUDY`` job (``cadence``: study | dense); ``iterations`` overrides the
+    study's."""
+    extra = [f"train.iterations={iterations}"] if iterations else []
     cfg = _cfg(
         [
+            f"experiment={STUDY}",
             f"recipe={recipe}",
             "model=arch1",
-            f"train.iterations={iterations}",
+            "seed=0",
             "eval=off",
-            "train.log_every=10",
-            f"train.sample_every={max(1, iterations // 5)}",
-            f"train.checkpoint_every={max(1, iterations // 2)}",
+            *CADENCES[cadence],
+            *extra,
         ]
     )
+    tr = cfg["train"]
     off, on, direct = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{tmp}/mlruns.db"
         target = tracking.Target(uri, "bench", tracking.ensure_experiment(uri, "bench"))
-        for i in range(repeats):
+
+        def run_off(i: int) -> None:
             off.append(_timed_train(cfg, _TimedLogger(NullLogger()), Path(tmp) / f"off{i}"))
+
+        def run_on(i: int) -> None:
             run_id = tracking.start_child(target, "bench", {}, [])
             logger = _TimedLogger(tracking.MlflowRunLogger(uri, run_id))
             on.append(_timed_train(cfg, logger, Path(tmp) / f"on{i}"))
             direct.append(logger.seconds)
             tracking.end_run(uri, run_id, "FINISHED")
+
+        for i in range(repeats):  # off/on, then on/off: a slow drift of the machine hits both sides alike
+            for step in (run_off, run_on) if i % 2 == 0 else (run_on, run_off):
+                step(i)
     pairs = [100 * (b / a - 1) for a, b in zip(off, on, strict=True)]
     t_off = statistics.median(off)
     return {
         "recipe": recipe,
-        "batch": cfg["train"]["batch_size"],
-        "iterations": iterations,
+        "cadence": cadence,
+        "batch": tr["batch_size"],
+        "iterations": tr["iterations"],
+        "log_every": tr["log_every"],
+        "sample_every": tr["sample_every"],
+        "checkpoint_every": tr["checkpoint_every"],
         "seconds_off": off,
         "seconds_on": on,
         "overhead_pct": statistics.median(pairs),
@@ -155,27 +179,33 @@ def sweep_throughput(recipe: str, jobs: int, iterations: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iterations", type=int, default=3000, help="iterations per timed training run")
+    ap.add_argument("--iterations", type=int, help=f"iterations per timed run (default: the {STUDY} study's)")
     ap.add_argument("--repeats", type=int, default=5, help="interleaved off/on pairs per recipe")
     ap.add_argument("--jobs", type=int, default=4, help="jobs in each sweep of the throughput comparison")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args(argv)
-    recipes = ("seed", "modern")
+    overhead = [
+        tracking_overhead("seed", "study", args.repeats, args.iterations),
+        tracking_overhead("modern", "study", args.repeats, args.iterations),
+        tracking_overhead("seed", "dense", max(1, args.repeats - 2), args.iterations),
+    ]
     figures = {
-        "tracking_overhead": [tracking_overhead(r, args.iterations, args.repeats) for r in recipes],
-        "sweep_throughput": [sweep_throughput(r, args.jobs, SWEEP_ITERATIONS[r]) for r in recipes],
+        "tracking_overhead": overhead,
+        "sweep_throughput": [sweep_throughput(r, args.jobs, SWEEP_ITERATIONS[r]) for r in ("seed", "modern")],
     }
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"Tracking overhead ({args.repeats} interleaved off/on pairs; target <= 3 %)")
+    print(f"Tracking overhead (interleaved off/on pairs, one {STUDY} job, arch1; target <= 3 %)")
     for row in figures["tracking_overhead"]:
         lo, hi = row["overhead_pct_range"]
         print(
-            f"  recipe={row['recipe']:6s} B={row['batch']:<3d} {row['iterations']} it:"
+            f"  recipe={row['recipe']:6s} B={row['batch']:<3d} {row['iterations']} it,"
+            f" log/sample/ckpt every {row['log_every']}/{row['sample_every']}/{row['checkpoint_every']}:"
             f" off {statistics.median(row['seconds_off']):.2f} s"
             f"  on {statistics.median(row['seconds_on']):.2f} s"
-            f"  wall overhead {row['overhead_pct']:+.1f} % (pairs {lo:+.1f} to {hi:+.1f} %)"
+            f"  wall overhead {row['overhead_pct']:+.1f} %"
+            f" ({len(row['seconds_off'])} pairs {lo:+.1f} to {hi:+.1f} %)"
             f"  direct {row['direct_seconds']:.2f} s = {row['direct_pct']:.1f} %"
         )
     print("Sweep throughput (2-worker joblib sweep vs one 2-thread process; target >= 1.8x)")

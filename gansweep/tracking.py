@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import socket
 import subprocess
 import time
@@ -132,13 +133,18 @@ def ensure_experiment(uri: str, name: str, artifact_location: str | None = None)
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (a zombie, dead but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] != "Z"
+    except (OSError, ValueError, IndexError):
+        return True
 
 
 def close_stale_runs(uri: str, experiment_id: str) -> list[str]:
@@ -155,6 +161,46 @@ def close_stale_runs(uri: str, experiment_id: str) -> list[str]:
         if tags.get("gansweep.host") != host or not pid or not pid.isdigit() or _pid_alive(int(pid)):
             continue
         c.set_tag(run.info.run_id, "gansweep.stale", "process gone; closed by a later invocation")
+        c.set_terminated(run.info.run_id, status="KILLED")
+        closed.append(run.info.run_id)
+    return closed
+
+
+def close_children(target: Target, grace: float = 30.0) -> list[str]:
+    """After an interrupted sweep: end the sweep's children still RUNNING as KILLED. Workers of this host that
+    still live get SIGTERM (they checkpoint and close their own runs) and up to ``grace`` seconds; runs whose
+    process is gone, or still there after the grace, are closed here. Runs on other hosts are left alone.
+    Returns the ids closed here."""
+    c = client(target.uri)
+    host, me = socket.gethostname(), os.getpid()
+    query = f"tags.`mlflow.parentRunId` = '{target.parent_run_id}' and attributes.status = 'RUNNING'"
+
+    def running() -> list[tuple[Any, int | None]]:
+        out = []
+        for run in c.search_runs([target.experiment_id], filter_string=query, max_results=5000):
+            tags = run.data.tags
+            if tags.get("gansweep.host") != host:
+                continue
+            pid = tags.get("gansweep.pid", "")
+            alive = pid.isdigit() and int(pid) != me and _pid_alive(int(pid))
+            out.append((run, int(pid) if alive else None))
+        return out
+
+    deadline, signalled = time.monotonic() + grace, set()
+    runs = running()
+    while any(pid for _, pid in runs) and time.monotonic() < deadline:
+        for _, pid in runs:
+            if pid and pid not in signalled:
+                signalled.add(pid)
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass
+        time.sleep(0.5)
+        runs = running()
+    closed = []
+    for run, _ in runs:
+        c.set_tag(run.info.run_id, "gansweep.stale", "the sweep was interrupted; closed by its launcher")
         c.set_terminated(run.info.run_id, status="KILLED")
         closed.append(run.info.run_id)
     return closed
@@ -196,10 +242,13 @@ def versions() -> str:
     return " ".join([f"python={platform.python_version()}", *found])
 
 
-def prepare_sweep(uri: str, experiment: str, study: str, overrides: Iterable[str]) -> Target:
-    """In the launching process: create the store and experiment, close stale runs, start the parent run."""
+def prepare_sweep(
+    uri: str, experiment: str, study: str, overrides: Iterable[str], artifact_location: str | None = None
+) -> Target:
+    """In the launching process: create the store and experiment (with ``artifact_location`` when it is
+    new), close stale runs, start the parent run."""
     check_reachable(uri)
-    exp_id = ensure_experiment(uri, experiment)
+    exp_id = ensure_experiment(uri, experiment, artifact_location)
     close_stale_runs(uri, exp_id)
     tags = {
         "gansweep.role": "parent",
@@ -274,13 +323,21 @@ def get_run(uri: str, run_id: str) -> Any | None:
 
 def reopen(target: Target, run_id: str) -> None:
     """Set a killed or failed run RUNNING again (a resume), owned by this process. The tags its end set
-    (``gansweep.error``, ``gansweep.diverged``) are cleared, each kept as ``gansweep.previous_<name>``."""
+    (``gansweep.error``, ``gansweep.diverged``, ``gansweep.stale``) are cleared, each kept as
+    ``gansweep.previous_<name>``. Resumed inside a sweep, the run moves to that sweep's parent run (the old
+    parent is kept as ``gansweep.previous_parent``), so the sweep that finishes it lists it."""
     c = client(target.uri)
     tags = c.get_run(run_id).data.tags
-    for name in ("error", "diverged"):
+    for name in ("error", "diverged", "stale"):
         if f"gansweep.{name}" in tags:
             c.set_tag(run_id, f"gansweep.previous_{name}", tags[f"gansweep.{name}"])
             c.delete_tag(run_id, f"gansweep.{name}")
+    old_parent = tags.get("mlflow.parentRunId")
+    if target.parent_run_id and old_parent != target.parent_run_id:
+        if old_parent:
+            c.set_tag(run_id, "gansweep.previous_parent", old_parent)
+        c.set_tag(run_id, "mlflow.parentRunId", target.parent_run_id)
+        c.set_tag(run_id, "gansweep.role", "child")
     c.update_run(run_id, status="RUNNING")
     for k, v in _process_tags().items():
         c.set_tag(run_id, k, v)

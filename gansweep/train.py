@@ -168,10 +168,16 @@ def _real_batch(setup: Setup, scale: str, batch: int) -> np.ndarray:
     return setup.reals[setup.sampler.next_indices()]
 
 
-def _state(setup: Setup, iteration: int, frames: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Everything a resume needs, as plain arrays (loadable with allow_pickle=False)."""
+def _state(
+    setup: Setup, iteration: int, frames: list[np.ndarray], window: Mapping[str, float], seen: int
+) -> dict[str, np.ndarray]:
+    """Everything a resume needs, as plain arrays (loadable with allow_pickle=False): parameters, optimizer
+    and RNG state, the sampler, the grids so far, and the metric sums since the last log line (so a resumed
+    run logs the same averages as an uninterrupted one)."""
     gan = setup.gan
     state: dict[str, np.ndarray] = {"iteration": np.asarray(iteration)}
+    state.update({f"window/{k}": np.float64(v) for k, v in window.items()})
+    state["window/seen"] = np.asarray(seen)
     state.update({f"param/{k}": v for k, v in {**gan.G.params, **gan.D.params}.items()})
     state.update({f"opt_g/{k}": v for k, v in gan.opt_g.state_dict().items()})
     state.update({f"opt_d/{k}": v for k, v in gan.opt_d.state_dict().items()})
@@ -212,8 +218,11 @@ def check_checkpoint(setup: Setup, state: Mapping[str, np.ndarray]) -> None:
         raise ValueError("the checkpoint has no iteration count: not a gansweep checkpoint")
 
 
-def restore(setup: Setup, state: Mapping[str, np.ndarray]) -> tuple[int, list[np.ndarray]]:
-    """Load a checkpoint into a freshly built setup; returns (iteration, frames). Shapes must match."""
+def restore(
+    setup: Setup, state: Mapping[str, np.ndarray]
+) -> tuple[int, list[np.ndarray], dict[str, float], int]:
+    """Load a checkpoint into a freshly built setup; returns (iteration, frames, metric sums since the last
+    log line, iterations they cover). Shapes must match."""
     check_checkpoint(setup, state)
     gan = setup.gan
     for k, v in (*gan.G.params.items(), *gan.D.params.items()):
@@ -225,7 +234,8 @@ def restore(setup: Setup, state: Mapping[str, np.ndarray]) -> tuple[int, list[np
     if setup.sampler is not None:
         setup.sampler.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("sampler/")})
     frames = list(state["frames"]) if "frames" in state else []
-    return int(state["iteration"]), frames
+    window = {k[7:]: float(v) for k, v in state.items() if k.startswith("window/") and k != "window/seen"}
+    return int(state["iteration"]), frames, window, int(state.get("window/seen", 0))
 
 
 class _Progress:
@@ -261,6 +271,9 @@ def _evaluate(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], step: int) -
     rng = np.random.default_rng([get(cfg, "seed"), 7919, step])
     z = setup.gan.sample_z(ev["n_samples"], rng)
     samples = images.to_unit(setup.gan.generate(z), setup.out_activation)
+    finite = np.isfinite(samples).all(axis=1)
+    if not finite.all():  # a diverged G kept training (train.stop_on_nan=false): nothing to score
+        return {"eval/nonfinite_fraction": float(1.0 - finite.mean())}
     if setup.channels == 3:
         return {f"eval/{k}": float(v) for k, v in evaluator.evaluate_stacked(samples).items()}
     scores = evaluator.evaluate(
@@ -309,7 +322,12 @@ def train(
     scale = real_scale(cfg)
     ckpt_path = workdir / CHECKPOINT_NAME
 
-    start, frames = restore(setup, resume_state) if resume_state is not None else (0, [])
+    keys = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
+    window, seen = dict.fromkeys(keys, 0.0), 0
+    start, frames = 0, []
+    if resume_state is not None:
+        start, frames, saved, seen = restore(setup, resume_state)
+        window.update({k: v for k, v in saved.items() if k in window})
 
     def snapshot(step: int) -> None:
         samples = images.to_unit(gan.generate(setup.fixed_z), setup.out_activation)
@@ -322,7 +340,7 @@ def train(
         logger.log_image(images.side_by_side(mosaic, stretched), "samples", step)
 
     def checkpoint(step: int) -> Path:
-        save_checkpoint(ckpt_path, _state(setup, step, frames))
+        save_checkpoint(ckpt_path, _state(setup, step, frames, window, seen))
         logger.flush()  # metrics up to the checkpoint first: a resume from it must not leave a gap
         logger.log_artifact(ckpt_path, "checkpoint")
         return ckpt_path
@@ -332,9 +350,7 @@ def train(
         if eval_on:
             logger.log_metrics(_evaluate(setup, evaluator, cfg, 0), 0)
 
-    keys = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
-    window = dict.fromkeys(keys, 0.0)
-    seen, last, final = 0, {}, {}
+    last, final = {}, {}
     progress = _Progress(total, start, label)
     tick = time.perf_counter()
     try:

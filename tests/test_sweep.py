@@ -142,21 +142,20 @@ def test_rerun_skips_finished_jobs_unless_forced(basic_store: Store) -> None:
 
 
 def test_failing_and_diverging_jobs_do_not_lose_the_sweep(tmp_path: Path) -> None:
-    # fault_at=4 raises or injects NaN; 99 never fires (12 iterations); -1 is bad input refused before a run.
+    # fault_at=4 raises or injects NaN; 99 never fires (12 iterations).
     store = sweep_into(
         tmp_path,
         "study=faults",
         *QUICK,
-        "train.fault_at=4,99,-1",
+        "train.fault_at=4,99",
         "train.fault=raise,diverge",
         experiment="faults",
     )
     assert store.proc.returncode == 1, store.proc.stderr[-3000:]
-    assert "2 finished" in store.proc.stderr and "4 failed" in store.proc.stderr
-    assert "train.fault_at=-1: must be null or an iteration >= 0" in store.proc.stderr
+    assert "2 finished" in store.proc.stderr and "2 failed" in store.proc.stderr
     mlflow.set_tracking_uri(store.tracking_uri)
     children = [r for r in runs(store) if r.data.tags["gansweep.role"] == "child"]
-    assert len(children) == 4, "refused jobs must not create runs"
+    assert len(children) == 4
     by = {(r.data.params["train.fault_at"], r.data.params["train.fault"]): r for r in children}
     raised, nan = by[("4", "raise")], by[("4", "diverge")]
     assert (
@@ -167,7 +166,7 @@ def test_failing_and_diverging_jobs_do_not_lose_the_sweep(tmp_path: Path) -> Non
     assert "non-finite loss" in nan.data.tags["gansweep.error"]
     assert by[("99", "raise")].info.status == by[("99", "diverge")].info.status == "FINISHED"
     parent = next(r for r in runs(store) if r.data.tags["gansweep.role"] == "parent")
-    assert parent.info.status == "FAILED" and parent.data.tags["gansweep.jobs_failed"] == "4"
+    assert parent.info.status == "FAILED" and parent.data.tags["gansweep.jobs_failed"] == "2"
 
 
 def test_bad_config_is_refused_before_any_run(tmp_path: Path) -> None:
@@ -180,6 +179,80 @@ def test_bad_config_is_refused_before_any_run(tmp_path: Path) -> None:
     assert not (tmp_path / "mlruns.db").exists()
     unknown = run_train(f"tracking.uri={uri}", "model=arch9", f"hydra.run.dir={tmp_path}/run")
     assert unknown.returncode != 0 and "arch9" in unknown.stderr
+
+
+def test_a_bad_job_refuses_the_whole_sweep_before_the_store_exists(tmp_path: Path) -> None:
+    """Every job of a multirun is composed and validated in the launching process, before the store."""
+    bad_value = sweep_into(tmp_path, "study=bad", *QUICK, "train.fault_at=4,-1", "seed=0,1")
+    assert bad_value.proc.returncode == 2, bad_value.proc.stderr[-3000:]
+    assert "refused: job 2 (train.fault_at=-1 seed=0): " in bad_value.proc.stderr
+    assert "train.fault_at=-1: must be null or an iteration >= 0" in bad_value.proc.stderr
+    unknown = sweep_into(tmp_path, "study=bad", *QUICK, "model=arch1,arch9")
+    assert unknown.proc.returncode == 2, unknown.proc.stderr[-3000:]
+    assert "refused: job 1 (model=arch9): " in unknown.proc.stderr and "model/arch9" in unknown.proc.stderr
+    assert not (tmp_path / "mlruns.db").exists() and not (tmp_path / "multirun").exists()
+
+
+def test_a_reused_sweep_dir_reports_only_its_own_jobs(tmp_path: Path) -> None:
+    first = sweep_into(tmp_path, "study=reuse", *QUICK, "train.fault_at=99,3", experiment="reuse")
+    assert first.proc.returncode == 1 and "1 failed" in first.proc.stderr, first.proc.stderr[-3000:]
+    again = sweep_into(
+        tmp_path,
+        "study=reuse",
+        *QUICK,
+        "seed=5",
+        f"tracking.artifact_location={(tmp_path / 'arts').as_uri()}",
+        experiment="reuse",
+    )
+    assert again.proc.returncode == 0, again.proc.stderr[-3000:]
+    assert "sweep done: 1 finished" in again.proc.stderr and "failed" not in again.proc.stderr
+    # a new experiment in a multirun keeps its artifacts where tracking.artifact_location says
+    arts = sweep_into(
+        tmp_path,
+        "study=arts",
+        *QUICK,
+        f"tracking.artifact_location={(tmp_path / 'arts').as_uri()}",
+        experiment="arts",
+    )
+    assert arts.proc.returncode == 0, arts.proc.stderr[-3000:]
+    mlflow.set_tracking_uri(arts.tracking_uri)
+    child = next(r for r in runs(arts) if r.data.tags["gansweep.role"] == "child")
+    assert child.info.artifact_uri.startswith((tmp_path / "arts").as_uri())
+
+
+def test_single_runs_diverged_numeric_study_and_nan_without_stopping(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    diverged = run_train(
+        f"tracking.uri={uri}",
+        *QUICK,
+        "train.fault_at=3",
+        "train.fault=diverge",
+        f"hydra.run.dir={tmp_path}/d",
+    )
+    assert diverged.returncode == 1 and "DIVERGED at iteration 4" in diverged.stderr, diverged.stderr[-3000:]
+    # a study named by a number is a name; a diverged G that keeps training is not scored
+    kept = run_train(
+        f"tracking.uri={uri}",
+        *QUICK,
+        "study=2024",
+        "train.fault_at=3",
+        "train.fault=diverge",
+        "train.stop_on_nan=false",
+        "eval=default",
+        "eval.every=6",
+        "eval.n_samples=100",
+        f"hydra.run.dir={tmp_path}/k",
+    )
+    assert kept.returncode == 0, kept.stderr[-3000:]
+    client = mlflow.MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("2024").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert [
+        (m.step, m.value) for m in client.get_metric_history(run.info.run_id, "eval/nonfinite_fraction")
+    ] == [
+        (6, 1.0),
+        (12, 1.0),
+    ]
 
 
 def test_missing_tracking_server_is_a_clear_error(tmp_path: Path) -> None:
@@ -305,6 +378,16 @@ def test_sigterm_checkpoints_and_resume_is_bit_identical(tmp_path: Path) -> None
     assert a.keys() == b.keys() and len(a) > 4
     for k in a:
         assert np.array_equal(a[k], b[k]), f"{k} differs after resuming from iteration {stopped_at}"
+    # the metric averages since the last log line are in the checkpoint: the resumed run logs the same values
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("resume").experiment_id
+    (uninterrupted,) = [r for r in client.search_runs([exp]) if r.info.run_id != final.info.run_id]
+    for key in ("loss_d", "d_fake", "grad_norm_g"):
+        hist = [
+            {m.step: m.value for m in client.get_metric_history(r.info.run_id, key)}
+            for r in (uninterrupted, final)
+        ]
+        assert hist[0] == hist[1], f"{key} logged differently after resuming from iteration {stopped_at}"
 
 
 def test_resume_after_kill_9_leaves_no_gap_in_the_metrics(tmp_path: Path) -> None:
@@ -373,6 +456,74 @@ def test_kill_9_of_a_sweep_leaves_no_run_running(tmp_path: Path) -> None:
     )
     assert {r.info.run_id for r in stale} == {r.info.run_id for r in running}
     assert all(r.info.status == "KILLED" for r in stale)
+
+
+def test_a_time_limit_signal_stops_one_job_and_resume_auto_continues_the_sweep(tmp_path: Path) -> None:
+    """SIGUSR2 (what SLURM sends before a job's time limit) checkpoints that job only; one command with
+    resume=auto then skips the finished jobs and continues the stopped one under the new parent run."""
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    sweep = ("-m", f"tracking.uri={uri}", *LONG, "seed=0,1")
+    proc = start_train(*sweep, f"hydra.sweep.dir={tmp_path}/s1", stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "s1" / "0" / "last.npz").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "job 0 ended before its first checkpoint"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGUSR2)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "1 finished, 1 killed" in err, err[-3000:]
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("resume").experiment_id
+    (killed,) = client.search_runs([exp], filter_string="attributes.status = 'KILLED'")
+    old_parent = killed.data.tags["mlflow.parentRunId"]
+    again = run_train(*sweep, "resume=auto", f"hydra.sweep.dir={tmp_path}/s2")
+    assert again.returncode == 0 and "1 finished, 1 skipped" in again.stderr, again.stderr[-3000:]
+    resumed = client.get_run(killed.info.run_id)
+    assert resumed.info.status == "FINISHED" and resumed.data.tags["gansweep.resumed"] == "true"
+    assert resumed.data.tags["gansweep.previous_parent"] == old_parent
+    new_parent = client.get_run(resumed.data.tags["mlflow.parentRunId"])
+    assert new_parent.info.status == "FINISHED" and new_parent.data.tags["gansweep.jobs_finished"] == "1"
+
+
+def test_sigterm_to_a_parallel_sweep_stops_every_job_with_a_checkpoint(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    proc = start_train(
+        "-m",
+        f"tracking.uri={uri}",
+        *LONG,
+        "train.iterations=200000",
+        "seed=0,1,2",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not all((tmp_path / "sweep" / j / "last.npz").exists() for j in ("0", "1")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the workers did not checkpoint"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)  # the launching process only, as a scheduler or `kill` sends it
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "resume=auto continues them" in err
+    deadline = time.monotonic() + 30  # no worker outlives the sweep (exited ones may take a moment to reap)
+    while True:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "a process of the sweep is still alive"
+        time.sleep(0.2)
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("resume").experiment_id
+    every = client.search_runs([exp])
+    assert sorted(r.data.tags["gansweep.role"] for r in every) == ["child", "child", "parent"]
+    assert all(r.info.status == "KILLED" for r in every)
+    for r in every:
+        if r.data.tags["gansweep.role"] == "child":  # each job stopped itself, with a checkpoint
+            assert "stopped by a signal" in r.data.tags["gansweep.error"], r.data.tags
+            assert "gansweep.stale" not in r.data.tags
 
 
 def test_single_run_writes_a_sample_grid_without_tracking(tmp_path: Path) -> None:

@@ -1,9 +1,12 @@
 """Hydra callbacks that run in the launching process of a multirun.
 
-Before any worker starts: create the sqlite DB, the study's experiment and the sweep's parent run, close runs
-left RUNNING by dead processes, write the ids to ``<sweep dir>/gansweep_sweep.json`` (and an environment
-variable) for the workers, and split the BLAS threads between parallel workers. After the sweep: read every
-job's ``result.json``, print a summary, close the parent run, and tell ``main`` whether anything failed.
+Before any worker starts: compose and validate every job of the sweep (a bad value or an unknown option is
+refused, exit 2, before the store is touched), create the sqlite DB, the study's experiment and the sweep's
+parent run, close runs left RUNNING by dead processes, write the ids to ``<sweep dir>/gansweep_sweep.json``
+(and an environment variable) for the workers, and split the BLAS threads between parallel workers. After the
+sweep: read this sweep's ``result.json`` files, print a summary, close the parent run, and tell ``main``
+whether anything failed. When the sweep is interrupted (Ctrl-C, SIGTERM, a worker that died), the parent run
+and the children its jobs left RUNNING are marked KILLED at exit.
 """
 
 from __future__ import annotations
@@ -11,23 +14,27 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from gansweep import config as C
 from gansweep import tracking
 from gansweep.cli.train import RESULT_FILE, SWEEP_ENV, SWEEP_FILE
 
-# Filled by on_multirun_end; gansweep.cli.train.main reads it to choose the exit status.
+# Filled by on_multirun_end (and by a stop signal); gansweep.cli.train.main reads it for the exit status.
 LAST_SUMMARY: dict[str, Any] = {}
+STOP_GRACE_SECONDS = 30.0
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _parallel_workers(config: DictConfig) -> int:
+def _parallel_workers(config: DictConfig, n_jobs: int | None) -> int:
     """How many jobs run at once under the configured launcher (1 for the basic launcher)."""
     launcher = OmegaConf.select(config, "hydra.launcher", default=None)
     if launcher is None:
@@ -36,20 +43,68 @@ def _parallel_workers(config: DictConfig) -> int:
     cores = os.cpu_count() or 1
     if "joblib" in target:
         n = int(launcher.get("n_jobs", -1))
-        return cores if n <= 0 else n
-    if "submitit" in target and "Local" in target:
-        return max(1, int(launcher.get("tasks_per_node", 1)) * int(launcher.get("nodes", 1)))
-    return 1
+        workers = cores if n <= 0 else n
+    elif "submitit" in target and "Local" in target:
+        # submitit's local executor starts every job of the array at once, up to array_parallelism
+        workers = int(launcher.get("array_parallelism", 256) or 256)
+    else:
+        return 1
+    return max(1, min(workers, n_jobs)) if n_jobs else max(1, workers)
+
+
+def plan_jobs(config: DictConfig) -> list[list[str]] | None:
+    """Each job's override list, made as Hydra's basic sweeper makes them (None for another sweeper)."""
+    if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("BasicSweeper"):
+        return None
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    overrides = parser.parse_overrides(
+        [*(f"{k}={v}" for k, v in params.items()), *config.hydra.overrides.task]
+    )
+    return [list(job) for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+
+
+def check_jobs(config: DictConfig, jobs: list[list[str]]) -> None:
+    """Compose and validate every job; the first bad one raises ValueError naming the job and the value."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    common = set.intersection(*(set(job) for job in jobs)) if len(jobs) > 1 else set()
+    for i, job in enumerate(jobs):
+        try:
+            cfg = loader.load_sweep_config(config, job)
+            with open_dict(cfg):
+                del cfg["hydra"]
+            C.validate(OmegaConf.to_container(cfg, resolve=True))
+        except Exception as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            own = " ".join(o for o in job if o not in common)  # what sets this job apart
+            raise ValueError(f"job {i}{f' ({own})' if own else ''}: {message}") from None
 
 
 class MlflowSweepCallback(Callback):
     def __init__(self) -> None:
         self.target: tracking.Target | None = None
+        self.started = 0.0
+        self.n_jobs: int | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = time.time()
+        jobs = plan_jobs(config)
+        if jobs is not None:
+            try:
+                check_jobs(config, jobs)
+            except ValueError as exc:
+                print(f"gansweep: refused: {exc}", file=sys.stderr)
+                raise SystemExit(2) from None
+            self.n_jobs = len(jobs)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        workers = _parallel_workers(config)
+        workers = _parallel_workers(config, self.n_jobs)
         if workers > 1:
             threads = max(1, (os.cpu_count() or 1) // workers)
             for var in _THREAD_VARS:
@@ -58,13 +113,21 @@ class MlflowSweepCallback(Callback):
         if not config.tracking.enabled:
             return
         uri = tracking.resolve_uri(config.tracking.uri)
-        name = config.tracking.experiment or config.study
+        name = str(config.tracking.experiment or config.study)
         try:
-            self.target = tracking.prepare_sweep(uri, name, config.study, list(config.hydra.overrides.task))
+            self.target = tracking.prepare_sweep(
+                uri,
+                name,
+                str(config.study),
+                list(config.hydra.overrides.task),
+                config.tracking.artifact_location,
+            )
         except tracking.TrackingError as exc:
             print(f"gansweep: refused: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         atexit.register(self._close_if_interrupted)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_stop_signal)
         (sweep_dir / SWEEP_FILE).write_text(self.target.to_json())
         os.environ[SWEEP_ENV] = self.target.to_json()
         print(
@@ -78,8 +141,10 @@ class MlflowSweepCallback(Callback):
         counts: Counter[str] = Counter()
         failed = []
         for job_dir in sorted((d for d in sweep_dir.iterdir() if (d / ".hydra").is_dir()), key=_job_order):
+            if self.n_jobs is not None and not (job_dir.name.isdigit() and int(job_dir.name) < self.n_jobs):
+                continue  # a job folder an earlier sweep left in a re-used sweep dir
             result_file = job_dir / RESULT_FILE
-            if result_file.is_file():
+            if result_file.is_file() and result_file.stat().st_mtime >= self.started - 1:
                 result = json.loads(result_file.read_text())
             else:
                 result = {"status": "FAILED", "error": "the job left no result (its worker died)"}
@@ -105,17 +170,36 @@ class MlflowSweepCallback(Callback):
             os.environ.pop(SWEEP_ENV, None)
             self.target = None
 
+    def _on_stop_signal(self, signum: int, frame: Any) -> None:
+        """Ctrl-C or SIGTERM in the launching process: before the launcher tears its workers down, tell the
+        running jobs to stop (they checkpoint and end their runs KILLED) and wait for them, up to
+        ``STOP_GRACE_SECONDS``; then interrupt. A second Ctrl-C interrupts at once."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.default_int_handler)
+        LAST_SUMMARY["signal"] = signum
+        if self.target is not None:
+            print(
+                f"[gansweep] {signal.Signals(signum).name}: the running jobs checkpoint and close their runs "
+                f"(up to {STOP_GRACE_SECONDS:.0f} s; Ctrl-C again to skip)",
+                file=sys.stderr,
+            )
+            tracking.close_children(self.target, grace=STOP_GRACE_SECONDS)
+        raise KeyboardInterrupt
+
     def _close_if_interrupted(self) -> None:
         """At exit after an interrupted sweep (Ctrl-C, SIGTERM, a launcher error): the parent run is KILLED,
-        not left RUNNING. ``kill -9`` skips this; the next invocation closes such runs instead."""
-        if self.target is not None:
+        not left RUNNING, and so are the children its jobs left RUNNING once their processes are gone
+        (workers still alive get SIGTERM: they checkpoint and close their runs themselves, given up to
+        ``grace`` seconds). ``kill -9`` skips this; the next invocation closes such runs instead."""
+        if self.target is None:
+            return
+        target, self.target = self.target, None
+        try:
+            tracking.close_children(target, grace=30.0)
+        finally:
             tracking.end_run(
-                self.target.uri,
-                self.target.parent_run_id,
-                "KILLED",
-                {"gansweep.error": "the sweep was interrupted"},
+                target.uri, target.parent_run_id, "KILLED", {"gansweep.error": "the sweep was interrupted"}
             )
-            self.target = None
 
 
 def _job_order(path: Path) -> tuple[int, str]:

@@ -69,8 +69,17 @@ def _load_evaluator(cfg: dict[str, Any]) -> Any:
         raise JobRefused(f"{exc} (or run without metrics: eval=off)") from None
 
 
+# SIGUSR2 is what SLURM (through submitit) sends a job ``signal_delay_s`` seconds before its time limit.
+_STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR2", None)) if s)
+
+
+# Set when this process got SIGINT/SIGTERM during a job. A parallel worker that the launcher already handed
+# its next job then records that job as KILLED without starting it.
+_STOPPED_BY = 0
+
+
 class _StopFlag:
-    """Set by SIGINT/SIGTERM; the loop checkpoints and ends the run KILLED at the next iteration."""
+    """Set by SIGINT/SIGTERM/SIGUSR2; the loop checkpoints and ends the run KILLED at the next iteration."""
 
     def __init__(self) -> None:
         self.signum = 0
@@ -80,11 +89,14 @@ class _StopFlag:
         return self.signum != 0
 
     def _handle(self, signum: int, frame: Any) -> None:
+        global _STOPPED_BY
         self.signum = signum
+        if signum != getattr(signal, "SIGUSR2", None):
+            _STOPPED_BY = signum  # this process was told to stop: it starts no further job
 
     def __enter__(self) -> _StopFlag:
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in _STOP_SIGNALS:
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -99,33 +111,47 @@ def _write_result(job_dir: Path, **fields: Any) -> dict[str, Any]:
     return fields
 
 
-def _open_run(
-    cfg: dict[str, Any], target: tracking.Target, tags: dict[str, str], job_dir: Path, setup: Setup
-):
-    """Start a fresh child run, or reopen the run to resume; returns (run_id, resume_state or None)."""
+def _run_to_resume(cfg: dict[str, Any], target: tracking.Target, chash: str) -> str | None:
+    """The id of the run ``resume`` asks to continue, or None for a fresh run. ``resume=auto`` takes the
+    newest killed or failed run of this config; in a sweep, a job that has none runs (or is skipped) as if
+    ``resume`` were unset, so one command continues a stopped sweep."""
     resume = cfg.get("resume")
     if not resume:
+        return None
+    if resume == "auto":
+        run = tracking.find_run(target, chash, ("KILLED", "FAILED"))
+        if run is not None:
+            return run.info.run_id
+        if target.parent_run_id:
+            return None
+        raise JobRefused(f"resume=auto: no killed or failed run of this config in '{target.experiment}'")
+    run_id = str(resume)
+    found = tracking.get_run(target.uri, run_id)
+    if found is None or found.info.experiment_id != target.experiment_id:
+        raise JobRefused(f"resume={run_id}: no such run in experiment '{target.experiment}'")
+    if found.info.status not in ("KILLED", "FAILED"):
+        raise JobRefused(
+            f"resume={run_id}: the run is {found.info.status}; only a killed or failed run can be "
+            "continued (force=true trains the config again as a new run)"
+        )
+    if found.data.tags.get("gansweep.config_hash") != chash:
+        raise JobRefused(f"resume={run_id}: that run was trained with another config; resume with its config")
+    return run_id
+
+
+def _open_run(
+    cfg: dict[str, Any],
+    target: tracking.Target,
+    tags: dict[str, str],
+    job_dir: Path,
+    setup: Setup,
+    run_id: str | None,
+):
+    """Start a fresh child run (``run_id`` None), or reopen run ``run_id`` to resume it; returns
+    (run_id, resume_state or None)."""
+    if run_id is None:
         run_id = tracking.start_child(target, tags["gansweep.config_label"], tags, C.flatten(cfg))
         return run_id, None
-    if resume == "auto":
-        run = tracking.find_run(target, tags["gansweep.config_hash"], ("KILLED", "FAILED"))
-        if run is None:
-            raise JobRefused(f"resume=auto: no killed or failed run of this config in '{target.experiment}'")
-        run_id = run.info.run_id
-    else:
-        run_id = str(resume)
-        found = tracking.get_run(target.uri, run_id)
-        if found is None or found.info.experiment_id != target.experiment_id:
-            raise JobRefused(f"resume={run_id}: no such run in experiment '{target.experiment}'")
-        if found.info.status not in ("KILLED", "FAILED"):
-            raise JobRefused(
-                f"resume={run_id}: the run is {found.info.status}; only a killed or failed run can be "
-                "continued (force=true trains the config again as a new run)"
-            )
-        if found.data.tags.get("gansweep.config_hash") != tags["gansweep.config_hash"]:
-            raise JobRefused(
-                f"resume={run_id}: that run was trained with another config; resume with its config"
-            )
     ckpt = tracking.download_checkpoint(target.uri, run_id, job_dir / "resume")
     if ckpt is None:
         raise JobRefused(f"resume={run_id}: the run has no checkpoint/last.npz to continue from")
@@ -143,8 +169,13 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
     overrides = list(hc.overrides.task)
     choices = dict(hc.runtime.choices)
     run_id, uri = None, None
+    if _STOPPED_BY:
+        detail = f"not started: this worker was stopped by {signal.Signals(_STOPPED_BY).name}"
+        print(f"[gansweep] job {hc.job.num}: {detail}", file=sys.stderr)
+        return _write_result(job_dir, status="KILLED", run_id=None, detail=detail, overrides=overrides)
     try:
         cfg = OmegaConf.to_container(cfg_node, resolve=True)
+        cfg["study"] = str(cfg["study"])  # `study=2024` is a name, not a number
         C.validate(cfg)
         evaluator = _load_evaluator(cfg)
         setup = build(cfg)
@@ -172,12 +203,13 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
             if target is None:
                 uri = tracking.resolve_uri(C.get(cfg, "tracking.uri"))
                 tracking.check_reachable(uri)
-                name = C.get(cfg, "tracking.experiment") or cfg["study"]
+                name = str(C.get(cfg, "tracking.experiment") or cfg["study"])
                 exp_id = tracking.ensure_experiment(uri, name, C.get(cfg, "tracking.artifact_location"))
                 tracking.close_stale_runs(uri, exp_id)
                 target = tracking.Target(uri, name, exp_id)
             uri = target.uri
-            if not cfg.get("force") and not cfg.get("resume"):
+            to_resume = _run_to_resume(cfg, target, chash)
+            if not cfg.get("force") and to_resume is None:
                 done = tracking.find_run(target, chash, ("FINISHED",))
                 if done is not None:
                     print(
@@ -192,7 +224,7 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
                         run_id=done.info.run_id,
                         label=tags["gansweep.config_label"],
                     )
-            run_id, resume_state = _open_run(cfg, target, tags, job_dir, setup)
+            run_id, resume_state = _open_run(cfg, target, tags, job_dir, setup, to_resume)
             logger = tracking.MlflowRunLogger(uri, run_id)
             resolved = job_dir / "resolved.yaml"
             OmegaConf.save(cfg_node, resolved, resolve=True)
@@ -274,10 +306,17 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
         file=sys.stderr,
     )
     if result.status == "KILLED":
-        # Stop the rest of the sweep too: the user (or the scheduler) asked for it.
+        if multirun and stop.signum == getattr(signal, "SIGUSR2", None):
+            # A job at its time limit: its run is KILLED with a checkpoint, and the sweep's other jobs are
+            # not this signal's business. The summary lists it; `resume=auto` continues it.
+            return out
+        # Ctrl-C or SIGTERM: the user (or the scheduler) asked to stop. With the basic launcher this stops
+        # the rest of the sweep too; a parallel worker that got the signal ends its own job.
         if stop.signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise SystemExit(128 + stop.signum)
+    if result.status == "DIVERGED" and not multirun:
+        raise SystemExit(1)
     return out
 
 
@@ -308,7 +347,16 @@ def main() -> None:
     from gansweep.cli import callbacks
 
     callbacks.LAST_SUMMARY.clear()
-    _hydra_main()
+    try:
+        _hydra_main()
+    except KeyboardInterrupt:
+        signum = callbacks.LAST_SUMMARY.get("signal", signal.SIGINT)
+        print(
+            f"gansweep: stopped by {signal.Signals(signum).name}; the stopped runs are KILLED with their "
+            "last checkpoint: the same command with resume=auto continues them",
+            file=sys.stderr,
+        )
+        sys.exit(128 + signum)
     if callbacks.LAST_SUMMARY.get("failed"):
         sys.exit(1)
 

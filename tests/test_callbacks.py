@@ -1,0 +1,88 @@
+"""The sweep callback's planning, in the launching process: the jobs a sweep will run, their validation,
+and how many run at once (which sets each worker's BLAS threads)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf, open_dict
+
+from gansweep.cli import callbacks
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+
+
+def multirun_config(task: list[str]):
+    """The config a multirun's launching process holds: the command line's overrides, sweeps included."""
+    cfg = compose("config", overrides=[o for o in task if "," not in o], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = task
+    return cfg
+
+
+@pytest.fixture(autouse=True)
+def hydra_conf():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        yield
+    GlobalHydra.instance().clear()
+
+
+def test_plan_jobs_expands_the_study_and_the_command_line_like_the_basic_sweeper() -> None:
+    cfg = multirun_config(["experiment=failed_architectures", "seed=0,1"])
+    jobs = callbacks.plan_jobs(cfg)
+    assert len(jobs) == 6 * 2 * 2  # six archs x two recipes x the command line's two seeds
+    assert len({" ".join(sorted(j)) for j in jobs}) == len(jobs)
+    assert all("experiment=failed_architectures" in j for j in jobs)
+    callbacks.check_jobs(cfg, jobs)  # every job of the study validates
+
+
+def test_check_jobs_names_the_first_bad_job_by_what_sets_it_apart() -> None:
+    cfg = multirun_config(["model=arch1,arch2", "optimizer.lr=1e-3,-1"])
+    jobs = callbacks.plan_jobs(cfg)
+    with pytest.raises(ValueError, match=r"job 1 \(model=arch1 optimizer.lr=-1\): optimizer.lr=-1"):
+        callbacks.check_jobs(cfg, jobs)
+
+
+@pytest.mark.parametrize(
+    ("launcher", "jobs", "expected"),
+    [
+        (None, 4, 1),
+        (
+            {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 2},
+            4,
+            2,
+        ),
+        (
+            {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 2},
+            1,
+            1,
+        ),
+        (
+            {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": -1},
+            64,
+            os.cpu_count(),
+        ),
+        (
+            {"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"},
+            2,
+            2,  # submitit's local executor starts the whole array at once
+        ),
+        (
+            {
+                "_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+                "array_parallelism": 3,
+            },
+            8,
+            3,
+        ),
+        ({"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"}, 8, 1),
+    ],
+)
+def test_parallel_workers_per_launcher(launcher: dict | None, jobs: int, expected: int) -> None:
+    cfg = OmegaConf.create({"hydra": {"launcher": launcher}})
+    assert callbacks._parallel_workers(cfg, jobs) == expected

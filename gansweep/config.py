@@ -133,6 +133,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
         value = get(cfg, "optimizer.momentum")
         if not isinstance(value, int | float) or not 0 <= value < 1:
             raise _bad("optimizer.momentum", value, "must be in [0, 1)")
+        if _bool(cfg, "optimizer.nesterov") and value == 0:
+            raise ConfigError("optimizer.nesterov=true: needs optimizer.momentum > 0 (got 0)")
 
     sched = _choice(cfg, "schedule.name", SCHEDULES)
     _int(cfg, "schedule.warmup_steps", minimum=0)

@@ -189,6 +189,8 @@ def test_user_override_beats_the_recipe() -> None:
         ("eval.metrics=[modes,bogus]", "eval.metrics"),
         ("data.channels=3", "data.channels"),
         ("schedule=cosine schedule.min_lr=0.5", "schedule.min_lr"),
+        ("optimizer=sgd optimizer.nesterov=maybe", "optimizer.nesterov"),
+        ("optimizer=sgd optimizer.momentum=0 optimizer.nesterov=true", "optimizer.nesterov"),
     ],
 )
 def test_bad_values_are_refused_naming_key_and_value(override: str, key: str) -> None:

@@ -132,7 +132,7 @@ def ensure_experiment(uri: str, name: str, artifact_location: str | None = None)
         return exp.experiment_id
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` of this host still runs (a zombie, dead but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
@@ -158,7 +158,7 @@ def close_stale_runs(uri: str, experiment_id: str) -> list[str]:
     ):
         tags = run.data.tags
         pid = tags.get("gansweep.pid")
-        if tags.get("gansweep.host") != host or not pid or not pid.isdigit() or _pid_alive(int(pid)):
+        if tags.get("gansweep.host") != host or not pid or not pid.isdigit() or pid_alive(int(pid)):
             continue
         c.set_tag(run.info.run_id, "gansweep.stale", "process gone; closed by a later invocation")
         c.set_terminated(run.info.run_id, status="KILLED")
@@ -182,7 +182,7 @@ def close_children(target: Target, grace: float = 30.0) -> list[str]:
             if tags.get("gansweep.host") != host:
                 continue
             pid = tags.get("gansweep.pid", "")
-            alive = pid.isdigit() and int(pid) != me and _pid_alive(int(pid))
+            alive = pid.isdigit() and int(pid) != me and pid_alive(int(pid))
             out.append((run, int(pid) if alive else None))
         return out
 
@@ -309,6 +309,11 @@ def start_child(target: Target, name: str, tags: Mapping[str, str], params: Iter
     for i in range(0, len(items), _PARAMS_PER_BATCH):
         c.log_batch(run_id, params=items[i : i + _PARAMS_PER_BATCH])
     return run_id
+
+
+def has_checkpoint(uri: str, run_id: str) -> bool:
+    """Whether the run holds ``checkpoint/last.npz`` (a run killed before its first checkpoint does not)."""
+    return any(a.path == "checkpoint/last.npz" for a in client(uri).list_artifacts(run_id, "checkpoint"))
 
 
 def get_run(uri: str, run_id: str) -> Any | None:

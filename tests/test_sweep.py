@@ -3,6 +3,7 @@ MLflow stores, read back with ``mlflow.search_runs``; skips, failures, NaN, kill
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -196,16 +197,20 @@ def test_a_bad_job_refuses_the_whole_sweep_before_the_store_exists(tmp_path: Pat
 def test_a_reused_sweep_dir_reports_only_its_own_jobs(tmp_path: Path) -> None:
     first = sweep_into(tmp_path, "study=reuse", *QUICK, "train.fault_at=99,3", experiment="reuse")
     assert first.proc.returncode == 1 and "1 failed" in first.proc.stderr, first.proc.stderr[-3000:]
-    again = sweep_into(
+    again = sweep_into(tmp_path, "study=reuse", *QUICK, "seed=5", experiment="reuse")
+    assert again.proc.returncode == 0, again.proc.stderr[-3000:]
+    assert "sweep done: 1 finished" in again.proc.stderr and "failed" not in again.proc.stderr
+    # job folders named by hydra.sweep.subdir, not by number, count too
+    named = sweep_into(
         tmp_path,
         "study=reuse",
         *QUICK,
-        "seed=5",
-        f"tracking.artifact_location={(tmp_path / 'arts').as_uri()}",
-        experiment="reuse",
+        "seed=6",
+        "train.fault_at=99,3",
+        "hydra.sweep.subdir=j${hydra.job.num}",
     )
-    assert again.proc.returncode == 0, again.proc.stderr[-3000:]
-    assert "sweep done: 1 finished" in again.proc.stderr and "failed" not in again.proc.stderr
+    assert named.proc.returncode == 1, named.proc.stderr[-3000:]
+    assert "sweep done: 1 failed, 1 finished" in named.proc.stderr and "job j1: FAILED" in named.proc.stderr
     # a new experiment in a multirun keeps its artifacts where tracking.artifact_location says
     arts = sweep_into(
         tmp_path,
@@ -524,6 +529,104 @@ def test_sigterm_to_a_parallel_sweep_stops_every_job_with_a_checkpoint(tmp_path:
         if r.data.tags["gansweep.role"] == "child":  # each job stopped itself, with a checkpoint
             assert "stopped by a signal" in r.data.tags["gansweep.error"], r.data.tags
             assert "gansweep.stale" not in r.data.tags
+
+
+def test_resume_auto_in_a_sweep_starts_over_without_a_checkpoint_and_skips_a_newer_finished_run(
+    tmp_path: Path,
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    sweep = ("-m", f"tracking.uri={uri}", *LONG, "train.checkpoint_every=100000", "seed=0")
+    proc = start_train(
+        *sweep,
+        f"hydra.sweep.dir={tmp_path}/s1",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    client = mlflow.MlflowClient(uri)
+    deadline = time.monotonic() + 300
+    while True:  # the job's run exists and trains; no checkpoint until the end
+        assert proc.poll() is None and time.monotonic() < deadline
+        exp = client.get_experiment_by_name("resume") if (tmp_path / "mlruns.db").exists() else None
+        if exp and client.search_runs([exp.experiment_id], "tags.`gansweep.role` = 'child'"):
+            break
+        time.sleep(0.2)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    again = run_train(*sweep, "resume=auto", f"hydra.sweep.dir={tmp_path}/s2")
+    assert again.returncode == 0 and "1 finished" in again.stderr, again.stderr[-3000:]
+    assert "has no checkpoint: nothing to continue" in again.stderr
+    statuses = sorted(
+        r.info.status for r in client.search_runs([exp.experiment_id], "tags.`gansweep.role` = 'child'")
+    )
+    assert statuses == ["FINISHED", "KILLED"]
+    # the newest run of the config is FINISHED: resume=auto leaves the older killed one alone
+    third = run_train(*sweep, "resume=auto", f"hydra.sweep.dir={tmp_path}/s3")
+    assert third.returncode == 0 and "1 skipped" in third.stderr, third.stderr[-3000:]
+    assert "is FINISHED: nothing to continue" in third.stderr
+
+
+def test_sigterm_to_one_worker_stops_its_job_and_spares_the_others(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    proc = start_train(
+        "-m",
+        f"tracking.uri={uri}",
+        *LONG,
+        "seed=0,1",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not all((tmp_path / "sweep" / j / "last.npz").exists() for j in ("0", "1")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the workers did not checkpoint"
+        time.sleep(0.1)
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("resume").experiment_id
+    (seed0,) = client.search_runs([exp], "tags.`gansweep.seed` = '0'")
+    os.kill(int(seed0.data.tags["gansweep.pid"]), signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "1 finished, 1 killed" in err, err[-3000:]
+    assert client.get_run(seed0.info.run_id).info.status == "KILLED"
+    (seed1,) = client.search_runs([exp], "tags.`gansweep.seed` = '1'")
+    assert seed1.info.status == "FINISHED"
+
+
+def test_sigterm_to_an_untracked_parallel_sweep_leaves_no_worker(tmp_path: Path) -> None:
+    proc = start_train(
+        "-m",
+        "tracking=off",
+        *LONG,
+        "train.iterations=200000",
+        "seed=0,1",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not all((tmp_path / "sweep" / j / "last.npz").exists() for j in ("0", "1")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the workers did not checkpoint"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    for j in ("0", "1"):
+        assert json.loads((tmp_path / "sweep" / j / "result.json").read_text())["status"] == "KILLED"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "a process of the sweep is still alive"
+        time.sleep(0.2)
 
 
 def test_single_run_writes_a_sample_grid_without_tracking(tmp_path: Path) -> None:

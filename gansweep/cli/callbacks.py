@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gansweep import config as C
 from gansweep import tracking
-from gansweep.cli.train import RESULT_FILE, SWEEP_ENV, SWEEP_FILE
+from gansweep.cli.train import LAUNCHER_PID_ENV, RESULT_FILE, SWEEP_ENV, SWEEP_FILE
 
 # Filled by on_multirun_end (and by a stop signal); gansweep.cli.train.main reads it for the exit status.
 LAST_SUMMARY: dict[str, Any] = {}
@@ -89,6 +89,7 @@ def check_jobs(config: DictConfig, jobs: list[list[str]]) -> None:
 class MlflowSweepCallback(Callback):
     def __init__(self) -> None:
         self.target: tracking.Target | None = None
+        self.sweep_dir: Path | None = None
         self.started = 0.0
         self.n_jobs: int | None = None
 
@@ -110,6 +111,10 @@ class MlflowSweepCallback(Callback):
             for var in _THREAD_VARS:
                 os.environ[var] = str(threads)
             print(f"[gansweep] {workers} parallel workers x {threads} BLAS thread(s) each", file=sys.stderr)
+        os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
+        self.sweep_dir = sweep_dir
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_stop_signal)
         if not config.tracking.enabled:
             return
         uri = tracking.resolve_uri(config.tracking.uri)
@@ -126,8 +131,6 @@ class MlflowSweepCallback(Callback):
             print(f"gansweep: refused: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         atexit.register(self._close_if_interrupted)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._on_stop_signal)
         (sweep_dir / SWEEP_FILE).write_text(self.target.to_json())
         os.environ[SWEEP_ENV] = self.target.to_json()
         print(
@@ -140,14 +143,12 @@ class MlflowSweepCallback(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         counts: Counter[str] = Counter()
         failed = []
-        for job_dir in sorted((d for d in sweep_dir.iterdir() if (d / ".hydra").is_dir()), key=_job_order):
-            if self.n_jobs is not None and not (job_dir.name.isdigit() and int(job_dir.name) < self.n_jobs):
-                continue  # a job folder an earlier sweep left in a re-used sweep dir
-            result_file = job_dir / RESULT_FILE
-            if result_file.is_file() and result_file.stat().st_mtime >= self.started - 1:
-                result = json.loads(result_file.read_text())
-            else:
-                result = {"status": "FAILED", "error": "the job left no result (its worker died)"}
+        job_dirs = self._job_dirs(sweep_dir)
+        for job_dir in job_dirs:
+            result = self._result(job_dir) or {
+                "status": "FAILED",
+                "error": "the job left no result (its worker died)",
+            }
             status = {"DIVERGED": "FAILED"}.get(result["status"], result["status"])
             counts[status] += 1
             if status not in ("FINISHED", "SKIPPED"):
@@ -155,6 +156,10 @@ class MlflowSweepCallback(Callback):
                     f"  job {job_dir.name}: {result['status']} "
                     f"{result.get('error') or result.get('detail', '')}"
                 )
+        if self.n_jobs is not None and len(job_dirs) < self.n_jobs:
+            missing = self.n_jobs - len(job_dirs)
+            counts["NOT_STARTED"] += missing
+            failed.append(f"  {missing} of the {self.n_jobs} jobs never started")
         LAST_SUMMARY.update(counts=dict(counts), failed=failed, sweep_dir=str(sweep_dir))
         summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
         print(f"[gansweep] sweep done: {summary or 'no jobs'} (outputs in {sweep_dir})", file=sys.stderr)
@@ -177,14 +182,51 @@ class MlflowSweepCallback(Callback):
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.default_int_handler)
         LAST_SUMMARY["signal"] = signum
+        print(
+            f"[gansweep] {signal.Signals(signum).name}: the running jobs checkpoint and stop "
+            f"(up to {STOP_GRACE_SECONDS:.0f} s; Ctrl-C again to skip)",
+            file=sys.stderr,
+        )
         if self.target is not None:
-            print(
-                f"[gansweep] {signal.Signals(signum).name}: the running jobs checkpoint and close their runs "
-                f"(up to {STOP_GRACE_SECONDS:.0f} s; Ctrl-C again to skip)",
-                file=sys.stderr,
-            )
             tracking.close_children(self.target, grace=STOP_GRACE_SECONDS)
+        elif self.sweep_dir is not None:
+            self._stop_untracked(self.sweep_dir, STOP_GRACE_SECONDS)
         raise KeyboardInterrupt
+
+    def _job_dirs(self, sweep_dir: Path) -> list[Path]:
+        """This sweep's job folders: those whose Hydra files were written after it began (a re-used sweep
+        dir keeps an earlier sweep's folders), at any depth of ``hydra.sweep.subdir``."""
+        found = {
+            f.parent.parent
+            for f in sweep_dir.rglob("overrides.yaml")
+            if f.parent.name == ".hydra" and f.stat().st_mtime >= self.started - 1
+        }
+        return sorted(found, key=_job_order)
+
+    def _result(self, job_dir: Path) -> dict[str, Any] | None:
+        """The job's ``result.json`` when this sweep wrote it."""
+        f = job_dir / RESULT_FILE
+        if f.is_file() and f.stat().st_mtime >= self.started - 1:
+            return json.loads(f.read_text())
+        return None
+
+    def _stop_untracked(self, sweep_dir: Path, grace: float) -> None:
+        """Without tracking there are no runs to find the workers by: SIGTERM this process's children (the
+        workers; each running job checkpoints and writes its result) and wait, up to ``grace`` seconds,
+        until every started job has a result or no child is left."""
+        children = _child_pids()
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if all(self._result(d) for d in self._job_dirs(sweep_dir)):
+                return
+            if not any(tracking.pid_alive(pid) for pid in children):
+                return
+            time.sleep(0.3)
 
     def _close_if_interrupted(self) -> None:
         """At exit after an interrupted sweep (Ctrl-C, SIGTERM, a launcher error): the parent run is KILLED,
@@ -200,6 +242,19 @@ class MlflowSweepCallback(Callback):
             tracking.end_run(
                 target.uri, target.parent_run_id, "KILLED", {"gansweep.error": "the sweep was interrupted"}
             )
+
+
+def _child_pids() -> list[int]:
+    """The processes whose parent is this one (Linux /proc; empty elsewhere)."""
+    me, found = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            if int(text[text.rindex(")") + 2 :].split()[1]) == me:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def _job_order(path: Path) -> tuple[int, str]:

@@ -34,6 +34,7 @@ CONF_DIR = str(paths.project_root() / "conf")
 RESULT_FILE = "result.json"
 SWEEP_FILE = "gansweep_sweep.json"
 SWEEP_ENV = "GANSWEEP_SWEEP_TARGET"
+LAUNCHER_PID_ENV = "GANSWEEP_LAUNCHER_PID"  # set by the sweep callback in the launching process
 _IGNORED_IN_LABEL = ("seed", "experiment", "force", "resume", "tracking")
 
 
@@ -90,8 +91,8 @@ class _StopFlag:
 
     def _handle(self, signum: int, frame: Any) -> None:
         global _STOPPED_BY
-        self.signum = signum
-        if signum != getattr(signal, "SIGUSR2", None):
+        self.signum = self.signum or signum  # the first signal names the stop
+        if signum != getattr(signal, "SIGUSR2", None) and not _STOPPED_BY:
             _STOPPED_BY = signum  # this process was told to stop: it starts no further job
 
     def __enter__(self) -> _StopFlag:
@@ -119,12 +120,23 @@ def _run_to_resume(cfg: dict[str, Any], target: tracking.Target, chash: str) -> 
     if not resume:
         return None
     if resume == "auto":
-        run = tracking.find_run(target, chash, ("KILLED", "FAILED"))
-        if run is not None:
+        run = tracking.find_run(target, chash, ("KILLED", "FAILED", "FINISHED"))
+        why = None
+        if run is None:
+            why = f"no killed or failed run of this config in '{target.experiment}'"
+        elif run.info.status == "FINISHED":
+            why = f"the newest run of this config, {run.info.run_id}, is FINISHED"
+        elif not tracking.has_checkpoint(target.uri, run.info.run_id):
+            why = f"the newest killed or failed run of this config, {run.info.run_id}, has no checkpoint"
+        if why is None:
             return run.info.run_id
-        if target.parent_run_id:
+        if target.parent_run_id:  # in a sweep, the job runs (or is skipped) as if resume were unset
+            print(
+                f"[gansweep] resume=auto: {why}: nothing to continue, the job goes on as without resume",
+                file=sys.stderr,
+            )
             return None
-        raise JobRefused(f"resume=auto: no killed or failed run of this config in '{target.experiment}'")
+        raise JobRefused(f"resume=auto: {why} (run without resume to train it afresh)")
     run_id = str(resume)
     found = tracking.get_run(target.uri, run_id)
     if found is None or found.info.experiment_id != target.experiment_id:
@@ -310,8 +322,12 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
             # A job at its time limit: its run is KILLED with a checkpoint, and the sweep's other jobs are
             # not this signal's business. The summary lists it; `resume=auto` continues it.
             return out
-        # Ctrl-C or SIGTERM: the user (or the scheduler) asked to stop. With the basic launcher this stops
-        # the rest of the sweep too; a parallel worker that got the signal ends its own job.
+        # Ctrl-C or SIGTERM: the user (or the scheduler) asked to stop. A parallel worker returns (raising
+        # would make the launcher tear down the other workers mid-job) and starts no further job; the
+        # launching process, told too, stops the sweep. With the basic launcher the job runs in the
+        # launching process itself, so stop the rest of the sweep here.
+        if multirun and os.environ.get(LAUNCHER_PID_ENV) not in (None, str(os.getpid())):
+            return out
         if stop.signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise SystemExit(128 + stop.signum)
@@ -347,16 +363,20 @@ def main() -> None:
     from gansweep.cli import callbacks
 
     callbacks.LAST_SUMMARY.clear()
+    stopped = (
+        "gansweep: stopped by {}; the stopped runs are KILLED with their last checkpoint: the same command "
+        "with resume=auto continues them (without tracking: resume=<job dir>/last.npz)"
+    )
     try:
         _hydra_main()
     except KeyboardInterrupt:
         signum = callbacks.LAST_SUMMARY.get("signal", signal.SIGINT)
-        print(
-            f"gansweep: stopped by {signal.Signals(signum).name}; the stopped runs are KILLED with their "
-            "last checkpoint: the same command with resume=auto continues them",
-            file=sys.stderr,
-        )
+        print(stopped.format(signal.Signals(signum).name), file=sys.stderr)
         sys.exit(128 + signum)
+    except SystemExit as exc:  # a job stopped by SIGTERM in this process (single run, basic launcher)
+        if exc.code == 128 + signal.SIGTERM:
+            print(stopped.format("SIGTERM"), file=sys.stderr)
+        raise
     if callbacks.LAST_SUMMARY.get("failed"):
         sys.exit(1)
 

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "conf"
 
 
 @dataclass
@@ -67,3 +70,12 @@ def smoke_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     )
     assert store.proc.returncode == 0, store.proc.stderr[-4000:]
     return store
+
+
+@pytest.fixture
+def hydra_conf():
+    """Hydra initialised on the project's ``conf/`` for ``compose`` calls, and cleared after the test."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        yield
+    GlobalHydra.instance().clear()

@@ -4,16 +4,14 @@ and how many run at once (which sets each worker's BLAS threads)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+from hydra import compose
 from omegaconf import OmegaConf, open_dict
 
 from gansweep.cli import callbacks
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+pytestmark = pytest.mark.usefixtures("hydra_conf")
 
 
 def multirun_config(task: list[str]):
@@ -22,14 +20,6 @@ def multirun_config(task: list[str]):
     with open_dict(cfg):
         cfg.hydra.overrides.task = task
     return cfg
-
-
-@pytest.fixture(autouse=True)
-def hydra_conf():
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        yield
-    GlobalHydra.instance().clear()
 
 
 def test_plan_jobs_expands_the_study_and_the_command_line_like_the_basic_sweeper() -> None:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+from conftest import CONF, ROOT
+from hydra import compose
 from omegaconf import OmegaConf
 
 from gansweep import config as C
 
-ROOT = Path(__file__).resolve().parent.parent
-CONF = ROOT / "conf"
 GROUPS = (
     "model",
     "loss",
@@ -30,12 +27,7 @@ GROUPS = (
 STUDIES = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
 
 
-@pytest.fixture(autouse=True)
-def hydra_conf():
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        yield
-    GlobalHydra.instance().clear()
+pytestmark = pytest.mark.usefixtures("hydra_conf")
 
 
 def resolved(overrides: list[str]) -> dict:

@@ -338,6 +338,39 @@ def _params(path: Path) -> dict[str, np.ndarray]:
         return {k: f[k] for k in f.files if k.startswith(("param/", "opt_"))}
 
 
+def start_joblib_sweep(tmp_path: Path, *overrides: str) -> subprocess.Popen:
+    """A 2-worker joblib sweep of ``LONG`` jobs in its own session, returned once jobs 0 and 1 have each
+    written a checkpoint (so a signal now finds both workers mid-run)."""
+    proc = start_train(
+        "-m",
+        *LONG,
+        *overrides,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not all((tmp_path / "sweep" / j / "last.npz").exists() for j in ("0", "1")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the workers did not checkpoint"
+        time.sleep(0.1)
+    return proc
+
+
+def assert_no_process_left(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """No process of ``proc``'s session outlives it (exited ones may take a moment to be reaped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, "a process of the sweep is still alive"
+        time.sleep(0.2)
+
+
 def test_sigterm_checkpoints_and_resume_is_bit_identical(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     full = run_train(f"tracking.uri={uri}", *LONG, f"hydra.run.dir={tmp_path}/full")
@@ -491,35 +524,12 @@ def test_a_time_limit_signal_stops_one_job_and_resume_auto_continues_the_sweep(t
 
 def test_sigterm_to_a_parallel_sweep_stops_every_job_with_a_checkpoint(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    proc = start_train(
-        "-m",
-        f"tracking.uri={uri}",
-        *LONG,
-        "train.iterations=200000",
-        "seed=0,1,2",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        f"hydra.sweep.dir={tmp_path}/sweep",
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    while not all((tmp_path / "sweep" / j / "last.npz").exists() for j in ("0", "1")):
-        assert proc.poll() is None and time.monotonic() < deadline, "the workers did not checkpoint"
-        time.sleep(0.1)
+    proc = start_joblib_sweep(tmp_path, f"tracking.uri={uri}", "train.iterations=200000", "seed=0,1,2")
     proc.send_signal(signal.SIGTERM)  # the launching process only, as a scheduler or `kill` sends it
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
     assert "resume=auto continues them" in err
-    deadline = time.monotonic() + 30  # no worker outlives the sweep (exited ones may take a moment to reap)
-    while True:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < deadline, "a process of the sweep is still alive"
-        time.sleep(0.2)
+    assert_no_process_left(proc)
     client = mlflow.MlflowClient(uri)
     exp = client.get_experiment_by_name("resume").experiment_id
     every = client.search_runs([exp])
@@ -569,22 +579,7 @@ def test_resume_auto_in_a_sweep_starts_over_without_a_checkpoint_and_skips_a_new
 
 def test_sigterm_to_one_worker_stops_its_job_and_spares_the_others(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    proc = start_train(
-        "-m",
-        f"tracking.uri={uri}",
-        *LONG,
-        "seed=0,1",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        f"hydra.sweep.dir={tmp_path}/sweep",
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    while not all((tmp_path / "sweep" / j / "last.npz").exists() for j in ("0", "1")):
-        assert proc.poll() is None and time.monotonic() < deadline, "the workers did not checkpoint"
-        time.sleep(0.1)
+    proc = start_joblib_sweep(tmp_path, f"tracking.uri={uri}", "seed=0,1")
     client = mlflow.MlflowClient(uri)
     exp = client.get_experiment_by_name("resume").experiment_id
     (seed0,) = client.search_runs([exp], "tags.`gansweep.seed` = '0'")
@@ -597,36 +592,13 @@ def test_sigterm_to_one_worker_stops_its_job_and_spares_the_others(tmp_path: Pat
 
 
 def test_sigterm_to_an_untracked_parallel_sweep_leaves_no_worker(tmp_path: Path) -> None:
-    proc = start_train(
-        "-m",
-        "tracking=off",
-        *LONG,
-        "train.iterations=200000",
-        "seed=0,1",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        f"hydra.sweep.dir={tmp_path}/sweep",
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    while not all((tmp_path / "sweep" / j / "last.npz").exists() for j in ("0", "1")):
-        assert proc.poll() is None and time.monotonic() < deadline, "the workers did not checkpoint"
-        time.sleep(0.1)
+    proc = start_joblib_sweep(tmp_path, "tracking=off", "train.iterations=200000", "seed=0,1")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
     for j in ("0", "1"):
         assert json.loads((tmp_path / "sweep" / j / "result.json").read_text())["status"] == "KILLED"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < deadline, "a process of the sweep is still alive"
-        time.sleep(0.2)
+    assert_no_process_left(proc)
 
 
 def test_single_run_writes_a_sample_grid_without_tracking(tmp_path: Path) -> None:

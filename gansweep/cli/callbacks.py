@@ -232,12 +232,12 @@ class MlflowSweepCallback(Callback):
         """At exit after an interrupted sweep (Ctrl-C, SIGTERM, a launcher error): the parent run is KILLED,
         not left RUNNING, and so are the children its jobs left RUNNING once their processes are gone
         (workers still alive get SIGTERM: they checkpoint and close their runs themselves, given up to
-        ``grace`` seconds). ``kill -9`` skips this; the next invocation closes such runs instead."""
+        ``STOP_GRACE_SECONDS``). ``kill -9`` skips this; the next invocation closes such runs instead."""
         if self.target is None:
             return
         target, self.target = self.target, None
         try:
-            tracking.close_children(target, grace=30.0)
+            tracking.close_children(target, grace=STOP_GRACE_SECONDS)
         finally:
             tracking.end_run(
                 target.uri, target.parent_run_id, "KILLED", {"gansweep.error": "the sweep was interrupted"}

@@ -194,11 +194,15 @@ def test_bad_values_are_refused_naming_key_and_value(override: str, key: str) ->
     assert any(part in str(err.value) for part in (value, value.strip("[]").split(",")[-1])), str(err.value)
 
 
-def test_unknown_group_option_names_it() -> None:
+@pytest.mark.parametrize(
+    "override", ["model=arch9", "experiment=nosuch", "post=failed9", "ablation=bacth", "recipe=old"]
+)
+def test_unknown_group_option_names_it(override: str) -> None:
+    """Also for the groups that default to nothing (a typo in a study's name must not train the defaults)."""
     from hydra.errors import MissingConfigException
 
-    with pytest.raises(MissingConfigException, match="arch9"):
-        compose("config", overrides=["model=arch9"])
+    with pytest.raises(MissingConfigException, match=override.replace("=", "/")):
+        compose("config", overrides=[override])
 
 
 def test_flatten_gives_short_dotted_params() -> None:

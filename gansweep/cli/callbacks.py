@@ -45,8 +45,8 @@ def _parallel_workers(config: DictConfig, n_jobs: int | None) -> int:
         n = int(launcher.get("n_jobs", -1))
         workers = cores if n <= 0 else n
     elif "submitit" in target and "Local" in target:
-        # submitit's local executor starts every job of the array at once, up to array_parallelism
-        workers = int(launcher.get("array_parallelism", 256) or 256)
+        # submitit's local executor starts every job of the array at once; its config has no cap
+        workers = n_jobs or cores
     else:
         return 1
     return max(1, min(workers, n_jobs)) if n_jobs else max(1, workers)

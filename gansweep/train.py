@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gansweep import images
-from gansweep.config import ConfigError, get, real_scale
+from gansweep.config import ConfigError, config_hash, get, real_scale
 from gansweep.data import BatchSampler, StackedMNIST, load_mnist, prepare_images, select
 from gansweep.gan import GAN
 from gansweep.losses import get_loss
@@ -169,13 +169,18 @@ def _real_batch(setup: Setup, scale: str, batch: int) -> np.ndarray:
 
 
 def _state(
-    setup: Setup, iteration: int, frames: list[np.ndarray], window: Mapping[str, float], seen: int
+    setup: Setup,
+    chash: str,
+    iteration: int,
+    frames: list[np.ndarray],
+    window: Mapping[str, float],
+    seen: int,
 ) -> dict[str, np.ndarray]:
-    """Everything a resume needs, as plain arrays (loadable with allow_pickle=False): parameters, optimizer
-    and RNG state, the sampler, the grids so far, and the metric sums since the last log line (so a resumed
-    run logs the same averages as an uninterrupted one)."""
+    """Everything a resume needs, as plain arrays (loadable with allow_pickle=False): the config's hash,
+    parameters, optimizer and RNG state, the sampler, the grids so far, and the metric sums since the last
+    log line (so a resumed run logs the same averages as an uninterrupted one)."""
     gan = setup.gan
-    state: dict[str, np.ndarray] = {"iteration": np.asarray(iteration)}
+    state: dict[str, np.ndarray] = {"iteration": np.asarray(iteration), "config_hash": np.asarray(chash)}
     state.update({f"window/{k}": np.float64(v) for k, v in window.items()})
     state["window/seen"] = np.asarray(seen)
     state.update({f"param/{k}": v for k, v in {**gan.G.params, **gan.D.params}.items()})
@@ -204,8 +209,15 @@ def load_checkpoint(path: Path) -> dict[str, np.ndarray]:
         return {k: f[k] for k in f.files}
 
 
-def check_checkpoint(setup: Setup, state: Mapping[str, np.ndarray]) -> None:
-    """ValueError naming the first tensor of the model that the checkpoint lacks or holds in another shape."""
+def check_checkpoint(setup: Setup, state: Mapping[str, np.ndarray], chash: str | None = None) -> None:
+    """ValueError when the checkpoint was written for another config (its ``config_hash`` differs from
+    ``chash``; checkpoints from before the hash was stored are let through), or naming the first tensor of
+    the model that it lacks or holds in another shape."""
+    if chash is not None and "config_hash" in state and str(state["config_hash"]) != chash:
+        raise ValueError(
+            f"the checkpoint was trained with another config (hash {state['config_hash']}, this config "
+            f"{chash}): resume with the config the checkpoint was trained with"
+        )
     for k, v in (*setup.gan.G.params.items(), *setup.gan.D.params.items()):
         saved = state.get("param/" + k)
         if saved is None or saved.shape != v.shape:
@@ -314,6 +326,7 @@ def train(
     grids, eval figures) through ``logger``."""
     workdir.mkdir(parents=True, exist_ok=True)
     setup = setup or build(cfg)
+    chash = config_hash(cfg)
     gan = setup.gan
     tr = get(cfg, "train")
     total, batch = tr["iterations"], tr["batch_size"]
@@ -340,7 +353,7 @@ def train(
         logger.log_image(images.side_by_side(mosaic, stretched), "samples", step)
 
     def checkpoint(step: int) -> Path:
-        save_checkpoint(ckpt_path, _state(setup, step, frames, window, seen))
+        save_checkpoint(ckpt_path, _state(setup, chash, step, frames, window, seen))
         logger.flush()  # metrics up to the checkpoint first: a resume from it must not leave a gap
         logger.log_artifact(ckpt_path, "checkpoint")
         return ckpt_path

@@ -578,17 +578,60 @@ def test_resume_auto_in_a_sweep_starts_over_without_a_checkpoint_and_skips_a_new
 
 
 def test_sigterm_to_one_worker_stops_its_job_and_spares_the_others(tmp_path: Path) -> None:
+    """The stopped worker then takes the queued job 2 and trains it: only the signalled job is stopped."""
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    proc = start_joblib_sweep(tmp_path, f"tracking.uri={uri}", "seed=0,1")
+    proc = start_joblib_sweep(tmp_path, f"tracking.uri={uri}", "seed=0,1,2")
     client = mlflow.MlflowClient(uri)
     exp = client.get_experiment_by_name("resume").experiment_id
     (seed0,) = client.search_runs([exp], "tags.`gansweep.seed` = '0'")
     os.kill(int(seed0.data.tags["gansweep.pid"]), signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 1 and "1 finished, 1 killed" in err, err[-3000:]
-    assert client.get_run(seed0.info.run_id).info.status == "KILLED"
-    (seed1,) = client.search_runs([exp], "tags.`gansweep.seed` = '1'")
-    assert seed1.info.status == "FINISHED"
+    assert proc.returncode == 1 and "2 finished, 1 killed" in err, err[-3000:]
+    killed = client.get_run(seed0.info.run_id)
+    assert killed.info.status == "KILLED" and "(SIGTERM)" in killed.data.tags["gansweep.error"]
+    for seed in ("1", "2"):
+        (run,) = client.search_runs([exp], f"tags.`gansweep.seed` = '{seed}'")
+        assert run.info.status == "FINISHED", seed
+
+
+def test_ctrl_c_of_a_parallel_sweep_lets_every_job_close_its_own_run(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches every process; the launcher's follow-up SIGTERM to workers that are
+    already stopping must not kill them before they close their runs (each ends KILLED by its own hand,
+    with its iteration count, not closed as stale by the launcher), and the queued job does not start."""
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    proc = start_joblib_sweep(tmp_path, f"tracking.uri={uri}", "train.iterations=200000", "seed=0,1,2")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, err[-3000:]
+    assert_no_process_left(proc)
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("resume").experiment_id
+    children = client.search_runs([exp], "tags.`gansweep.role` = 'child'")
+    assert sorted(r.data.tags["gansweep.seed"] for r in children) == ["0", "1"]
+    for r in children:
+        assert r.info.status == "KILLED" and "gansweep.stale" not in r.data.tags, r.data.tags
+        assert "(SIGINT)" in r.data.tags["gansweep.error"] and "gansweep.iterations_done" in r.data.tags
+
+
+def test_sigusr2_to_a_whole_parallel_sweep_stops_the_running_jobs_and_the_sweep_goes_on(
+    tmp_path: Path,
+) -> None:
+    """SLURM's `--signal=USR2` reaches every process: the launcher ignores it, each running job
+    checkpoints and ends KILLED, and the queued job still runs."""
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    proc = start_joblib_sweep(tmp_path, f"tracking.uri={uri}", "seed=0,1,2")
+    os.killpg(proc.pid, signal.SIGUSR2)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "1 finished, 2 killed" in err, err[-3000:]
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("resume").experiment_id
+    every = client.search_runs([exp])
+    assert not [r for r in every if r.info.status == "RUNNING"]
+    by_seed = {r.data.tags["gansweep.seed"]: r for r in every if r.data.tags["gansweep.role"] == "child"}
+    assert by_seed["2"].info.status == "FINISHED"
+    for seed in ("0", "1"):
+        assert by_seed[seed].info.status == "KILLED"
+        assert "(SIGUSR2)" in by_seed[seed].data.tags["gansweep.error"]
 
 
 def test_sigterm_to_an_untracked_parallel_sweep_leaves_no_worker(tmp_path: Path) -> None:
@@ -599,6 +642,31 @@ def test_sigterm_to_an_untracked_parallel_sweep_leaves_no_worker(tmp_path: Path)
     for j in ("0", "1"):
         assert json.loads((tmp_path / "sweep" / j / "result.json").read_text())["status"] == "KILLED"
     assert_no_process_left(proc)
+
+
+def test_resume_from_a_checkpoint_file_without_tracking(tmp_path: Path) -> None:
+    """With tracking off, resume=<last.npz> continues bit-identically, and a checkpoint of another config is
+    refused (the checkpoint holds its config's hash), before any work."""
+    full = run_train("tracking=off", *LONG, f"hydra.run.dir={tmp_path}/full")
+    assert full.returncode == 0, full.stderr[-3000:]
+    proc = start_train(
+        "tracking=off", *LONG, f"hydra.run.dir={tmp_path}/part", stderr=subprocess.PIPE, text=True
+    )
+    ckpt = tmp_path / "part" / "last.npz"
+    deadline = time.monotonic() + 300
+    while not ckpt.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    other = run_train("tracking=off", *LONG, "seed=1", f"resume={ckpt}", f"hydra.run.dir={tmp_path}/other")
+    assert other.returncode == 2 and "trained with another config" in other.stderr, other.stderr[-3000:]
+    assert not (tmp_path / "other" / "last.npz").exists()
+    resumed = run_train("tracking=off", *LONG, f"resume={ckpt}", f"hydra.run.dir={tmp_path}/resumed")
+    assert resumed.returncode == 0 and "FINISHED at iteration 1500" in resumed.stderr, resumed.stderr[-3000:]
+    a, b = _params(tmp_path / "full" / "last.npz"), _params(tmp_path / "resumed" / "last.npz")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def test_single_run_writes_a_sample_grid_without_tracking(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gansweep import config as C
 from gansweep import tracking
-from gansweep.cli.train import LAUNCHER_PID_ENV, RESULT_FILE, SWEEP_ENV, SWEEP_FILE
+from gansweep.cli.train import LAUNCHER_PID_ENV, RESULT_FILE, STOP_FILE, SWEEP_ENV, SWEEP_FILE
 
 # Filled by on_multirun_end (and by a stop signal); gansweep.cli.train.main reads it for the exit status.
 LAST_SUMMARY: dict[str, Any] = {}
@@ -113,6 +113,7 @@ class MlflowSweepCallback(Callback):
             print(f"[gansweep] {workers} parallel workers x {threads} BLAS thread(s) each", file=sys.stderr)
         os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
         self.sweep_dir = sweep_dir
+        (sweep_dir / STOP_FILE).unlink(missing_ok=True)  # an earlier sweep's, in a re-used sweep dir
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_stop_signal)
         if not config.tracking.enabled:
@@ -187,11 +188,17 @@ class MlflowSweepCallback(Callback):
             f"(up to {STOP_GRACE_SECONDS:.0f} s; Ctrl-C again to skip)",
             file=sys.stderr,
         )
+        self._mark_stopping()
         if self.target is not None:
             tracking.close_children(self.target, grace=STOP_GRACE_SECONDS)
         elif self.sweep_dir is not None:
             self._stop_untracked(self.sweep_dir, STOP_GRACE_SECONDS)
         raise KeyboardInterrupt
+
+    def _mark_stopping(self) -> None:
+        """Tell the workers the whole sweep stops: a job handed out after this does not start."""
+        if self.sweep_dir is not None:
+            (self.sweep_dir / STOP_FILE).write_text(f"{os.getpid()}\n")
 
     def _job_dirs(self, sweep_dir: Path) -> list[Path]:
         """This sweep's job folders: those whose Hydra files were written after it began (a re-used sweep
@@ -236,6 +243,7 @@ class MlflowSweepCallback(Callback):
         if self.target is None:
             return
         target, self.target = self.target, None
+        self._mark_stopping()
         try:
             tracking.close_children(target, grace=STOP_GRACE_SECONDS)
         finally:

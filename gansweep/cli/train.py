@@ -35,6 +35,9 @@ RESULT_FILE = "result.json"
 SWEEP_FILE = "gansweep_sweep.json"
 SWEEP_ENV = "GANSWEEP_SWEEP_TARGET"
 LAUNCHER_PID_ENV = "GANSWEEP_LAUNCHER_PID"  # set by the sweep callback in the launching process
+# Written into the sweep folder by the launching process when the whole sweep is told to stop (Ctrl-C,
+# SIGTERM): a worker handed another job after that records it as KILLED without starting it.
+STOP_FILE = "gansweep_stopping"
 _IGNORED_IN_LABEL = ("seed", "experiment", "force", "resume", "tracking")
 
 
@@ -74,13 +77,17 @@ def _load_evaluator(cfg: dict[str, Any]) -> Any:
 _STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR2", None)) if s)
 
 
-# Set when this process got SIGINT/SIGTERM during a job. A parallel worker that the launcher already handed
-# its next job then records that job as KILLED without starting it.
+# Set when this process got Ctrl-C (SIGINT, which a terminal sends to every process of the sweep) during a
+# job: a parallel worker then records any further job as KILLED without starting it. SIGTERM or SIGUSR2 to
+# one worker stops its current job only.
 _STOPPED_BY = 0
 
 
 class _StopFlag:
-    """Set by SIGINT/SIGTERM/SIGUSR2; the loop checkpoints and ends the run KILLED at the next iteration."""
+    """Set by SIGINT/SIGTERM/SIGUSR2 from a job's start to its result. The training loop checkpoints and ends
+    the run KILLED at its next iteration; a signal during set-up stops the job before its run is created.
+    Held over the whole job so that a signal during set-up or while the run is being closed cannot kill a
+    parallel worker (which would make the launcher tear down the other workers)."""
 
     def __init__(self) -> None:
         self.signum = 0
@@ -92,8 +99,8 @@ class _StopFlag:
     def _handle(self, signum: int, frame: Any) -> None:
         global _STOPPED_BY
         self.signum = self.signum or signum  # the first signal names the stop
-        if signum != getattr(signal, "SIGUSR2", None) and not _STOPPED_BY:
-            _STOPPED_BY = signum  # this process was told to stop: it starts no further job
+        if signum == signal.SIGINT:
+            _STOPPED_BY = signum
 
     def __enter__(self) -> _StopFlag:
         if threading.current_thread() is threading.main_thread():
@@ -168,7 +175,7 @@ def _open_run(
     if ckpt is None:
         raise JobRefused(f"resume={run_id}: the run has no checkpoint/last.npz to continue from")
     state = load_checkpoint(ckpt)
-    check_checkpoint(setup, state)
+    check_checkpoint(setup, state, C.config_hash(cfg))
     tracking.reopen(target, run_id)
     return run_id, state
 
@@ -176,15 +183,43 @@ def _open_run(
 def run_job(cfg_node: DictConfig) -> dict[str, Any]:
     """Train one config. Returns (and writes to ``result.json``) its status, run id and final metrics."""
     hc = HydraConfig.get()
-    job_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
+    with _StopFlag() as stop:
+        out = _run_job(cfg_node, hc, multirun, stop)
+    if out["status"] == "KILLED" and stop.signum:
+        if multirun and stop.signum == getattr(signal, "SIGUSR2", None):
+            # A job at its time limit: its run is KILLED with a checkpoint, and the sweep's other jobs are
+            # not this signal's business. The summary lists it; `resume=auto` continues it.
+            return out
+        # Ctrl-C or SIGTERM: the user (or the scheduler) asked to stop. A parallel worker returns (raising
+        # would make the launcher tear down the other workers mid-job); the launching process, when told
+        # too, stops the sweep. With the basic launcher the job runs in the launching process itself, so
+        # stop the rest of the sweep here.
+        if multirun and os.environ.get(LAUNCHER_PID_ENV) not in (None, str(os.getpid())):
+            return out
+        if stop.signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + stop.signum)
+    if out["status"] == "DIVERGED" and not multirun:
+        raise SystemExit(1)
+    return out
+
+
+def _not_started(job_dir: Path, num: Any, why: str, overrides: list[str]) -> dict[str, Any]:
+    detail = f"not started: {why}"
+    print(f"[gansweep] job {num}: {detail}", file=sys.stderr)
+    return _write_result(job_dir, status="KILLED", run_id=None, detail=detail, overrides=overrides)
+
+
+def _run_job(cfg_node: DictConfig, hc: Any, multirun: bool, stop: _StopFlag) -> dict[str, Any]:
+    job_dir = Path(hc.runtime.output_dir)
     overrides = list(hc.overrides.task)
     choices = dict(hc.runtime.choices)
     run_id, uri = None, None
-    if _STOPPED_BY:
-        detail = f"not started: this worker was stopped by {signal.Signals(_STOPPED_BY).name}"
-        print(f"[gansweep] job {hc.job.num}: {detail}", file=sys.stderr)
-        return _write_result(job_dir, status="KILLED", run_id=None, detail=detail, overrides=overrides)
+    if multirun and _STOPPED_BY:
+        return _not_started(job_dir, hc.job.num, "this worker got Ctrl-C (SIGINT)", overrides)
+    if multirun and (Path(str(hc.sweep.dir)) / STOP_FILE).exists():
+        return _not_started(job_dir, hc.job.num, "the sweep is stopping", overrides)
     try:
         cfg = OmegaConf.to_container(cfg_node, resolve=True)
         cfg["study"] = str(cfg["study"])  # `study=2024` is a name, not a number
@@ -236,6 +271,10 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
                         run_id=done.info.run_id,
                         label=tags["gansweep.config_label"],
                     )
+            if stop():
+                return _not_started(
+                    job_dir, hc.job.num, f"{signal.Signals(stop.signum).name} during set-up", overrides
+                )
             run_id, resume_state = _open_run(cfg, target, tags, job_dir, setup, to_resume)
             logger = tracking.MlflowRunLogger(uri, run_id)
             resolved = job_dir / "resolved.yaml"
@@ -250,7 +289,7 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
                     f"resume={resume!r}: with tracking off, give the path of a last.npz checkpoint"
                 )
             resume_state = load_checkpoint(Path(resume))
-            check_checkpoint(setup, resume_state)
+            check_checkpoint(setup, resume_state, chash)
     except Exception as exc:
         refused = isinstance(
             exc, C.ConfigError | JobRefused | tracking.TrackingError | FileNotFoundError | ValueError
@@ -271,36 +310,35 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
 
     label = f"{tags['gansweep.config_label']} seed={cfg['seed']}"
     result: Result | None = None
-    with _StopFlag() as stop:
-        try:
-            result = train(
-                cfg,
-                logger=logger,
-                workdir=job_dir,
-                setup=setup,
-                evaluator=evaluator,
-                resume_state=resume_state,
-                should_stop=stop,
-                label=label,
-            )
-        except BaseException as exc:
-            error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            if run_id is not None:
-                _safe_flush(logger)
-                status = "KILLED" if isinstance(exc, KeyboardInterrupt | SystemExit) else "FAILED"
-                tracking.end_run(uri, run_id, status, {"gansweep.error": error[-4000:]})
-            _write_result(job_dir, status="FAILED", run_id=run_id, error=error, overrides=overrides)
-            if multirun and isinstance(exc, Exception):
-                print(f"gansweep: job {label} failed: {error}", file=sys.stderr)
-                return {"status": "FAILED", "run_id": run_id, "error": error}
-            raise
+    try:
+        result = train(
+            cfg,
+            logger=logger,
+            workdir=job_dir,
+            setup=setup,
+            evaluator=evaluator,
+            resume_state=resume_state,
+            should_stop=stop,
+            label=label,
+        )
+    except BaseException as exc:
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        if run_id is not None:
+            _safe_flush(logger)
+            status = "KILLED" if isinstance(exc, KeyboardInterrupt | SystemExit) else "FAILED"
+            tracking.end_run(uri, run_id, status, {"gansweep.error": error[-4000:]})
+        _write_result(job_dir, status="FAILED", run_id=run_id, error=error, overrides=overrides)
+        if multirun and isinstance(exc, Exception):
+            print(f"gansweep: job {label} failed: {error}", file=sys.stderr)
+            return {"status": "FAILED", "run_id": run_id, "error": error}
+        raise
     _safe_flush(logger)
     status = {"FINISHED": "FINISHED", "KILLED": "KILLED", "DIVERGED": "FAILED"}[result.status]
     end_tags = {"gansweep.iterations_done": str(result.iteration)}
     if result.status == "DIVERGED":
         end_tags.update({"gansweep.diverged": "true", "gansweep.error": result.detail})
     elif result.status == "KILLED":
-        end_tags["gansweep.error"] = result.detail
+        end_tags["gansweep.error"] = f"{result.detail} ({signal.Signals(stop.signum).name})"
     if run_id is not None:
         tracking.end_run(uri, run_id, status, end_tags)
     out = _write_result(
@@ -317,22 +355,6 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
         + (f" (run {run_id})" if run_id else ""),
         file=sys.stderr,
     )
-    if result.status == "KILLED":
-        if multirun and stop.signum == getattr(signal, "SIGUSR2", None):
-            # A job at its time limit: its run is KILLED with a checkpoint, and the sweep's other jobs are
-            # not this signal's business. The summary lists it; `resume=auto` continues it.
-            return out
-        # Ctrl-C or SIGTERM: the user (or the scheduler) asked to stop. A parallel worker returns (raising
-        # would make the launcher tear down the other workers mid-job) and starts no further job; the
-        # launching process, told too, stops the sweep. With the basic launcher the job runs in the
-        # launching process itself, so stop the rest of the sweep here.
-        if multirun and os.environ.get(LAUNCHER_PID_ENV) not in (None, str(os.getpid())):
-            return out
-        if stop.signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit(128 + stop.signum)
-    if result.status == "DIVERGED" and not multirun:
-        raise SystemExit(1)
     return out
 
 
@@ -363,6 +385,11 @@ def main() -> None:
     from gansweep.cli import callbacks
 
     callbacks.LAST_SUMMARY.clear()
+    if hasattr(signal, "SIGUSR2"):
+        # SLURM's time-limit warning (`--signal=USR2`) reaches every process of the job. It stops the job
+        # being trained (see _StopFlag); anywhere else, the launcher or a worker between jobs, it must not
+        # kill the process. Ignoring it is inherited by the launcher's worker processes.
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     stopped = (
         "gansweep: stopped by {}; the stopped runs are KILLED with their last checkpoint: the same command "
         "with resume=auto continues them (without tracking: resume=<job dir>/last.npz)"

@@ -32,6 +32,9 @@ MAX_PARAM_LEN = 500  # MLflow rejects longer param values
 _PARAMS_PER_BATCH = 100
 _METRIC_FLUSH_SECONDS = 5.0
 _METRIC_FLUSH_COUNT = 900
+# MLflow draws a progress bar for every artifact download (a resumed run fetches its one checkpoint);
+# those bars only clutter a sweep's log. A user's own setting is kept.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 class TrackingError(RuntimeError):

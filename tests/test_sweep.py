@@ -404,6 +404,7 @@ def test_sigterm_checkpoints_and_resume_is_bit_identical(tmp_path: Path) -> None
     assert 0 < stopped_at < 1500
     resumed = run_train(f"tracking.uri={uri}", *LONG, "resume=auto", f"hydra.run.dir={tmp_path}/resumed")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Downloading artifacts" not in resumed.stderr  # no progress bar for the checkpoint's download
     final = mlflow.MlflowClient(uri).get_run(killed[0].info.run_id)
     assert final.info.status == "FINISHED" and final.data.tags["gansweep.resumed"] == "true"
     assert "gansweep.error" not in final.data.tags  # the stop is history now, not the run's error

@@ -175,7 +175,7 @@ def _open_run(
     if ckpt is None:
         raise JobRefused(f"resume={run_id}: the run has no checkpoint/last.npz to continue from")
     state = load_checkpoint(ckpt)
-    check_checkpoint(setup, state, C.config_hash(cfg))
+    check_checkpoint(setup, state, tags["gansweep.config_hash"])
     tracking.reopen(target, run_id)
     return run_id, state
 

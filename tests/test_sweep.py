@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -338,6 +339,14 @@ def _params(path: Path) -> dict[str, np.ndarray]:
         return {k: f[k] for k in f.files if k.startswith(("param/", "opt_"))}
 
 
+def wait_until(proc: subprocess.Popen, ready: Callable[[], bool], what: str, poll: float = 0.05) -> None:
+    """Poll ``ready`` until it holds; fail with ``what`` if ``proc`` ends first or 300 s pass."""
+    deadline = time.monotonic() + 300
+    while not ready():
+        assert proc.poll() is None and time.monotonic() < deadline, what
+        time.sleep(poll)
+
+
 def start_joblib_sweep(tmp_path: Path, *overrides: str) -> subprocess.Popen:
     """A 2-worker joblib sweep of ``LONG`` jobs in its own session, returned once jobs 0 and 1 have each
     written a checkpoint (so a signal now finds both workers mid-run)."""
@@ -352,10 +361,12 @@ def start_joblib_sweep(tmp_path: Path, *overrides: str) -> subprocess.Popen:
         text=True,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 300
-    while not all((tmp_path / "sweep" / j / "last.npz").exists() for j in ("0", "1")):
-        assert proc.poll() is None and time.monotonic() < deadline, "the workers did not checkpoint"
-        time.sleep(0.1)
+    wait_until(
+        proc,
+        lambda: all((tmp_path / "sweep" / j / "last.npz").exists() for j in ("0", "1")),
+        "the workers did not checkpoint",
+        poll=0.1,
+    )
     return proc
 
 
@@ -386,12 +397,7 @@ def test_sigterm_checkpoints_and_resume_is_bit_identical(tmp_path: Path) -> None
         text=True,
     )
     ckpt = tmp_path / "killed" / "last.npz"
-    deadline = time.monotonic() + 300
-    while not ckpt.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, (
-            "the run ended before its first checkpoint"
-        )
-        time.sleep(0.05)
+    wait_until(proc, ckpt.exists, "the run ended before its first checkpoint")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
@@ -434,10 +440,12 @@ def test_resume_after_kill_9_leaves_no_gap_in_the_metrics(tmp_path: Path) -> Non
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     proc = start_train(f"tracking.uri={uri}", *LONG, f"hydra.run.dir={tmp_path}/killed")
     ckpt = tmp_path / "killed" / "last.npz"
-    deadline = time.monotonic() + 300
-    while not (ckpt.exists() and int(np.load(ckpt)["iteration"]) >= 500):
-        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before iteration 500"
-        time.sleep(0.02)
+    wait_until(
+        proc,
+        lambda: ckpt.exists() and int(np.load(ckpt)["iteration"]) >= 500,
+        "the run ended before iteration 500",
+        poll=0.02,
+    )
     time.sleep(0.3)  # let that checkpoint's upload finish
     proc.kill()
     proc.wait(timeout=60)
@@ -503,10 +511,7 @@ def test_a_time_limit_signal_stops_one_job_and_resume_auto_continues_the_sweep(t
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     sweep = ("-m", f"tracking.uri={uri}", *LONG, "seed=0,1")
     proc = start_train(*sweep, f"hydra.sweep.dir={tmp_path}/s1", stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while not (tmp_path / "s1" / "0" / "last.npz").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "job 0 ended before its first checkpoint"
-        time.sleep(0.05)
+    wait_until(proc, (tmp_path / "s1" / "0" / "last.npz").exists, "job 0 ended before its first checkpoint")
     proc.send_signal(signal.SIGUSR2)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 1 and "1 finished, 1 killed" in err, err[-3000:]
@@ -654,10 +659,7 @@ def test_resume_from_a_checkpoint_file_without_tracking(tmp_path: Path) -> None:
         "tracking=off", *LONG, f"hydra.run.dir={tmp_path}/part", stderr=subprocess.PIPE, text=True
     )
     ckpt = tmp_path / "part" / "last.npz"
-    deadline = time.monotonic() + 300
-    while not ckpt.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
-        time.sleep(0.05)
+    wait_until(proc, ckpt.exists, "no checkpoint before the run ended")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]

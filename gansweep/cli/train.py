@@ -74,7 +74,8 @@ def _load_evaluator(cfg: dict[str, Any]) -> Any:
 
 
 # SIGUSR2 is what SLURM (through submitit) sends a job ``signal_delay_s`` seconds before its time limit.
-_STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR2", None)) if s)
+_TIME_LIMIT_SIGNAL = getattr(signal, "SIGUSR2", None)  # None where the platform has no SIGUSR2
+_STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, _TIME_LIMIT_SIGNAL) if s)
 
 
 # Set when this process got Ctrl-C (SIGINT, which a terminal sends to every process of the sweep) during a
@@ -187,7 +188,7 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
     with _StopFlag() as stop:
         out = _run_job(cfg_node, hc, multirun, stop)
     if out["status"] == "KILLED" and stop.signum:
-        if multirun and stop.signum == getattr(signal, "SIGUSR2", None):
+        if multirun and stop.signum == _TIME_LIMIT_SIGNAL:
             # A job at its time limit: its run is KILLED with a checkpoint, and the sweep's other jobs are
             # not this signal's business. The summary lists it; `resume=auto` continues it.
             return out
@@ -385,11 +386,11 @@ def main() -> None:
     from gansweep.cli import callbacks
 
     callbacks.LAST_SUMMARY.clear()
-    if hasattr(signal, "SIGUSR2"):
+    if _TIME_LIMIT_SIGNAL is not None:
         # SLURM's time-limit warning (`--signal=USR2`) reaches every process of the job. It stops the job
         # being trained (see _StopFlag); anywhere else, the launcher or a worker between jobs, it must not
         # kill the process. Ignoring it is inherited by the launcher's worker processes.
-        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        signal.signal(_TIME_LIMIT_SIGNAL, signal.SIG_IGN)
     stopped = (
         "gansweep: stopped by {}; the stopped runs are KILLED with their last checkpoint: the same command "
         "with resume=auto continues them (without tracking: resume=<job dir>/last.npz)"

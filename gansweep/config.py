@@ -12,20 +12,23 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "arctan", "sigmoid", "identity")
-INITS = ("seed", "he_normal", "xavier_uniform")
-LOSSES = ("seed", "seed_decay", "nonsaturating", "minimax", "least_squares", "hinge")
-OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("constant", "seed_extreme_decay", "multistep", "exponential", "cosine")
-BIAS_CORRECTIONS = ("standard", "seed_constant")
-SPLITS = ("train", "test")
-SCALES = ("unit", "symmetric", "raw255", "auto")
-SAMPLINGS = ("epoch", "seed_random")
-NOISES = ("uniform", "normal")
-DATASETS = ("mnist", "stacked_mnist")
+from gansweep.data.loader import SCALES as _DATA_SCALES
+from gansweep.data.loader import SPLITS
+from gansweep.data.sampler import MODES as SAMPLINGS
+from gansweep.gan import Z_DISTS as NOISES
+from gansweep.losses import LOSSES
+from gansweep.nn import INITS, parse_activation
+from gansweep.optim import BIAS_CORRECTIONS, OPTIMIZERS
+from gansweep.schedules import SCHEDULES
 
-# Keys that do not change what a run computes: left out of the config hash.
-_UNHASHED = ("tracking", "force", "resume", "hydra", "study")
+SCALES = (*_DATA_SCALES, "auto")
+DATASETS = ("mnist", "stacked_mnist")
+DTYPES = ("float32", "float64")
+
+# Keys that do not change what a run computes: left out of the config hash. ``report`` is a study file's
+# instructions to the analysis (contrasts, labels); it is not logged as params either (see :func:`run_params`).
+_UNHASHED = ("tracking", "force", "resume", "hydra", "study", "report")
+_NOT_PARAMS = ("report",)
 
 
 class ConfigError(ValueError):
@@ -76,18 +79,10 @@ def _bool(cfg: Mapping[str, Any], key: str) -> bool:
 
 
 def _activation(key: str, value: Any) -> None:
-    name, _, slope = str(value).partition(":")
-    if name not in ACTIVATIONS or (slope and name != "leaky_relu"):
-        raise _bad(
-            key, value, f"unknown activation; use one of {', '.join(ACTIVATIONS)} (or leaky_relu:<slope>)"
-        )
-    if slope:
-        try:
-            ok = 0.0 <= float(slope) <= 1.0
-        except ValueError:
-            ok = False
-        if not ok:
-            raise _bad(key, value, "the leaky_relu slope must be a number in [0, 1]")
+    try:
+        parse_activation(value)
+    except ValueError as exc:
+        raise _bad(key, value, str(exc)) from None
 
 
 def _layers(cfg: Mapping[str, Any], key: str) -> None:
@@ -138,15 +133,24 @@ def validate(cfg: Mapping[str, Any]) -> None:
 
     sched = _choice(cfg, "schedule.name", SCHEDULES)
     _int(cfg, "schedule.warmup_steps", minimum=0)
-    if sched == "multistep":
+    if sched in ("multistep", "post_extreme_decay"):
         milestones = get(cfg, "schedule.milestones")
         if (
             not isinstance(milestones, list)
-            or any(not isinstance(m, int) or m < 0 for m in milestones)
+            or any(isinstance(m, bool) or not isinstance(m, int) or m < 0 for m in milestones)
             or milestones != sorted(set(milestones))
         ):
             raise _bad("schedule.milestones", milestones, "must be increasing integers >= 0")
-        _positive(cfg, "schedule.gamma")
+        gamma = get(cfg, "schedule.gamma")
+        if isinstance(gamma, list):
+            if len(gamma) != len(milestones) or any(
+                isinstance(g, bool) or not isinstance(g, int | float) or not g > 0 for g in gamma
+            ):
+                raise _bad(
+                    "schedule.gamma", gamma, f"must be a number > 0 or one per milestone ({len(milestones)})"
+                )
+        else:
+            _positive(cfg, "schedule.gamma")
     elif sched == "exponential":
         gamma = _positive(cfg, "schedule.gamma")
         if gamma > 1:
@@ -164,6 +168,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _choice(cfg, "data.split", SPLITS)
     _choice(cfg, "data.scale", SCALES)
     _choice(cfg, "data.sampling", SAMPLINGS)
+    _int(cfg, "data.holdout", minimum=0)
     subset = get(cfg, "data.subset")
     if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int) or subset <= 0):
         raise _bad("data.subset", subset, "must be null or an integer > 0")
@@ -175,6 +180,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
 
     for key in ("iterations", "batch_size", "log_every", "sample_every", "grid_size", "checkpoint_every"):
         _int(cfg, f"train.{key}")
+    _choice(cfg, "train.dtype", DTYPES)
+    fresh = get(cfg, "train.fresh_grid_every")
+    if fresh is not None:
+        _int(cfg, "train.fresh_grid_every")
+        _int(cfg, "train.fresh_grid_size")
     fault_at = get(cfg, "train").get("fault_at")
     if fault_at is not None and (isinstance(fault_at, bool) or not isinstance(fault_at, int) or fault_at < 0):
         raise _bad("train.fault_at", fault_at, "must be null or an iteration >= 0")
@@ -211,6 +221,11 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
             yield from flatten(value, f"{dotted}.")
         else:
             yield dotted, value
+
+
+def run_params(cfg: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The dotted keys and values a run logs as params: :func:`flatten` without the analysis' ``report``."""
+    return flatten({k: v for k, v in cfg.items() if k not in _NOT_PARAMS})
 
 
 def config_hash(cfg: Mapping[str, Any]) -> str:

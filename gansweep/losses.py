@@ -15,11 +15,14 @@ Names:
   ½(s_real - 1)² + ½ s_fake²; G minimises ½(s_fake - 1)².
 - ``hinge`` (Lim & Ye 2017; Miyato et al. 2018): D minimises relu(1 - s_real) + relu(1 + s_fake); G minimises
   -s_fake.
-- ``seed`` — the post's base files: D's printed cost is -log D(x) + log(1 - D(G(z))) (the second term's sign
-  flipped with respect to the paper) and the gradient is the gradient of that printed value, so D is pushed to
-  *raise* D(G(z)). G minimises -log D(G(z)).
-- ``seed_decay`` — the post's decay-trick file: the same printed (flipped) D value, but the gradient D trained
-  with is the standard one of -log D(x) - log(1 - D(G(z))). G minimises -log D(G(z)).
+- ``post`` — what every multi-layer file of the post trained with (the six failed runs and both decay-trick
+  files, JaeDukSeo/Personal_Daily_NeuralNetwork_Practice 1_numpy/j_GAN/ at fe001f5): D *prints*
+  -log D(x) + log(1 - D(G(z))) (the second term's sign flipped with respect to the paper), but *trains* on the
+  standard gradient of -log D(x) - log(1 - D(G(z))). G minimises -log D(G(z)). It trains exactly as
+  ``nonsaturating``; only the reported D value differs.
+- ``post_flipped_grad`` — the one-hidden-layer prototypes ``d_GAN_Adam.py`` and ``k_GPU_Gan.py`` (f67ec6e): D's
+  gradient is the gradient of the printed (flipped) value, so D is pushed to *raise* D(G(z)). G minimises
+  -log D(G(z)). No multi-layer file of the post trained this way; it is an ablation.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-LOSSES = ("minimax", "nonsaturating", "least_squares", "hinge", "seed", "seed_decay")
+LOSSES = ("minimax", "nonsaturating", "least_squares", "hinge", "post", "post_flipped_grad")
 
 DLoss = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray, np.ndarray]]
 GLoss = Callable[[np.ndarray], tuple[float, np.ndarray]]
@@ -94,19 +97,19 @@ def _hinge_g(fake: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 # The post's printed D cost: -log D(x) + log(1 - D(G(z))) = softplus(-r) - softplus(f)
-def _seed_value(real: np.ndarray, fake: np.ndarray) -> float:
+def _post_value(real: np.ndarray, fake: np.ndarray) -> float:
     return _mean(softplus(-real)) - _mean(softplus(fake))
 
 
-def _seed_d(real: np.ndarray, fake: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def _post_flipped_grad_d(real: np.ndarray, fake: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Gradient of the printed (flipped) value: the fake term pushes D(G(z)) up."""
-    return _seed_value(real, fake), -sigmoid(-real) / real.size, -sigmoid(fake) / fake.size
+    return _post_value(real, fake), -sigmoid(-real) / real.size, -sigmoid(fake) / fake.size
 
 
-def _seed_decay_d(real: np.ndarray, fake: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def _post_d(real: np.ndarray, fake: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Printed (flipped) value, standard BCE gradient."""
     _, grad_real, grad_fake = _bce_d(real, fake)
-    return _seed_value(real, fake), grad_real, grad_fake
+    return _post_value(real, fake), grad_real, grad_fake
 
 
 _REGISTRY: dict[str, GanLoss] = {
@@ -114,8 +117,8 @@ _REGISTRY: dict[str, GanLoss] = {
     "nonsaturating": GanLoss("nonsaturating", _bce_d, _nonsaturating_g),
     "least_squares": GanLoss("least_squares", _least_squares_d, _least_squares_g),
     "hinge": GanLoss("hinge", _hinge_d, _hinge_g),
-    "seed": GanLoss("seed", _seed_d, _nonsaturating_g),
-    "seed_decay": GanLoss("seed_decay", _seed_decay_d, _nonsaturating_g),
+    "post": GanLoss("post", _post_d, _nonsaturating_g),
+    "post_flipped_grad": GanLoss("post_flipped_grad", _post_flipped_grad_d, _nonsaturating_g),
 }
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "arctan", "sigmoid", "identity")
-INITS = ("seed", "he_normal", "xavier_uniform")
+INITS = ("post", "he_normal", "xavier_uniform")
 DEFAULT_LEAKY_SLOPE = 0.2
 _MAX_CACHED_BATCH_SIZES = 4
 
@@ -116,10 +116,10 @@ def init_weight(
 ) -> np.ndarray:
     """A (fan_in, fan_out) weight matrix, drawn in float64 and cast (same values for every dtype).
 
-    ``seed``: N(0, 1) * 1/sqrt(fan_in/2) * gain (the post: gain 0.002); ``he_normal``: N(0, 2/fan_in);
-    ``xavier_uniform``: U[-a, a], a = sqrt(6/(fan_in + fan_out)). ``gain`` only scales ``seed``.
+    ``post``: N(0, 1) * 1/sqrt(fan_in/2) * gain (the post: gain 0.002); ``he_normal``: N(0, 2/fan_in);
+    ``xavier_uniform``: U[-a, a], a = sqrt(6/(fan_in + fan_out)). ``gain`` only scales ``post``.
     """
-    if init == "seed":
+    if init == "post":
         w = rng.standard_normal((fan_in, fan_out)) * (gain / math.sqrt(fan_in / 2))
     elif init == "he_normal":
         w = rng.standard_normal((fan_in, fan_out)) * math.sqrt(2.0 / fan_in)

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 OPTIMIZERS = ("adam", "sgd")
-BIAS_CORRECTIONS = ("standard", "seed_constant")
+BIAS_CORRECTIONS = ("standard", "post_constant")
 CHUNK = 32768  # elements per kernel chunk: 5 arrays x 128 KiB stay in a 2 MiB L2 (measured best)
 FLUSH_EVERY = 64  # steps between flushes of subnormal optimizer state (see Optimizer._flush_subnormals)
 
@@ -207,11 +207,11 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015): m ← β1 m + (1-β1) g; v ← β2 v + (1-β2) g²;
     p ← p - lr · (m / c1) / (sqrt(v / c2) + eps).
 
-    ``bias_correction="standard"``: c1 = 1 - β1^t, c2 = 1 - β2^t. ``"seed_constant"``: the post's constants
+    ``bias_correction="standard"``: c1 = 1 - β1^t, c2 = 1 - β2^t. ``"post_constant"``: the post's constants
     c1 = 1 - β1, c2 = 1 - β2 (the same at every step).
 
     The state is kept without the (1 - β) factors, which saves three passes per step: ``state["m"]`` holds
-    m / (1 - β1) = Σ β1^(t-k) g_k and ``state["v"]`` holds v / (1 - β2) (for ``seed_constant`` these are
+    m / (1 - β1) = Σ β1^(t-k) g_k and ``state["v"]`` holds v / (1 - β2) (for ``post_constant`` these are
     exactly the post's m_hat and v_hat). The update is rewritten to match: with k = sqrt((1 - β2) / c2),
     p ← p - (lr (1 - β1) / (c1 k)) · m̃ / (sqrt(ṽ) + eps / k).
     """

@@ -1,9 +1,11 @@
 """Learning-rate schedules: functions of the iteration t = 0, 1, 2, ... returning the learning rate.
 
 - ``constant``: base_lr.
-- ``multistep(milestones, gamma=0.1)``: base_lr · gamma^(number of milestones <= t).
-- ``seed_extreme_decay``: the post's "extreme step decay", multistep with milestones [1, 41] and gamma 0.01:
-  base_lr (9e-5 in the post) at iteration 0, x0.01 from iteration 1, x0.01 again from iteration 41.
+- ``multistep(milestones, gamma=0.1)``: base_lr · gamma^(number of milestones <= t). ``gamma`` may also be a
+  list, one factor per milestone: base_lr · gamma[0] · ... · gamma[k-1] once k milestones are <= t.
+- ``post_extreme_decay``: the post's "extreme step decay", a multistep. By default (``h_multi_last.py``)
+  milestones [1, 41] and gamma 0.01: base_lr (9e-5 in the post) at iteration 0, x0.01 from iteration 1, x0.01
+  again from iteration 41. ``g_multi_multi_layer.py`` used milestones [1, 31] with gamma [0.01, 0.001].
 - ``exponential(gamma)``: base_lr · gamma^t.
 - ``cosine(total_steps, min_lr=0)``: min_lr + (base_lr - min_lr) · (1 + cos(π · min(t, T) / T)) / 2.
 
@@ -19,9 +21,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-SCHEDULES = ("constant", "multistep", "seed_extreme_decay", "exponential", "cosine")
-SEED_MILESTONES = (1, 41)
-SEED_GAMMA = 0.01
+SCHEDULES = ("constant", "multistep", "post_extreme_decay", "exponential", "cosine")
+POST_MILESTONES = (1, 41)
+POST_GAMMA = 0.01
 
 
 def _number(value: float, what: str, *, low: float = 0.0, strict: bool = False) -> float:
@@ -49,14 +51,21 @@ class Schedule:
     warmup_steps: int = 0
     milestones: tuple[int, ...] = ()
     gamma: float = 1.0
+    gammas: tuple[float, ...] = ()  # per-milestone factors (multistep); empty: gamma at every milestone
     total_steps: int = 1
     min_lr: float = 0.0
 
     def __call__(self, t: int) -> float:
         if isinstance(t, bool) or not isinstance(t, int) or t < 0:
             raise ValueError(f"iteration must be an integer >= 0; got {t!r}")
-        if self.name in ("multistep", "seed_extreme_decay"):
-            lr = self.base_lr * self.gamma ** bisect.bisect_right(self.milestones, t)
+        if self.name in ("multistep", "post_extreme_decay"):
+            passed = bisect.bisect_right(self.milestones, t)
+            lr = self.base_lr
+            if self.gammas:
+                for factor in self.gammas[:passed]:
+                    lr *= factor
+            else:
+                lr *= self.gamma**passed
         elif self.name == "exponential":
             lr = self.base_lr * self.gamma**t
         elif self.name == "cosine":
@@ -75,7 +84,7 @@ def build_schedule(
     *,
     warmup_steps: int = 0,
     milestones: Sequence[int] | None = None,
-    gamma: float | None = None,
+    gamma: float | Sequence[float] | None = None,
     total_steps: int | None = None,
     min_lr: float = 0.0,
 ) -> Schedule:
@@ -94,7 +103,7 @@ def build_schedule(
     uses = {
         "constant": (),
         "multistep": ("milestones", "gamma"),
-        "seed_extreme_decay": ("milestones", "gamma"),
+        "post_extreme_decay": ("milestones", "gamma"),
         "exponential": ("gamma",),
         "cosine": ("total_steps", "min_lr"),
     }[name]
@@ -103,15 +112,20 @@ def build_schedule(
         raise ValueError(f"schedule {name!r} does not take {unused}")
     if name == "constant":
         return Schedule(name, base_lr, warmup_steps)
-    if name in ("multistep", "seed_extreme_decay"):
-        if name == "seed_extreme_decay":
-            milestones = SEED_MILESTONES if milestones is None else milestones
-            gamma = SEED_GAMMA if gamma is None else gamma
+    if name in ("multistep", "post_extreme_decay"):
+        if name == "post_extreme_decay":
+            milestones = POST_MILESTONES if milestones is None else milestones
+            gamma = POST_GAMMA if gamma is None else gamma
         if milestones is None:
             raise ValueError("multistep needs milestones")
         ms = tuple(_count(m, f"milestone {m!r}") for m in milestones)
         if any(b <= a for a, b in itertools.pairwise(ms)):
             raise ValueError(f"milestones must be strictly increasing; got {list(ms)}")
+        if isinstance(gamma, Sequence) and not isinstance(gamma, str):
+            if len(gamma) != len(ms):
+                raise ValueError(f"gamma {list(gamma)} needs one factor per milestone ({len(ms)}: {list(ms)})")
+            gammas = tuple(_number(g, f"gamma {g!r}", strict=True) for g in gamma)
+            return Schedule(name, base_lr, warmup_steps, milestones=ms, gammas=gammas)
         gamma = _number(0.1 if gamma is None else gamma, "gamma", strict=True)
         return Schedule(name, base_lr, warmup_steps, milestones=ms, gamma=gamma)
     if name == "exponential":

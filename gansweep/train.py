@@ -30,12 +30,15 @@ from gansweep.optim import build_optimizer
 from gansweep.schedules import build_schedule
 
 CHECKPOINT_NAME = "last.npz"
+FRESH_GRID_KEY = "samples_fresh"  # image key of the post's fresh-noise grids (train.fresh_grid_every)
+FRESH_GRID_SALT = 104729  # mixed into (seed, step) for the fresh-noise grids' generator
 _OPTIMIZER_KEYS = {
     "adam": ("lr", "beta1", "beta2", "eps", "bias_correction"),
     "sgd": ("lr", "momentum", "nesterov"),
 }
 _SCHEDULE_KEYS = {
     "multistep": ("milestones", "gamma"),
+    "post_extreme_decay": ("milestones", "gamma"),
     "exponential": ("gamma",),
     "cosine": ("total_steps", "min_lr"),
 }
@@ -92,6 +95,7 @@ class Setup:
     fixed_z: np.ndarray
     out_activation: str
     channels: int
+    dtype: np.dtype
 
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:
@@ -108,6 +112,7 @@ def build(cfg: Mapping[str, Any]) -> Setup:
     pixels = 784 * channels
     z_dim = get(cfg, "model.z_dim")
     init, gain = get(cfg, "model.init"), get(cfg, "model.init_gain")
+    dtype = np.dtype(get(cfg, "train.dtype"))
     g_spec, d_spec = get(cfg, "model.generator"), get(cfg, "model.discriminator")
     out_act = g_spec["out_activation"]
     G = build_mlp(
@@ -118,6 +123,7 @@ def build(cfg: Mapping[str, Any]) -> Setup:
         init=init,
         gain=gain,
         rng=rngs["init"],
+        dtype=dtype,
     )
     D = build_mlp(
         "D",
@@ -127,6 +133,7 @@ def build(cfg: Mapping[str, Any]) -> Setup:
         init=init,
         gain=gain,
         rng=rngs["init"],
+        dtype=dtype,
     )
     opt_cfg = get(cfg, "optimizer")
     opt_kwargs = {k: opt_cfg[k] for k in _OPTIMIZER_KEYS[opt_cfg["name"]] if k in opt_cfg}
@@ -149,22 +156,22 @@ def build(cfg: Mapping[str, Any]) -> Setup:
         stacked, reals, sampler = StackedMNIST(imgs, labels, seed=get(cfg, "seed")), None, None
     else:
         stacked = None
-        reals = prepare_images(imgs, real_scale(cfg))
+        reals = prepare_images(imgs, real_scale(cfg), dtype)
         try:
-            sampler = BatchSampler(len(reals), batch, data["sampling"], rngs["data"])
+            sampler = BatchSampler(len(reals), batch, data["sampling"], rngs["data"], holdout=data["holdout"])
         except ValueError as exc:
             raise ConfigError(
                 f"train.batch_size={batch}, data.sampling={data['sampling']}: {len(reals)} images left after "
                 f"data.classes={data.get('classes')} and data.subset={data.get('subset')} are too few ({exc})"
             ) from None
     fixed_z = gan.sample_z(get(cfg, "train.grid_size"), rngs["fixed"])
-    return Setup(gan, schedule, sampler, reals, stacked, rngs, fixed_z, out_act, channels)
+    return Setup(gan, schedule, sampler, reals, stacked, rngs, fixed_z, out_act, channels, dtype)
 
 
 def _real_batch(setup: Setup, scale: str, batch: int) -> np.ndarray:
     if setup.stacked is not None:
         x, _ = setup.stacked.sample(batch, setup.rngs["data"])
-        return prepare_images(x, scale)
+        return prepare_images(x, scale, setup.dtype)
     return setup.reals[setup.sampler.next_indices()]
 
 
@@ -352,6 +359,16 @@ def train(
         stretched = images.grid(contrast_stretch(samples), setup.channels)
         logger.log_image(images.side_by_side(mosaic, stretched), "samples", step)
 
+    fresh_every = tr.get("fresh_grid_every")
+
+    def fresh_snapshot(step: int) -> None:
+        # The post's own grids: every 200 iterations (f_Generator_Multilayer.py) 16 *fresh* z, shown with
+        # imshow (each image stretched). The noise comes from (seed, step), so a resumed run draws the same.
+        z = gan.sample_z(tr["fresh_grid_size"], np.random.default_rng([get(cfg, "seed"), FRESH_GRID_SALT, step]))
+        samples = images.to_unit(gan.generate(z), setup.out_activation)
+        raw, stretched = (images.grid(s, setup.channels) for s in (samples, contrast_stretch(samples)))
+        logger.log_image(images.side_by_side(raw, stretched), FRESH_GRID_KEY, step)
+
     def checkpoint(step: int) -> Path:
         save_checkpoint(ckpt_path, _state(setup, chash, step, frames, window, seen))
         logger.flush()  # metrics up to the checkpoint first: a resume from it must not leave a gap
@@ -360,6 +377,8 @@ def train(
 
     if start == 0:
         snapshot(0)
+        if fresh_every:
+            fresh_snapshot(0)
         if eval_on:
             logger.log_metrics(_evaluate(setup, evaluator, cfg, 0), 0)
 
@@ -396,6 +415,8 @@ def train(
                 window, seen, tick = dict.fromkeys(keys, 0.0), 0, now
             if step % tr["sample_every"] == 0 and step != total:
                 snapshot(step)
+            if fresh_every and step % fresh_every == 0:
+                fresh_snapshot(step)
             if eval_on and step % eval_every == 0 and step != total:
                 logger.log_metrics(_evaluate(setup, evaluator, cfg, step), step)
             if step % tr["checkpoint_every"] == 0 and step != total:

@@ -87,7 +87,7 @@ POST = {  # the post's generators: (z size, hidden sizes, hidden activations)
     "arch4": (350, [420, 640], ["arctan", "relu"]),
     "arch5": (600, [660, 780], ["arctan", "relu"]),
     "arch6": (200, [320, 480], ["arctan", "relu"]),
-    "decay7": (100, [128, 256, 346, 480, 560, 686], ["arctan", "relu", "arctan", "relu", "tanh", "relu"]),
+    "extreme_decay": (100, [128, 256, 346, 480, 560, 686], ["arctan", "relu", "arctan", "relu", "tanh", "relu"]),
 }
 
 
@@ -103,7 +103,7 @@ def test_post_architectures_match_the_post(model: str) -> None:
 
 
 def test_seed_recipe_is_the_post() -> None:
-    cfg = resolved(["recipe=seed"])
+    cfg = resolved(["recipe=post"])
     assert cfg["train"]["batch_size"] == 1
     assert (cfg["model"]["init"], cfg["model"]["init_gain"]) == ("seed", 0.002)
     opt = cfg["optimizer"]
@@ -114,11 +114,11 @@ def test_seed_recipe_is_the_post() -> None:
         0.999,
         1e-8,
     )
-    assert opt["bias_correction"] == "seed_constant"
+    assert opt["bias_correction"] == "post_constant"
     assert (cfg["data"]["split"], cfg["data"]["scale"], cfg["data"]["sampling"]) == (
         "test",
         "raw255",
-        "seed_random",
+        "post_random",
     )
     assert cfg["loss"]["name"] == "seed"
     assert cfg["noise"]["dist"] == "uniform"
@@ -134,10 +134,10 @@ def test_modern_recipe() -> None:
     assert C.real_scale(resolved(["recipe=modern", "model.generator.out_activation=tanh"])) == "symmetric"
 
 
-def test_the_decay_trick() -> None:
-    cfg = resolved(["post=decay_trick"])
-    assert cfg["model"]["name"] == "decay7"
-    assert cfg["schedule"]["name"] == "seed_extreme_decay"
+def test_the_extreme_decay() -> None:
+    cfg = resolved(["post=extreme_decay"])
+    assert cfg["model"]["name"] == "extreme_decay"
+    assert cfg["schedule"]["name"] == "post_extreme_decay"
     assert cfg["loss"]["name"] == "seed_decay"
     assert cfg["optimizer"]["lr"] == 9e-5
 
@@ -157,7 +157,7 @@ def test_each_ablation_flips_exactly_one_quirk(recipe: str, ablation: str) -> No
 
 
 def test_user_override_beats_the_recipe() -> None:
-    cfg = resolved(["recipe=seed", "loss=hinge", "data.scale=unit", "train.batch_size=8"])
+    cfg = resolved(["recipe=post", "loss=hinge", "data.scale=unit", "train.batch_size=8"])
     assert (cfg["loss"]["name"], cfg["data"]["scale"], cfg["train"]["batch_size"]) == ("hinge", "unit", 8)
 
 

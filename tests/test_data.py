@@ -347,7 +347,7 @@ def test_pickle_conversion_is_exact_and_refuses_non_integral_pixels() -> None:
         (lambda: prepare_images(np.zeros(3, np.float32), "unit"), "float32"),
         (lambda: BatchSampler(100, 10, "random", np.random.default_rng(0)), "'random'"),
         (lambda: BatchSampler(100, 0, "epoch", np.random.default_rng(0)), "0"),
-        (lambda: BatchSampler(5, 2, "seed_random", np.random.default_rng(0)), "n=5"),
+        (lambda: BatchSampler(5, 2, "post_random", np.random.default_rng(0)), "n=5"),
         (lambda: select(np.zeros((3, 784), np.uint8), np.zeros(3, np.uint8), subset=-2), "-2"),
         (lambda: select(np.zeros((3, 784), np.uint8), np.zeros(3, np.uint8), subset=4), "subset=4"),
         (lambda: select(np.zeros((3, 784), np.uint8), np.zeros(3, np.uint8), classes=[3, 10]), "10"),
@@ -391,9 +391,9 @@ def test_select_classes_and_subset(real_test) -> None:
 # --- batch sampler ------------------------------------------------------------------------------------
 
 
-def test_seed_random_never_draws_the_last_five() -> None:
+def test_post_random_never_draws_the_last_five() -> None:
     n, b = 20, 64
-    sampler = BatchSampler(n, b, "seed_random", np.random.default_rng(0))
+    sampler = BatchSampler(n, b, "post_random", np.random.default_rng(0))
     drawn = np.concatenate([sampler.next_indices() for _ in range(200)])
     assert drawn.shape == (200 * b,)
     assert drawn.max() == n - 6 and drawn.min() == 0
@@ -411,7 +411,7 @@ def test_epoch_mode_covers_each_index_once_per_epoch(n: int, b: int) -> None:
     assert sampler.epochs_completed == len(stream) // n - (len(stream) % n == 0)
 
 
-@pytest.mark.parametrize("mode", ["epoch", "seed_random"])
+@pytest.mark.parametrize("mode", ["epoch", "post_random"])
 def test_sampler_state_round_trips_bit_identically(tmp_path: Path, mode: str) -> None:
     rng = np.random.default_rng(123)
     sampler = BatchSampler(50, 8, mode, rng)

@@ -119,7 +119,7 @@ def test_same_seed_gives_bit_identical_parameters() -> None:
     runs = []
     for generate_every in (0, 0, 3):
         gan = make_gan(
-            3, dtype=np.float32, z_dim=10, pixels=20, g_hidden=(16, 24), bias_correction="seed_constant"
+            3, dtype=np.float32, z_dim=10, pixels=20, g_hidden=(16, 24), bias_correction="post_constant"
         )
         runs.append((_train(gan, 30, seed=4, batch=8, generate_every=generate_every), gan))
     (h0, g0), *others = runs

@@ -28,7 +28,7 @@ def _hand_adam(p0: list[float], lr: float, b1: float, b2: float, eps: float, mod
     return out
 
 
-@pytest.mark.parametrize("mode", ["standard", "seed_constant"])
+@pytest.mark.parametrize("mode", ["standard", "post_constant"])
 @pytest.mark.parametrize(("b1", "b2", "eps"), [(0.9, 0.999, 1e-8), (0.5, 0.99, 1e-3)])
 def test_adam_matches_hand_trajectory(mode: str, b1: float, b2: float, eps: float) -> None:
     p = np.array([1.0, -0.5])
@@ -47,12 +47,12 @@ def test_adam_first_standard_step_is_lr_times_sign() -> None:
     np.testing.assert_allclose(p, [-0.01, 0.01], rtol=1e-5)
 
 
-def test_seed_constant_differs_from_standard_from_step_two() -> None:
+def test_post_constant_differs_from_standard_from_step_two() -> None:
     """Step 1: m/(1-b1) = g and v/(1-b2) = g^2 in both modes, so both move by lr. Step 2 with the same
     gradient: standard still moves by lr, the post's constants give (m / 0.1) / sqrt(v / 0.001)."""
     std, seed = np.array([0.0]), np.array([0.0])
     a = Adam({"w": std}, lr=1.0, eps=1e-12)
-    b = Adam({"w": seed}, lr=1.0, eps=1e-12, bias_correction="seed_constant")
+    b = Adam({"w": seed}, lr=1.0, eps=1e-12, bias_correction="post_constant")
     for opt in (a, b):
         opt.step({"w": np.array([1.0])})
     assert math.isclose(std[0], -1.0, rel_tol=1e-9) and math.isclose(seed[0], -1.0, rel_tol=1e-9)
@@ -226,7 +226,7 @@ def test_vanishing_gradients_leave_no_subnormal_state(dtype, g0: float) -> None:
     from gansweep.optim import Adam
 
     p = {"w": np.ones(1000, dtype)}
-    opt = Adam(p, lr=1e-3, bias_correction="seed_constant")
+    opt = Adam(p, lr=1e-3, bias_correction="post_constant")
     opt.step({"w": np.full(1000, g0, dtype)})
     zero = {"w": np.zeros(1000, dtype)}
     for _ in range(3000):  # far past the ~200 steps momentum takes to decay into the subnormals

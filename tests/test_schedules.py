@@ -15,8 +15,8 @@ def test_constant() -> None:
     assert [s(t) for t in (0, 1, 10_000)] == [2e-4, 2e-4, 2e-4]
 
 
-def test_seed_extreme_decay_is_the_posts() -> None:
-    s = build_schedule("seed_extreme_decay", 9e-5)
+def test_post_extreme_decay_is_the_posts() -> None:
+    s = build_schedule("post_extreme_decay", 9e-5)
     assert s(0) == 9e-5
     assert math.isclose(s(1), 9e-7) and math.isclose(s(40), 9e-7)
     assert math.isclose(s(41), 9e-9) and math.isclose(s(100_000), 9e-9)

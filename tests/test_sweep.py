@@ -20,7 +20,7 @@ import pytest
 from conftest import BIN, ROOT, Store, run_train, start_train, sweep_into
 from PIL import Image
 
-SMOKE_MODELS = {"arch1", "arch2", "arch3", "arch4", "arch5", "arch6", "decay7", "modern_mlp"}
+SMOKE_MODELS = {"arch1", "arch2", "arch3", "arch4", "arch5", "arch6", "extreme_decay", "modern_mlp"}
 QUICK = (
     "train.iterations=12",
     "train.log_every=3",

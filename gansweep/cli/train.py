@@ -170,7 +170,7 @@ def _open_run(
     """Start a fresh child run (``run_id`` None), or reopen run ``run_id`` to resume it; returns
     (run_id, resume_state or None)."""
     if run_id is None:
-        run_id = tracking.start_child(target, tags["gansweep.config_label"], tags, C.flatten(cfg))
+        run_id = tracking.start_child(target, tags["gansweep.config_label"], tags, C.run_params(cfg))
         return run_id, None
     ckpt = tracking.download_checkpoint(target.uri, run_id, job_dir / "resume")
     if ckpt is None:

@@ -133,8 +133,9 @@ def load_mnist(
     return _read_split(folder, split)
 
 
-def prepare_images(images: np.ndarray, scale: str) -> np.ndarray:
-    """uint8 pixels -> float32 for D: ``unit`` [0, 1], ``symmetric`` [-1, 1] or ``raw255`` [0, 255].
+def prepare_images(images: np.ndarray, scale: str, dtype=np.float32) -> np.ndarray:
+    """uint8 pixels -> ``dtype`` (float32 or float64) for D: ``unit`` [0, 1], ``symmetric`` [-1, 1] or
+    ``raw255`` [0, 255].
 
     ``raw255`` is the post's quirk (real images in 0-255 while its fakes were in 0-1). Any shape.
     """
@@ -143,12 +144,15 @@ def prepare_images(images: np.ndarray, scale: str) -> np.ndarray:
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
         got = images.dtype if isinstance(images, np.ndarray) else type(images).__name__
         raise ValueError(f"prepare_images needs uint8 pixels, got {got}")
-    out = images.astype(np.float32)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"prepare_images: dtype must be float32 or float64, got {dtype}")
+    out = images.astype(dtype)
     if scale == "unit":
-        np.divide(out, np.float32(255.0), out=out)
+        np.divide(out, dtype.type(255.0), out=out)
     elif scale == "symmetric":
-        np.divide(out, np.float32(127.5), out=out)
-        np.subtract(out, np.float32(1.0), out=out)
+        np.divide(out, dtype.type(127.5), out=out)
+        np.subtract(out, dtype.type(1.0), out=out)
     return out
 
 

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-MODES: tuple[str, ...] = ("epoch", "seed_random")
-SEED_HOLDOUT = 5  # the post's ``np.random.randint(len(images) - 5)``: never the last 5 images
+MODES: tuple[str, ...] = ("epoch", "post_random")
+# The post's ``np.random.randint(len(images) - k)`` never draws the last k images: k = 10 in
+# f_Generator_Multilayer.py and g_multi_multi_layer.py, 5 in h_multi_last.py (``holdout``; 5 by default).
+POST_HOLDOUT = 5
 
 
 def _positive_int(value: object, what: str) -> int:
@@ -22,22 +24,27 @@ class BatchSampler:
     ``epoch``: the index stream is a concatenation of fresh permutations of ``range(n)``, cut into
     batches of ``batch_size``; every image appears once per epoch (a batch that straddles two epochs
     takes the tail of one permutation and the head of the next, so every batch has ``batch_size``).
-    ``seed_random``: as the post did, each step draws ``batch_size`` independent indices uniformly from
-    ``range(n - 5)`` (with replacement), so the last 5 images are never used.
+    ``post_random``: as the post did, each step draws ``batch_size`` independent indices uniformly from
+    ``range(n - holdout)`` (with replacement), so the last ``holdout`` images are never used.
 
     :meth:`state_dict` holds the permutation and position as plain arrays (npz-safe). The Generator's
     own state is the caller's to save and restore; with both restored the stream continues bit-identically.
     """
 
-    def __init__(self, n: int, batch_size: int, mode: str, rng: np.random.Generator):
+    def __init__(
+        self, n: int, batch_size: int, mode: str, rng: np.random.Generator, *, holdout: int = POST_HOLDOUT
+    ):
         if mode not in MODES:
             raise ValueError(f"unknown sampling mode {mode!r}; expected one of {MODES}")
         self.n = _positive_int(n, "n")
         self.batch_size = _positive_int(batch_size, "batch_size")
         if mode == "epoch" and self.batch_size > self.n:
             raise ValueError(f"batch_size={batch_size} exceeds the {n} images (mode 'epoch')")
-        if mode == "seed_random" and self.n <= SEED_HOLDOUT:
-            raise ValueError(f"n={n}: 'seed_random' needs more than {SEED_HOLDOUT} images")
+        if isinstance(holdout, bool) or not isinstance(holdout, int | np.integer) or holdout < 0:
+            raise ValueError(f"holdout must be an integer >= 0, got {holdout!r}")
+        self.holdout = int(holdout)
+        if mode == "post_random" and self.n <= self.holdout:
+            raise ValueError(f"n={n}: 'post_random' needs more than holdout={holdout} images")
         if not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         self.mode = mode
@@ -48,8 +55,8 @@ class BatchSampler:
 
     def next_indices(self) -> np.ndarray:
         """The next batch: int64 indices, shape (batch_size,)."""
-        if self.mode == "seed_random":
-            return self.rng.integers(0, self.n - SEED_HOLDOUT, size=self.batch_size, dtype=np.int64)
+        if self.mode == "post_random":
+            return self.rng.integers(0, self.n - self.holdout, size=self.batch_size, dtype=np.int64)
         out = np.empty(self.batch_size, dtype=np.int64)
         filled = 0
         while filled < self.batch_size:

@@ -26,7 +26,7 @@ class SyntheticSpec:
     """What to write. ``failed`` / ``diverged`` / ``no_metrics`` name (config index, seed) pairs."""
 
     models: Sequence[str] = ("arch1", "arch2")
-    recipes: Sequence[str] = ("seed", "modern")
+    recipes: Sequence[str] = ("post", "modern")
     seeds: Sequence[int] = (0, 1, 2)
     iterations: int = 200
     log_every: int = 10
@@ -129,7 +129,7 @@ def build_synthetic_study(
         parent_id = parent.info.run_id
     children: list[str] = []
     for index, (model, recipe) in enumerate(spec.configs):
-        collapse = recipe == "seed"
+        collapse = recipe == "post"
         for seed in spec.seeds:
             key = (index, seed)
             label = f"model={model} recipe={recipe}"
@@ -139,7 +139,7 @@ def build_synthetic_study(
                 contract.TAG_MODEL: model,
                 contract.TAG_RECIPE: recipe,
                 contract.TAG_SEED: str(seed),
-                "gansweep.loss": "seed" if recipe == "seed" else "nonsaturating",
+                "gansweep.loss": "post" if recipe == "post" else "nonsaturating",
                 "gansweep.schedule": "constant",
                 "gansweep.config_hash": f"{index:04d}{seed:04d}",
                 contract.TAG_LABEL: label,
@@ -171,9 +171,9 @@ def build_synthetic_study(
                 "model.generator.hidden": "[256, 512]",
                 "recipe.name": recipe,
                 "train.iterations": str(spec.iterations),
-                "train.batch_size": "1" if recipe == "seed" else "64",
+                "train.batch_size": "1" if recipe == "post" else "64",
                 "optimizer.lr": "0.0002",
-                "optimizer.beta1": "0.9" if recipe == "seed" else "0.5",
+                "optimizer.beta1": "0.9" if recipe == "post" else "0.5",
                 "eval.enabled": str(spec.with_eval),
                 "resume": "None",
             }

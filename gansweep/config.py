@@ -26,7 +26,7 @@ DATASETS = ("mnist", "stacked_mnist")
 DTYPES = ("float32", "float64")
 
 # Keys that do not change what a run computes: left out of the config hash. ``report`` is a study file's
-# instructions to the analysis (contrasts, labels); it is not logged as params either (see :func:`run_params`).
+# instructions to the analysis (contrasts, labels); it is not logged as params either (see run_params).
 _UNHASHED = ("tracking", "force", "resume", "hydra", "study", "report")
 _NOT_PARAMS = ("report",)
 

@@ -20,8 +20,8 @@ Names:
   -log D(x) + log(1 - D(G(z))) (the second term's sign flipped with respect to the paper), but *trains* on the
   standard gradient of -log D(x) - log(1 - D(G(z))). G minimises -log D(G(z)). It trains exactly as
   ``nonsaturating``; only the reported D value differs.
-- ``post_flipped_grad`` — the one-hidden-layer prototypes ``d_GAN_Adam.py`` and ``k_GPU_Gan.py`` (f67ec6e): D's
-  gradient is the gradient of the printed (flipped) value, so D is pushed to *raise* D(G(z)). G minimises
+- ``post_flipped_grad`` — the one-hidden-layer prototypes ``d_GAN_Adam.py`` and ``k_GPU_Gan.py`` (f67ec6e): D
+  trains on the gradient of the printed (flipped) value, so D is pushed to *raise* D(G(z)). G minimises
   -log D(G(z)). No multi-layer file of the post trained this way; it is an ablation.
 """
 

@@ -123,7 +123,9 @@ def build_schedule(
             raise ValueError(f"milestones must be strictly increasing; got {list(ms)}")
         if isinstance(gamma, Sequence) and not isinstance(gamma, str):
             if len(gamma) != len(ms):
-                raise ValueError(f"gamma {list(gamma)} needs one factor per milestone ({len(ms)}: {list(ms)})")
+                raise ValueError(
+                    f"gamma {list(gamma)} needs one factor per milestone ({len(ms)}: {list(ms)})"
+                )
             gammas = tuple(_number(g, f"gamma {g!r}", strict=True) for g in gamma)
             return Schedule(name, base_lr, warmup_steps, milestones=ms, gammas=gammas)
         gamma = _number(0.1 if gamma is None else gamma, "gamma", strict=True)

@@ -364,7 +364,9 @@ def train(
     def fresh_snapshot(step: int) -> None:
         # The post's own grids: every 200 iterations (f_Generator_Multilayer.py) 16 *fresh* z, shown with
         # imshow (each image stretched). The noise comes from (seed, step), so a resumed run draws the same.
-        z = gan.sample_z(tr["fresh_grid_size"], np.random.default_rng([get(cfg, "seed"), FRESH_GRID_SALT, step]))
+        z = gan.sample_z(
+            tr["fresh_grid_size"], np.random.default_rng([get(cfg, "seed"), FRESH_GRID_SALT, step])
+        )
         samples = images.to_unit(gan.generate(z), setup.out_activation)
         raw, stretched = (images.grid(s, setup.channels) for s in (samples, contrast_stretch(samples)))
         logger.log_image(images.side_by_side(raw, stretched), FRESH_GRID_KEY, step)

@@ -87,7 +87,12 @@ POST = {  # the post's generators: (z size, hidden sizes, hidden activations)
     "arch4": (350, [420, 640], ["arctan", "relu"]),
     "arch5": (600, [660, 780], ["arctan", "relu"]),
     "arch6": (200, [320, 480], ["arctan", "relu"]),
-    "extreme_decay": (100, [128, 256, 346, 480, 560, 686], ["arctan", "relu", "arctan", "relu", "tanh", "relu"]),
+    "extreme_decay": (
+        100,
+        [128, 256, 346, 480, 560, 686],
+        ["arctan", "relu", "arctan", "relu", "tanh", "relu"],
+    ),
+    "extreme_decay_3layer": (300, [356, 512, 686], ["arctan", "relu", "arctan"]),
 }
 
 
@@ -102,14 +107,14 @@ def test_post_architectures_match_the_post(model: str) -> None:
     assert cfg["noise"]["dim"] == z
 
 
-def test_seed_recipe_is_the_post() -> None:
+def test_post_recipe_is_the_post() -> None:
     cfg = resolved(["recipe=post"])
-    assert cfg["train"]["batch_size"] == 1
-    assert (cfg["model"]["init"], cfg["model"]["init_gain"]) == ("seed", 0.002)
+    assert cfg["train"]["batch_size"] == 1 and cfg["train"]["dtype"] == "float64"
+    assert (cfg["model"]["init"], cfg["model"]["init_gain"]) == ("post", 0.002)
     opt = cfg["optimizer"]
     assert (opt["name"], opt["lr"], opt["beta1"], opt["beta2"], opt["eps"]) == (
         "adam",
-        9e-5,
+        3e-5,
         0.9,
         0.999,
         1e-8,
@@ -120,8 +125,33 @@ def test_seed_recipe_is_the_post() -> None:
         "raw255",
         "post_random",
     )
-    assert cfg["loss"]["name"] == "seed"
+    assert cfg["loss"]["name"] == "post"
     assert cfg["noise"]["dist"] == "uniform"
+    assert cfg["data"]["holdout"] == 10
+
+
+@pytest.mark.parametrize(
+    ("run", "model", "lr", "source_file"),
+    [
+        ("failed1", "arch1", 3e-5, None),
+        ("failed5", "arch5", 3e-5, "f_Generator_Multilayer.py"),
+        ("failed6", "arch6", 3e-6, None),
+    ],
+)
+def test_post_runs_as_their_code_ran(run: str, model: str, lr: float, source_file: str | None) -> None:
+    cfg = resolved([f"post={run}"])
+    assert cfg["model"]["name"] == model and cfg["optimizer"]["lr"] == lr
+    assert cfg["train"]["dtype"] == "float64" and cfg["loss"]["name"] == "post"
+    assert cfg["source"]["run"] == run and cfg["source"]["file"] == source_file
+    assert cfg["schedule"]["name"] == "constant"
+    # the modern recipe keeps its own lr on the post's architectures
+    assert resolved([f"post={run}", "recipe=modern"])["optimizer"]["lr"] == 2e-4
+
+
+def test_every_post_config_cites_its_source() -> None:
+    for path in sorted((CONF / "post").glob("*.yaml")):
+        text = path.read_text()
+        assert "Evidence:" in text, f"{path.name} does not say where its facts come from"
 
 
 def test_modern_recipe() -> None:
@@ -138,18 +168,25 @@ def test_the_extreme_decay() -> None:
     cfg = resolved(["post=extreme_decay"])
     assert cfg["model"]["name"] == "extreme_decay"
     assert cfg["schedule"]["name"] == "post_extreme_decay"
-    assert cfg["loss"]["name"] == "seed_decay"
-    assert cfg["optimizer"]["lr"] == 9e-5
+    assert (cfg["schedule"]["milestones"], cfg["schedule"]["gamma"]) == ([1, 41], [0.01, 0.01])
+    assert cfg["loss"]["name"] == "post"
+    assert cfg["optimizer"]["lr"] == 9e-5 and cfg["data"]["holdout"] == 5
 
 
-@pytest.mark.parametrize("recipe", ["seed", "modern"])
-@pytest.mark.parametrize("ablation", [a for a in options("ablation") if a != "none"])
+def test_the_second_extreme_decay_file() -> None:
+    cfg = resolved(["post=extreme_decay_3layer"])
+    assert cfg["model"]["name"] == "extreme_decay_3layer" and cfg["optimizer"]["lr"] == 3e-5
+    assert (cfg["schedule"]["milestones"], cfg["schedule"]["gamma"]) == ([1, 31], [0.01, 0.001])
+
+
+@pytest.mark.parametrize("recipe", ["post", "modern"])
+@pytest.mark.parametrize("ablation", [a for a in options("ablation") if a not in ("none", "flipped_grad")])
 def test_each_ablation_flips_exactly_one_quirk(recipe: str, ablation: str) -> None:
     base = dict(C.flatten(resolved([f"recipe={recipe}", "ablation=none"])))
     flipped = dict(C.flatten(resolved([f"recipe={recipe}", f"ablation={ablation}"])))
     changed = {k for k in base if base[k] != flipped[k]}
     assert changed, f"ablation={ablation} changed nothing from recipe={recipe}"
-    other = dict(C.flatten(resolved(["recipe=" + ("modern" if recipe == "seed" else "seed")])))
+    other = dict(C.flatten(resolved(["recipe=" + ("modern" if recipe == "post" else "post")])))
     for key in changed:
         assert flipped[key] == other[key], f"{key}: {flipped[key]!r} is not the other recipe's {other[key]!r}"
     section = {k.split(".")[0] for k in changed}
@@ -205,6 +242,18 @@ def test_unknown_group_option_names_it(override: str) -> None:
         compose("config", overrides=[override])
 
 
+def test_flipped_grad_ablation_sets_the_prototypes_loss() -> None:
+    for recipe in ("post", "modern"):
+        assert resolved([f"recipe={recipe}", "ablation=flipped_grad"])["loss"]["name"] == "post_flipped_grad"
+
+
+def test_report_block_is_neither_param_nor_hashed() -> None:
+    cfg = resolved(["experiment=failed_architectures"])
+    assert cfg["report"]["contrasts"]
+    assert not any(k.startswith("report") for k, _ in C.run_params(cfg))
+    assert C.config_hash(cfg) == C.config_hash({k: v for k, v in cfg.items() if k != "report"})
+
+
 def test_flatten_gives_short_dotted_params() -> None:
     flat = dict(C.flatten(resolved(["experiment=failed_architectures"])))
     assert "model.generator.hidden" in flat and "train.batch_size" in flat
@@ -212,6 +261,6 @@ def test_flatten_gives_short_dotted_params() -> None:
 
 
 def test_sgd_takes_none_of_the_recipes_adam_settings() -> None:
-    for recipe in ("seed", "modern"):
+    for recipe in ("post", "modern"):
         opt = resolved(["optimizer=sgd", f"recipe={recipe}"])["optimizer"]
         assert opt == {"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": False}

@@ -32,8 +32,8 @@ def _check_one(name: str, real: np.ndarray, fake: np.ndarray) -> None:
     loss = get_loss(name)
     value, g_real, g_fake = loss.d(real, fake)
     assert isinstance(value, float) and g_real.shape == real.shape and g_fake.shape == fake.shape
-    # seed_decay's gradient is, by design, that of the standard D loss, not of its printed value
-    d_value = get_loss("minimax").d if name == "seed_decay" else loss.d
+    # post's gradient is, by design, that of the standard D loss, not of its printed value
+    d_value = get_loss("minimax").d if name == "post" else loss.d
     assert_grad_close(f"{name}.d real logits", g_real, numerical_grad(lambda: d_value(real, fake)[0], real))
     assert_grad_close(f"{name}.d fake logits", g_fake, numerical_grad(lambda: d_value(real, fake)[0], fake))
     value_g, g = loss.g(fake)
@@ -51,7 +51,7 @@ def test_known_values_at_zero_logits() -> None:
     assert math.isclose(get_loss("least_squares").g(zero)[0], 0.5)
     assert math.isclose(get_loss("hinge").d(zero, zero)[0], 2.0)
     assert math.isclose(get_loss("hinge").g(zero)[0], 0.0, abs_tol=0)
-    assert get_loss("seed").d(zero, zero)[0] == 0.0  # -log 1/2 + log 1/2
+    assert get_loss("post_flipped_grad").d(zero, zero)[0] == 0.0  # -log 1/2 + log 1/2
 
 
 def test_values_against_probabilities() -> None:
@@ -61,24 +61,24 @@ def test_values_against_probabilities() -> None:
     bce = -np.mean(np.log(dr)) - np.mean(np.log(1 - df))
     printed = -np.mean(np.log(dr)) + np.mean(np.log(1 - df))
     assert math.isclose(get_loss("minimax").d(real, fake)[0], bce, rel_tol=1e-12)
-    assert math.isclose(get_loss("seed").d(real, fake)[0], printed, rel_tol=1e-12)
-    assert math.isclose(get_loss("seed_decay").d(real, fake)[0], printed, rel_tol=1e-12)
+    assert math.isclose(get_loss("post_flipped_grad").d(real, fake)[0], printed, rel_tol=1e-12)
+    assert math.isclose(get_loss("post").d(real, fake)[0], printed, rel_tol=1e-12)
     assert math.isclose(get_loss("minimax").g(fake)[0], np.mean(np.log(1 - df)), rel_tol=1e-12)
-    for name in ("nonsaturating", "seed", "seed_decay"):
+    for name in ("nonsaturating", "post_flipped_grad", "post"):
         assert math.isclose(get_loss(name).g(fake)[0], -np.mean(np.log(df)), rel_tol=1e-12)
 
 
-def test_seed_variants_differ_only_where_documented() -> None:
+def test_post_variants_differ_only_where_documented() -> None:
     rng = np.random.default_rng(1)
     real, fake = rng.standard_normal((4, 1)), rng.standard_normal((4, 1))
-    v_seed, r_seed, f_seed = get_loss("seed").d(real, fake)
-    v_decay, r_decay, f_decay = get_loss("seed_decay").d(real, fake)
+    v_seed, r_seed, f_seed = get_loss("post_flipped_grad").d(real, fake)
+    v_decay, r_decay, f_decay = get_loss("post").d(real, fake)
     _, r_std, f_std = get_loss("minimax").d(real, fake)
     assert v_seed == v_decay
     np.testing.assert_array_equal(r_seed, r_std)
     np.testing.assert_array_equal(r_decay, r_std)
-    np.testing.assert_array_equal(f_decay, f_std)  # seed_decay trains with the standard gradient
-    np.testing.assert_allclose(f_seed, -f_std)  # seed's flipped term pushes D(G(z)) up
+    np.testing.assert_array_equal(f_decay, f_std)  # post trains with the standard gradient (as nonsaturating)
+    np.testing.assert_allclose(f_seed, -f_std)  # the prototypes' flipped term pushes D(G(z)) up
     assert np.all(f_seed < 0)
 
 

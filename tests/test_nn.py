@@ -157,7 +157,7 @@ def test_buffer_cache_is_bounded() -> None:
 def test_initialisers() -> None:
     rng = np.random.default_rng(0)
     fan_in, fan_out = 400, 300
-    seed = init_weight("seed", fan_in, fan_out, gain=0.002, rng=rng)
+    seed = init_weight("post", fan_in, fan_out, gain=0.002, rng=rng)
     he = init_weight("he_normal", fan_in, fan_out, gain=1.0, rng=rng)
     xa = init_weight("xavier_uniform", fan_in, fan_out, gain=1.0, rng=rng)
     assert seed.dtype == he.dtype == xa.dtype == np.float32 and seed.shape == (fan_in, fan_out)
@@ -167,7 +167,7 @@ def test_initialisers() -> None:
     assert np.abs(xa).max() <= limit and math.isclose(xa.std(), limit / math.sqrt(3), rel_tol=0.02)
     assert abs(float(he.mean())) < 0.02 * he.std()
     # the seed initialiser is He normal scaled by the gain: same draws, same generator state
-    a = init_weight("seed", 10, 4, gain=0.5, rng=np.random.default_rng(9))
+    a = init_weight("post", 10, 4, gain=0.5, rng=np.random.default_rng(9))
     b = init_weight("he_normal", 10, 4, gain=123.0, rng=np.random.default_rng(9))
     np.testing.assert_allclose(a, 0.5 * b, rtol=1e-6)
 

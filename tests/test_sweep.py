@@ -20,7 +20,17 @@ import pytest
 from conftest import BIN, ROOT, Store, run_train, start_train, sweep_into
 from PIL import Image
 
-SMOKE_MODELS = {"arch1", "arch2", "arch3", "arch4", "arch5", "arch6", "extreme_decay", "modern_mlp"}
+SMOKE_MODELS = {
+    "arch1",
+    "arch2",
+    "arch3",
+    "arch4",
+    "arch5",
+    "arch6",
+    "extreme_decay",
+    "extreme_decay_3layer",
+    "modern_mlp",
+}
 QUICK = (
     "train.iterations=12",
     "train.log_every=3",
@@ -47,7 +57,7 @@ def check_smoke_store(store: Store) -> None:
     all_runs = runs(store)
     parents = [r for r in all_runs if r.data.tags.get("gansweep.role") == "parent"]
     children = [r for r in all_runs if r.data.tags.get("gansweep.role") == "child"]
-    assert len(parents) == 1 and len(children) == 8, [r.data.tags for r in all_runs]
+    assert len(parents) == 1 and len(children) == len(SMOKE_MODELS), [r.data.tags for r in all_runs]
     parent = parents[0]
     assert parent.info.status == "FINISHED"
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
@@ -59,7 +69,7 @@ def check_smoke_store(store: Store) -> None:
         assert p["train.iterations"] == "30" and p["study"] == "smoke"
         assert p["model.name"] == tags["gansweep.model"]
         assert tags["gansweep.config_label"] == f"model={tags['gansweep.model']}"
-        assert tags["gansweep.recipe"] == "seed" and len(tags["gansweep.config_hash"]) == 16
+        assert tags["gansweep.recipe"] == "post" and len(tags["gansweep.config_hash"]) == 16
         loss = client.get_metric_history(run.info.run_id, "loss_d")
         assert [m.step for m in loss] == [5, 10, 15, 20, 25, 30]
         assert all(np.isfinite(m.value) for m in loss)
@@ -87,7 +97,11 @@ def check_smoke_store(store: Store) -> None:
             if p.endswith(".png") and p.startswith(prefix)
         }
         assert set(pngs) == {0, 10, 20, 30}, imgs
-        assert not [p for p in imgs if not p.startswith(prefix)], imgs  # one image key: raw | stretched
+        # two image keys, each raw | stretched: the fixed-noise grids, and the post's fresh-noise grid
+        # (train.fresh_grid_every=200: only at step 0 of a 30-iteration run)
+        fresh = "images/samples_fresh+step+"
+        assert not [p for p in imgs if not p.startswith((prefix, fresh))], imgs
+        assert {int(p[len(fresh) :].split("+")[0]) for p in imgs if p.startswith(fresh)} == {0}, imgs
         # grid_size 16: two 4 x 4 mosaics of 30-pixel cells (plus a 2-pixel edge), split by a 6-pixel bar
         dst = store.root / "downloads" / run.info.run_id
         dst.mkdir(parents=True, exist_ok=True)
@@ -726,10 +740,10 @@ def test_tracking_benchmark_measures_both_arms(monkeypatch: pytest.MonkeyPatch) 
     from gansweep.cli import bench_tracking
 
     monkeypatch.setenv("CI", "true")
-    row = bench_tracking.tracking_overhead("seed", "dense", repeats=2, iterations=40)
+    row = bench_tracking.tracking_overhead("post", "dense", repeats=2, iterations=40)
     assert row["batch"] == 1 and len(row["seconds_off"]) == len(row["seconds_on"]) == 2
     # the study's cadence (failed_architectures), with the dense variant's metrics every 10 iterations
-    assert (row["log_every"], row["sample_every"], row["checkpoint_every"]) == (10, 500, 1000)
+    assert (row["log_every"], row["sample_every"], row["checkpoint_every"]) == (10, 1000, 1000)
     pairs = [100 * (b / a - 1) for a, b in zip(row["seconds_off"], row["seconds_on"], strict=True)]
     assert row["overhead_pct_range"] == [min(pairs), max(pairs)]
     assert min(pairs) <= row["overhead_pct"] <= max(pairs)

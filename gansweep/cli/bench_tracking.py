@@ -2,9 +2,9 @@
 
     python -m gansweep.cli.bench_tracking [--iterations N] [--repeats 5] [--jobs 4] [--json]
 
-1. Tracking overhead: one job of the failed_architectures study (arch1; seed recipe, batch 1, the worst case
+1. Tracking overhead: one job of the failed_architectures study (arch1; post recipe, batch 1, the worst case
    for per-step costs, and modern recipe, batch 64), at the study's own iterations and logging cadence, with
-   tracking off and with an MLflow sqlite store, in interleaved pairs; plus the seed job with metrics every 10
+   tracking off and with an MLflow sqlite store, in interleaved pairs; plus the post job with metrics every 10
    iterations instead of 50. Two figures: the wall-time overhead (median over pairs, with its range, which
    shows the machine's noise), and the direct cost, the time the training thread spent inside tracking
    calls, which noise barely moves.
@@ -34,7 +34,7 @@ from gansweep.cli.train import CONF_DIR
 from gansweep.train import NullLogger, build, train
 
 # Iterations per sweep job: about 5-7 s of training each at 1 BLAS thread, so start-up does not dominate.
-SWEEP_ITERATIONS = {"seed": 3000, "modern": 1500}
+SWEEP_ITERATIONS = {"post": 3000, "modern": 1500}
 
 
 def _cfg(overrides: list[str]) -> dict:
@@ -78,7 +78,7 @@ def _timed_train(cfg: dict, logger: Any, workdir: Path) -> float:
 
 # What the overhead is measured on: one job of the failed_architectures study as it runs (its iterations and
 # its logging cadence: metrics every 50 iterations, a sample grid every 500, a checkpoint every 1,000), and a
-# dense variant of the seed job with metrics every 10 iterations, the cost per log line made visible.
+# dense variant of the post job with metrics every 10 iterations, the cost per log line made visible.
 STUDY = "failed_architectures"
 CADENCES = {"study": [], "dense": ["train.log_every=10"]}
 
@@ -185,13 +185,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args(argv)
     overhead = [
-        tracking_overhead("seed", "study", args.repeats, args.iterations),
+        tracking_overhead("post", "study", args.repeats, args.iterations),
         tracking_overhead("modern", "study", args.repeats, args.iterations),
-        tracking_overhead("seed", "dense", max(1, args.repeats - 2), args.iterations),
+        tracking_overhead("post", "dense", max(1, args.repeats - 2), args.iterations),
     ]
     figures = {
         "tracking_overhead": overhead,
-        "sweep_throughput": [sweep_throughput(r, args.jobs, SWEEP_ITERATIONS[r]) for r in ("seed", "modern")],
+        "sweep_throughput": [sweep_throughput(r, args.jobs, SWEEP_ITERATIONS[r]) for r in ("post", "modern")],
     }
     if args.json:
         print(json.dumps(figures, indent=2))

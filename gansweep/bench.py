@@ -19,7 +19,11 @@ reports the RSS before and after. Figures are noisy when other processes share t
 the load average and the sgemm peak before and after, marks itself "contended" when they show it, and the
 target verdicts leave contended workers out instead of passing or failing on them.
 
-    gansweep-bench [--quick] [--json] [--batches 1,64,256] [--threads 1,2] [--no-torch]
+Then, in the launching process, the post's runs (``post=<run>``, batch 1) in float64 and float32: ms per
+iteration, the bytes an iteration must move and their share of the memory bandwidth measured in the same run
+(:mod:`gansweep.cli.bench_post`).
+
+    gansweep-bench [--quick] [--json] [--batches 1,64,256] [--threads 1,2] [--no-torch] [--no-post]
 """
 
 from __future__ import annotations
@@ -412,6 +416,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=None, help="seconds per round (1.0)")
     p.add_argument("--memory-iters", type=int, default=None, help="iterations of the memory check (10,000)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument(
+        "--no-post", action="store_true", help="skip the post runs (ms per iteration, share of bandwidth)"
+    )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -441,7 +448,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             k: getattr(args, k) for k in ("batches", "threads", "rounds", "seconds", "memory_iters")
         },
     }
-    print(json.dumps(report, indent=2) if args.json else render(report))
+    text = None if args.json else render(report)
+    if not args.no_post:  # in this process, after the workers: the post's configs at batch 1
+        from gansweep.cli import bench_post
+
+        report["post_runs"] = bench_post.measure(rounds=args.rounds, seconds=args.seconds)
+        text = None if args.json else f"{text}\n\n{bench_post.render(report['post_runs'])}"
+    print(json.dumps(report, indent=2) if args.json else text)
     return 0
 
 

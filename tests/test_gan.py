@@ -283,3 +283,17 @@ def test_benchmark_runs_and_counts_the_iterations_flops(capsys: pytest.CaptureFi
     assert worker["memory"]["iterations"] == 20 and worker["sgemm_peak_gflops"] > 0
     assert report["targets"]["ratio_b1"]["measured"] is None  # no PyTorch: nothing compared
     assert "numpy img/s" in bench.render(report)
+    # the post's runs, each in float64 and float32, with the share of the bandwidth measured in the same run
+    from gansweep.cli import bench_post
+
+    post = report["post_runs"]
+    assert {(r["run"], r["dtype"]) for r in post["runs"]} == {
+        (run, dtype) for run in bench_post.POST_RUNS for dtype in ("float64", "float32")
+    }
+    assert post["bandwidth_gb_per_s"]["used"] > 0
+    for r in post["runs"]:
+        assert r["batch"] == 1 and r["ms_per_iteration"] > 0
+        # 12 passes over G's and D's parameters, each value 8 or 4 bytes
+        assert r["bytes_per_iteration"] == 12 * r["params"] * (8 if r["dtype"] == "float64" else 4)
+        share = r["gb_per_s"] / post["bandwidth_gb_per_s"]["used"]
+        assert 0 < r["bandwidth_share"] and abs(r["bandwidth_share"] - share) < 1e-9

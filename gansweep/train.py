@@ -175,6 +175,15 @@ def _real_batch(setup: Setup, scale: str, batch: int) -> np.ndarray:
     return setup.reals[setup.sampler.next_indices()]
 
 
+def train_step(setup: Setup, scale: str, batch: int, it: int) -> tuple[float, dict[str, float]]:
+    """Training iteration ``it``: one D step on a real batch and fresh noise, then one G step on fresh noise,
+    at the schedule's lr. Returns (lr, the steps' statistics). The loop and the benchmark both run this."""
+    gan, lr = setup.gan, setup.schedule(it)
+    stats = gan.d_step(_real_batch(setup, scale, batch), gan.sample_z(batch, setup.rngs["noise"]), lr)
+    stats.update(gan.g_step(gan.sample_z(batch, setup.rngs["noise"]), lr))
+    return lr, stats
+
+
 def _state(
     setup: Setup,
     chash: str,
@@ -394,9 +403,7 @@ def train(
                 return Result("KILLED", it, last, path, f"stopped by a signal at iteration {it}")
             if it == tr.get("fault_at"):
                 _inject_fault(setup, tr.get("fault", "raise"), it)
-            lr = setup.schedule(it)
-            stats = gan.d_step(_real_batch(setup, scale, batch), gan.sample_z(batch, setup.rngs["noise"]), lr)
-            stats.update(gan.g_step(gan.sample_z(batch, setup.rngs["noise"]), lr))
+            lr, stats = train_step(setup, scale, batch, it)
             if not (math.isfinite(stats["loss_d"]) and math.isfinite(stats["loss_g"])):
                 bad = {k: stats[k] for k in ("loss_d", "loss_g")}
                 logger.log_metrics({k: v for k, v in stats.items() if math.isfinite(v)}, it + 1)

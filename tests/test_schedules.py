@@ -22,6 +22,15 @@ def test_post_extreme_decay_is_the_posts() -> None:
     assert math.isclose(s(41), 9e-9) and math.isclose(s(100_000), 9e-9)
 
 
+def test_post_extreme_decay_of_the_3layer_file_takes_one_factor_per_milestone() -> None:
+    s = build_schedule("post_extreme_decay", 3e-5, milestones=[1, 31], gamma=[0.01, 0.001])
+    assert s(0) == 3e-5
+    assert math.isclose(s(1), 3e-7) and math.isclose(s(30), 3e-7)
+    assert math.isclose(s(31), 3e-10) and math.isclose(s(100_000), 3e-10)
+    with pytest.raises(ValueError, match="one factor per milestone"):
+        build_schedule("multistep", 1.0, milestones=[1, 2], gamma=[0.5])
+
+
 def test_multistep() -> None:
     s = build_schedule("multistep", 1.0, milestones=[10, 20], gamma=0.5)
     assert [s(t) for t in (0, 9, 10, 19, 20, 1000)] == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]

@@ -64,25 +64,20 @@ def _config(run: str, dtype: str) -> dict[str, Any]:
         return OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
 
 
-def _stepper(cfg: dict[str, Any]) -> tuple[Callable[[int], None], int, int]:
-    """A function running iteration ``t`` of ``cfg``'s training, and G's and D's parameter counts."""
+def _stepper(cfg: dict[str, Any]) -> tuple[Callable[[int], object], int, int]:
+    """A function running iteration ``t`` of ``cfg``'s training (the trainer's own step), and G's and D's
+    parameter counts."""
+    from gansweep import train
     from gansweep.config import real_scale
-    from gansweep.train import _real_batch, build
 
-    setup = build(cfg)
-    gan, scale, batch = setup.gan, real_scale(cfg), cfg["train"]["batch_size"]
-
-    def step(t: int) -> None:
-        lr = setup.schedule(t)
-        gan.d_step(_real_batch(setup, scale, batch), gan.sample_z(batch, setup.rngs["noise"]), lr)
-        gan.g_step(gan.sample_z(batch, setup.rngs["noise"]), lr)
-
-    return step, gan.G.num_params(), gan.D.num_params()
+    setup = train.build(cfg)
+    scale, batch = real_scale(cfg), cfg["train"]["batch_size"]
+    gan = setup.gan
+    return (lambda t: train.train_step(setup, scale, batch, t)), gan.G.num_params(), gan.D.num_params()
 
 
-def time_run(run: str, dtype: str, *, rounds: int, seconds: float, bandwidth: float) -> dict[str, Any]:
-    """ms per iteration (median round) of ``post=<run>`` in ``dtype``, the bytes it must move and their
-    share of ``bandwidth``."""
+def time_run(run: str, dtype: str, *, rounds: int, seconds: float) -> dict[str, Any]:
+    """ms per iteration (median round) of ``post=<run>`` in ``dtype``, and the bytes it must move."""
     cfg = _config(run, dtype)
     step, p_g, p_d = _stepper(cfg)
     t = 0
@@ -107,7 +102,6 @@ def time_run(run: str, dtype: str, *, rounds: int, seconds: float, bandwidth: fl
         "ms_per_iteration": 1e3 * sec,
         "bytes_per_iteration": moved,
         "gb_per_s": moved / sec / 1e9,
-        "bandwidth_share": moved / sec / bandwidth,
     }
 
 
@@ -120,7 +114,7 @@ def measure(
 ) -> dict[str, Any]:
     """Every run in every dtype, with the memory bandwidth measured before and after (its mean is used)."""
     before = memory_bandwidth()
-    rows = [time_run(r, d, rounds=rounds, seconds=seconds, bandwidth=before) for r in runs for d in dtypes]
+    rows = [time_run(r, d, rounds=rounds, seconds=seconds) for r in runs for d in dtypes]
     after = memory_bandwidth()
     bandwidth = (before + after) / 2
     for row in rows:

@@ -1,6 +1,6 @@
 """``gansweep-analyze experiment=NAME [collapse_modes=N] [--tracking-uri URI] [--out DIR] [--no-upload]``:
 regenerate a study's tables, plots and report from the MLflow store. ``--bench`` runs the speed benchmark,
-``--list`` prints the studies in the store."""
+``--list`` prints the studies in the store, ``--publish`` writes the study's answer to experiments/<study>/."""
 
 from __future__ import annotations
 
@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="output folder (default: <root>/reports/<study>)"
     )
     parser.add_argument("--no-upload", action="store_true", help="do not log the report to the parent run")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="write the study's published answer to experiments/<study>/ (README, tables, figures)",
+    )
     parser.add_argument("--list", action="store_true", help="list the studies in the store and exit")
     parser.add_argument(
         "--bench",
@@ -113,8 +118,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("gansweep-analyze: give the study to analyse, e.g. experiment=smoke", file=sys.stderr)
         return 2
     name = overrides["experiment"]
-    out = args.out or paths.project_root() / "reports" / name
     start = time.perf_counter()
+    if args.publish:
+        from analysis.publish import publish
+
+        target = args.out or paths.project_root() / "experiments" / name
+        try:
+            files = publish(uri, name, target, collapse_modes=collapse_modes)
+        except StudyNotFoundError as err:
+            print(f"gansweep-analyze: {err}", file=sys.stderr)
+            return 2
+        except MlflowException as err:
+            print(f"gansweep-analyze: cannot read study {name!r} from {uri}: {err}", file=sys.stderr)
+            return 1
+        print(f"published {len(files)} files to {target} in {time.perf_counter() - start:.1f} s")
+        print(f"answer: {target / 'README.md'}")
+        return 0
+    out = args.out or paths.project_root() / "reports" / name
     try:
         result = regenerate(uri, name, out, collapse_modes=collapse_modes, upload=not args.no_upload)
     except StudyNotFoundError as err:

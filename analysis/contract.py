@@ -56,8 +56,28 @@ REPORT_ARTIFACT_PATH = "analysis"
 # Columns the analysis adds to the run table.
 COLLAPSE_STEP = "collapse_step"
 COLLAPSED = "collapsed"
-# Default collapse threshold: at most this many digits covered from some eval point on.
+# Default collapse threshold: at most this many digits covered from some eval point on. The one definition
+# of collapse is analysis.stats.collapse_onset; every report states this threshold.
 DEFAULT_COLLAPSE_MODES = 3
+
+# The range each figure can take: confidence intervals are clipped to it (and the report says so).
+RANGES: dict[str, tuple[float, float]] = {
+    MODES: (0.0, float(N_DIGITS)),
+    STRETCHED_MODES: (0.0, float(N_DIGITS)),
+    STACKED_MODES: (0.0, float(N_STACKED_MODES)),
+    KL_TO_UNIFORM: (0.0, float("inf")),
+    FD: (0.0, float("inf")),
+    NDB: (0.0, 1.0),
+    PRECISION: (0.0, 1.0),
+    RECALL: (0.0, 1.0),
+    DIVERSITY: (0.0, float("inf")),
+    CONTRAST: (0.0, 1.0),
+    **{share: (0.0, 1.0) for share in CLASS_SHARES},
+}
+# Fewer completed seeds than this: the report gives no interval (it would say nothing).
+MIN_N_FOR_CI = 3
+# Figures a contrast table compares (those a study logged), the first one carries the verdict.
+CONTRAST_METRICS = (MODES, RECALL, PRECISION, FD)
 
 
 def metric_column(key: str) -> str:

@@ -12,10 +12,13 @@ from mlflow.exceptions import MlflowException
 
 from analysis import contract, plots
 from analysis.artifacts import fetch_samples, upload_report
+from analysis.contrasts import ReportSpec, contrast_rows, load_spec, summary_sentence, wide_markdown
+from analysis.labels import relabel
 from analysis.load import Study, load_study
 from analysis.report import Block, write_report
-from analysis.stats import CONFIDENCE, add_collapse, status_counts, summarize
+from analysis.stats import CONFIDENCE, add_collapse, interval_method, status_counts, summarize
 from analysis.tables import headline_table, run_table, summary_markdown, write_table
+from gansweep import paths
 
 # Everything regenerate() writes lives under these names in the output folder (removed before rewriting).
 OUTPUTS = ("plots", "tables", "report.md", "report.html")
@@ -40,6 +43,14 @@ class Result:
     messages: list[str] = field(default_factory=list)
     plots: dict[str, Path] = field(default_factory=dict)
     uploaded_to: str | None = None
+    spec: ReportSpec = field(default_factory=ReportSpec)
+    shared: dict[str, str] = field(default_factory=dict)
+    contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    contrast_files: list[tuple[str, pd.DataFrame, Path | None]] = field(default_factory=list)
+    headline: pd.DataFrame = field(default_factory=pd.DataFrame)
+    status: pd.DataFrame = field(default_factory=pd.DataFrame)
+    runs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    answer: list[str] = field(default_factory=list)
 
 
 def _clear(out_dir: Path) -> None:
@@ -149,6 +160,7 @@ def _blocks(
             f"(id {study.experiment_id}). Regenerate with: gansweep-analyze experiment={study.name}",
         ),
     ]
+    blocks += answer_blocks(result, collapse_modes)
     if parent:
         blocks.append(
             Block(
@@ -165,8 +177,8 @@ def _blocks(
             Block("h2", "Final metrics per config"),
             Block(
                 "p",
-                f"Mean ± half-width of the {CONFIDENCE:.0%} Student-t confidence interval (n = completed "
-                "runs with a finite value). Full table: tables/summary.csv; per run: tables/runs.csv.",
+                f"Mean [{CONFIDENCE:.0%} CI] (n = completed runs with a finite value): {HEADLINE_METHOD}. "
+                "Full table: tables/summary.csv; per run: tables/runs.csv.",
             ),
             Block("table", table=headline),
         ]
@@ -186,6 +198,8 @@ def _blocks(
     if result.plots:
         blocks.append(Block("h2", "Plots"))
         for name, path in result.plots.items():
+            if name not in captions:  # the contrast figures stand beside their tables above
+                continue
             blocks += [Block("p", captions[name]), Block("image", text=name, path=f"plots/{path.name}")]
     blocks += [
         Block("h2", "How to read this report"),
@@ -196,7 +210,10 @@ def _blocks(
                 "Diverged runs (tag gansweep.diverged; the runner stops them, status FAILED), failed, "
                 "killed and running runs are counted in the outcome table (outcomes add up to runs) but "
                 "stopped early, so their last values are not averaged.",
-                "95 % CI: mean ± t(0.975, n−1) · s/√n with the sample standard deviation s; none for n < 2.",
+                "95 % CI: mean ± t(0.975, n−1) · s/√n with the sample standard deviation s, clipped to the "
+                "figure's range (digits 0–10, shares and precision/recall 0–1, distances ≥ 0); the collapsed "
+                f"fraction has a Wilson score interval; none with fewer than {contract.MIN_N_FOR_CI} seeds "
+                "(the report then says 'no CI').",
                 f"Collapse onset: the first eval step from which eval/modes_covered stays ≤ "
                 f"{collapse_modes:g} up to the last eval point (NaN/Inf counts as collapsed); "
                 "a run whose last eval covers more never collapsed. "
@@ -209,6 +226,71 @@ def _blocks(
     return blocks
 
 
+HEADLINE_METHOD = (
+    "Student-t 95 % interval of the mean over seeds, clipped to each figure's range (contract.RANGES: "
+    f"digits [0, 10], precision, recall, NDB and contrast [0, 1], distances ≥ 0); collapsed: "
+    f"{interval_method(contract.COLLAPSED)}; no interval below n = {contract.MIN_N_FOR_CI}"
+)
+CONTRAST_METHOD = (
+    "Δ = level − baseline on the same seeds (completed runs of both), mean and Student-t 95 % interval of "
+    "the paired differences, clipped to the largest difference the figure's range allows; no interval "
+    f"below {contract.MIN_N_FOR_CI} pairs. Verdict from the first figure: a difference when its interval "
+    "excludes 0, else 'no difference detected' (no correction for the number of comparisons)."
+)
+
+
+def answer_blocks(result: Result, collapse_modes: float) -> list[Block]:
+    """The study's question, what its runs share, the collapse definition and the contrast tables."""
+    blocks: list[Block] = []
+    if result.spec.question:
+        blocks.append(Block("p", f"Question: {result.spec.question}"))
+    if result.answer:
+        blocks += [Block("h2", "Answer"), Block("list", items=tuple(result.answer))]
+    if result.shared:
+        shared = " ".join(f"{k}={v}" for k, v in result.shared.items())
+        blocks.append(Block("p", f"Every run of this study shares: {shared}. Labels name what varies."))
+    blocks.append(
+        Block(
+            "p",
+            f"Collapse: a run has collapsed when eval/modes_covered stays ≤ {collapse_modes:g} digits from "
+            "some eval point to its last one (collapse_modes; onset marked on the training curves).",
+        )
+    )
+    for name, table, plot in result.contrast_files:
+        blocks += [Block("h2", f"Contrast: {name}"), Block("p", CONTRAST_METHOD), Block("table", table=table)]
+        if plot is not None:
+            blocks.append(Block("image", text=name, path=f"plots/{plot.name}"))
+    return blocks
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")[:60] or "contrast"
+
+
+def _contrasts(runs: pd.DataFrame, varying: tuple[str, ...], out_dir: Path, result: Result) -> list[Path]:
+    files: list[Path] = []
+    longs = []
+    for i, contrast in enumerate(result.spec.contrasts, start=1):
+        long, messages = contrast_rows(runs, varying, contrast)
+        result.messages.extend(messages)
+        if long.empty:
+            continue
+        longs.append(long)
+        wide = wide_markdown(long)
+        name = f"contrast_{i}"
+        files += write_table(long, out_dir / "tables", name, markdown=wide)
+        plot = None
+        try:
+            plot = plots.plot_contrast(long, out_dir / "plots" / f"{name}.png", title=contrast.name)
+            result.plots[f"contrast_{i}"] = plot
+        except plots.NoDataError as err:
+            result.messages.append(f"plot {name}.png skipped: {err}")
+        result.contrast_files.append((contrast.name, wide, plot))
+        result.answer.append(summary_sentence(long, contrast))
+    result.contrasts = pd.concat(longs, ignore_index=True) if longs else pd.DataFrame()
+    return files
+
+
 def regenerate(
     tracking_uri: str,
     study_name: str,
@@ -216,16 +298,21 @@ def regenerate(
     *,
     collapse_modes: float = contract.DEFAULT_COLLAPSE_MODES,
     upload: bool = True,
+    spec: ReportSpec | None = None,
 ) -> Result:
     """Read study ``study_name`` and (re)write its tables, plots and report under ``out_dir``; upload them to
     the most recent parent run when ``upload``. Raises :class:`analysis.load.StudyNotFoundError` for an
-    unknown study; everything else that is missing becomes a message."""
+    unknown study; everything else that is missing becomes a message. ``spec``: the study's question and
+    contrasts (default: the ``report:`` block of ``experiments/<study>.yaml``)."""
     study = load_study(tracking_uri, study_name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear(out_dir)
     result = Result(out_dir=out_dir)
-    runs = add_collapse(study.runs, study.history, collapse_modes)
+    result.spec = spec if spec is not None else load_spec(study_name, paths.project_root())
+    labelled = relabel(study.runs)
+    result.shared = labelled.shared
+    runs = add_collapse(labelled.runs, study.history, collapse_modes)
     if runs.empty:
         result.messages.append(f"study {study_name} has no runs (only parent runs, or nothing logged yet)")
     result.messages.extend(_run_messages(runs))
@@ -234,6 +321,8 @@ def regenerate(
     status = status_counts(runs)
     headline_cols = [contract.metric_column(k) for k in contract.HEADLINE] + [contract.COLLAPSED]
     headline = headline_table(summary, headline_cols)
+    result.runs, result.status, result.headline = runs, status, headline
+    result.files += _contrasts(runs, labelled.varying, out_dir, result)
     tables = out_dir / "tables"
     result.files += write_table(status, tables, "status")
     result.files += write_table(summary, tables, "summary", markdown=summary_markdown(summary))

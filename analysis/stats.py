@@ -1,5 +1,6 @@
-"""Per-config statistics across seeds: run counts by outcome, mean / std / Student-t 95 % CI of each metric,
-and the collapse onset of a run (see :func:`collapse_onset`)."""
+"""Per-config statistics across seeds: run counts by outcome, mean / std / Student-t 95 % CI of each metric
+(clipped to the figure's range, none below :data:`analysis.contract.MIN_N_FOR_CI` seeds), Wilson intervals for
+proportions, and the collapse onset of a run (see :func:`collapse_onset`, the one definition of collapse)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,53 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE
     t = t_quantile(0.5 + confidence / 2.0, n - 1)
     out.update(std=std, sem=sem, t=t, ci_low=mean - t * sem, ci_high=mean + t * sem)
     return out
+
+
+def clip_interval(
+    low: float, high: float, bounds: tuple[float, float] | None
+) -> tuple[float, float]:
+    """``(low, high)`` clipped to ``bounds`` (no change for None or NaN ends)."""
+    if bounds is None:
+        return low, high
+    lo, hi = bounds
+    return (max(low, lo) if math.isfinite(low) else low, min(high, hi) if math.isfinite(high) else high)
+
+
+def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (inside [0, 1] by construction); NaN for n = 0."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    z = normal_quantile(0.5 + confidence / 2.0)
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def normal_quantile(p: float) -> float:
+    """Standard normal quantile by bisection on ``erf`` (standard library only; ~1e-12)."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p={p}: must lie strictly between 0 and 1")
+    lo, hi = -40.0, 40.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def interval_method(metric: str, confidence: float = CONFIDENCE) -> str:
+    """How the interval of ``metric`` (a run-table column) is computed, for the caption under a table."""
+    if metric == contract.COLLAPSED:
+        return f"Wilson {confidence:.0%} score interval of the proportion"
+    bounds = contract.RANGES.get(metric.removeprefix("metrics."))
+    text = f"Student-t {confidence:.0%} interval of the mean over seeds"
+    if bounds is not None:
+        text += f", clipped to the figure's range [{bounds[0]:g}, {bounds[1]:g}]"
+    return text
 
 
 def collapse_onset(steps: Sequence[float], modes: Sequence[float], max_modes: float) -> float:
@@ -114,7 +162,8 @@ def completed(runs: pd.DataFrame) -> pd.DataFrame:
 def summarize(runs: pd.DataFrame, metrics: Sequence[str], confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Long table, one row per (config label, metric): n, mean, std, sem, t, ci_low, ci_high over the
     completed runs of that config (see :func:`completed`). ``metrics`` are column names of ``runs``;
-    ``collapsed`` (bool) is averaged as a fraction."""
+    ``collapsed`` (bool) is averaged as a fraction with a Wilson interval; other intervals are Student-t,
+    clipped to the figure's range (``contract.RANGES``); below ``contract.MIN_N_FOR_CI`` seeds, none."""
     done = completed(runs)
     rows = []
     labels = sorted(runs["config_label"].unique())
@@ -126,6 +175,14 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str], confidence: float = CO
             values = pd.to_numeric(group[metric].astype("Float64"), errors="coerce").to_numpy(
                 dtype=np.float64, na_value=np.nan
             )
-            rows.append({"config_label": label, "metric": metric, **mean_ci(values, confidence)})
+            row = {"config_label": label, "metric": metric, **mean_ci(values, confidence)}
+            if row["n"] < contract.MIN_N_FOR_CI:
+                row["ci_low"] = row["ci_high"] = float("nan")
+            elif metric == contract.COLLAPSED:
+                row["ci_low"], row["ci_high"] = wilson(round(row["mean"] * row["n"]), row["n"], confidence)
+            else:
+                bounds = contract.RANGES.get(metric.removeprefix("metrics."))
+                row["ci_low"], row["ci_high"] = clip_interval(row["ci_low"], row["ci_high"], bounds)
+            rows.append(row)
     columns = ["config_label", "metric", "n", "mean", "std", "sem", "t", "ci_low", "ci_high"]
     return pd.DataFrame(rows, columns=columns)

@@ -39,7 +39,7 @@ def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
 
 
 def headline_table(summary: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """Wide table, one row per config: "mean ± CI half-width (n=k)" for each of ``metrics`` (column names of
+    """Wide table, one row per config: "mean [CI low, CI high] (n=k)" for each of ``metrics`` (column names of
     the summary) that the summary holds."""
     labels = sorted(summary["config_label"].unique())
     present = [m for m in metrics if (summary["metric"] == m).any()]
@@ -53,14 +53,17 @@ def headline_table(summary: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFram
     return pd.DataFrame(rows, columns=["config_label", *[m.removeprefix("metrics.") for m in present]])
 
 
+def interval_text(mean: float, low: float, high: float, n: int, digits: int = 3) -> str:
+    """``"1.5 [0.2, 2.8] (n=3)"``; without an interval (n below ``contract.MIN_N_FOR_CI``) the reason."""
+    if n == 0 or not math.isfinite(mean):
+        return f"– (n={n})"
+    if n < contract.MIN_N_FOR_CI or not (math.isfinite(low) and math.isfinite(high)):
+        return f"{fmt(mean, digits)} (n={n}, no CI)"
+    return f"{fmt(mean, digits)} [{fmt(low, digits)}, {fmt(high, digits)}] (n={n})"
+
+
 def _mean_ci_text(row: pd.Series) -> str:
-    n = int(row["n"])
-    if n == 0:
-        return "– (n=0)"
-    if not math.isfinite(row["ci_high"]):
-        return f"{fmt(float(row['mean']))} (n={n})"
-    half = float(row["ci_high"]) - float(row["mean"])
-    return f"{fmt(float(row['mean']))} ± {fmt(half, 2)} (n={n})"
+    return interval_text(float(row["mean"]), float(row["ci_low"]), float(row["ci_high"]), int(row["n"]))
 
 
 def run_table(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """``gansweep-analyze experiment=NAME [collapse_modes=N] [--tracking-uri URI] [--out DIR] [--no-upload]``:
 regenerate a study's tables, plots and report from the MLflow store. ``--bench`` runs the speed benchmark,
-``--list`` prints the studies in the store, ``--publish`` writes the study's answer to experiments/<study>/."""
+``--list`` prints the studies in the store, ``--publish`` writes the study's answer to
+experiments/<study>/."""
 
 from __future__ import annotations
 

@@ -138,7 +138,8 @@ def contrast_rows(
     runs: pd.DataFrame, varying: Sequence[str], contrast: Contrast, confidence: float = CONFIDENCE
 ) -> tuple[pd.DataFrame, list[str]]:
     """Long table (:data:`LONG_COLUMNS`), one row per (group, level, figure); plus messages on what could
-    not be compared. ``runs`` is relabelled (``factor.<key>`` columns, see :func:`analysis.labels.relabel`)."""
+    not be compared. ``runs`` is relabelled (``factor.<key>`` columns, see
+    :func:`analysis.labels.relabel`)."""
     messages: list[str] = []
     fcol = FACTOR_PREFIX + contrast.factor
     if fcol not in runs:
@@ -166,9 +167,9 @@ def contrast_rows(
     metrics = [m for m in contract.CONTRAST_METRICS if contract.metric_column(m) in runs]
     rows: list[dict[str, object]] = []
     if group_keys:
-        keyed = done.assign(_group=done[[FACTOR_PREFIX + k for k in group_keys]].astype(str).agg(
-            SEPARATOR.join, axis=1
-        ))
+        keyed = done.assign(
+            _group=done[[FACTOR_PREFIX + k for k in group_keys]].astype(str).agg(SEPARATOR.join, axis=1)
+        )
     else:
         keyed = done.assign(_group="all runs")
     group_order = list(dict.fromkeys(keyed.sort_values("config_label")["_group"]))

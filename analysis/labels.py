@@ -22,7 +22,7 @@ FACTOR_PREFIX = "factor."
 
 
 def parse_label(label: str) -> dict[str, str]:
-    """``"post=failed1 recipe=post"`` -> ``{"post": "failed1", "recipe": "post"}`` (a bare item maps to "")."""
+    """``"post=failed1 recipe=post"`` -> ``{"post": "failed1", "recipe": "post"}`` (bare item: "")."""
     out: dict[str, str] = {}
     for item in _ITEM.split(label.strip()):
         if not item or item == "default":

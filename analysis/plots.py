@@ -395,8 +395,11 @@ def plot_contrast(long: pd.DataFrame, path: Path, *, title: str) -> Path:
     names = [f"{g} · {lv}" if g != "all runs" else str(lv) for g, lv in pairs]
     with plt.rc_context(_style()):
         fig, axes = plt.subplots(
-            1, len(metrics), figsize=(3.6 * len(metrics) + 2.5, _height(len(pairs)) * 0.8),
-            sharey=True, squeeze=False,
+            1,
+            len(metrics),
+            figsize=(3.6 * len(metrics) + 2.5, _height(len(pairs)) * 0.8),
+            sharey=True,
+            squeeze=False,
         )
         for ax, metric in zip(axes[0], metrics, strict=True):
             part = long[long["metric"] == metric].set_index(["group", "level"])
@@ -411,8 +414,15 @@ def plot_contrast(long: pd.DataFrame, path: Path, *, title: str) -> Path:
                 ok = np.isfinite(low) and np.isfinite(high)
                 color = "tab:red" if ok and high < 0 else "tab:blue" if ok and low > 0 else "grey"
                 ax.errorbar(
-                    mean, y, xerr=[[mean - low], [high - mean]] if ok else None, fmt="D",
-                    color=color, mfc=color if ok else "white", mec=color, ms=6, capsize=3,
+                    mean,
+                    y,
+                    xerr=[[mean - low], [high - mean]] if ok else None,
+                    fmt="D",
+                    color=color,
+                    mfc=color if ok else "white",
+                    mec=color,
+                    ms=6,
+                    capsize=3,
                 )
             ax.axvline(0.0, color="black", lw=0.8)
             ax.set_title(f"Δ {metric.removeprefix('eval/')}")
@@ -420,6 +430,8 @@ def plot_contrast(long: pd.DataFrame, path: Path, *, title: str) -> Path:
         axes[0][0].set_yticks(range(len(pairs)))
         axes[0][0].set_yticklabels([_wrap(n, 30) for n in reversed(names)], fontsize=8)
         baseline = str(long["baseline"].iloc[0])
-        fig.suptitle(f"{title}: level − {baseline} on the same seeds (mean, 95 % CI; red/blue: CI excludes 0)")
+        fig.suptitle(
+            f"{title}: level − {baseline} on the same seeds (mean, 95 % CI; red/blue: CI excludes 0)"
+        )
         fig.tight_layout()
         return save(fig, path)

@@ -111,7 +111,9 @@ def publish(
     files written."""
     target = Path(target)
     with tempfile.TemporaryDirectory(prefix="gansweep-publish-") as tmp:
-        result = regenerate(tracking_uri, study, Path(tmp), collapse_modes=collapse_modes, upload=False, spec=spec)
+        result = regenerate(
+            tracking_uri, study, Path(tmp), collapse_modes=collapse_modes, upload=False, spec=spec
+        )
         if target.exists():
             shutil.rmtree(target)
         (target / "tables").mkdir(parents=True)
@@ -146,7 +148,8 @@ def _read_text_table(path: Path) -> pd.DataFrame:
 
 
 _CAPTIONS = {
-    "modes_covered.png": "Digits covered at the end of training: runs as dots, mean and 95 % CI as a diamond.",
+    "modes_covered.png": "Digits covered at the end of training: runs as dots, mean and 95 % CI as a "
+    "diamond.",
     "class_shares.png": "Share of each digit among each config's final samples (one bright cell: collapse).",
     "samples_final_stretched.png": "Final samples of a representative run per config, each image's contrast "
     "stretched to its own range as the post's imshow showed them.",
@@ -164,9 +167,9 @@ def render_readme(folder: Path) -> str:
         if path.is_file():
             longs[i] = read_contrast(path)
     out = [f"# Study `{meta['study']}`\n"]
-    sentences = [
-        summary_sentence(longs[i], c) for i, c in enumerate(contrasts, start=1) if i in longs
-    ] or ["No contrast could be computed yet (see the messages below)."]
+    sentences = [summary_sentence(longs[i], c) for i, c in enumerate(contrasts, start=1) if i in longs] or [
+        "No contrast could be computed yet (see the messages below)."
+    ]
     question = f"**{meta['question']}** " if meta["question"] else ""
     out.append(question + " ".join(sentences) + "\n")
     wall = (
@@ -185,7 +188,9 @@ def render_readme(folder: Path) -> str:
         f"{', '.join(meta['blas_threads']) or 'unknown'}; {'; '.join(meta['versions']) or ''}.",
     ]
     if meta["shared"]:
-        facts.append("Shared by every run: " + " ".join(f"`{k}={v}`" for k, v in meta["shared"].items()) + ".")
+        facts.append(
+            "Shared by every run: " + " ".join(f"`{k}={v}`" for k, v in meta["shared"].items()) + "."
+        )
     out.append("\n".join(f"- {f}" for f in facts) + "\n")
     for i, contrast in enumerate(contrasts, start=1):
         if i not in longs:
@@ -201,7 +206,8 @@ def render_readme(folder: Path) -> str:
         out.append("## Final figures per config\n")
         out.append(
             f"Mean [95 % CI] (n): {HEADLINE_METHOD}. CSV: [tables/headline.csv](tables/headline.csv); "
-            "every figure: [tables/summary.csv](tables/summary.csv); per run: [tables/runs.csv](tables/runs.csv).\n"
+            "every figure: [tables/summary.csv](tables/summary.csv); "
+            "per run: [tables/runs.csv](tables/runs.csv).\n"
         )
         table = _read_text_table(headline)
         out.append(markdown_table(table[[c for c in README_HEADLINE if c in table.columns]]))

@@ -42,9 +42,7 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE
     return out
 
 
-def clip_interval(
-    low: float, high: float, bounds: tuple[float, float] | None
-) -> tuple[float, float]:
+def clip_interval(low: float, high: float, bounds: tuple[float, float] | None) -> tuple[float, float]:
     """``(low, high)`` clipped to ``bounds`` (no change for None or NaN ends)."""
     if bounds is None:
         return low, high

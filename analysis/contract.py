@@ -77,7 +77,7 @@ RANGES: dict[str, tuple[float, float]] = {
 # Fewer completed seeds than this: the report gives no interval (it would say nothing).
 MIN_N_FOR_CI = 3
 # Figures a contrast table compares (those a study logged), the first one carries the verdict.
-CONTRAST_METRICS = (MODES, RECALL, PRECISION, FD)
+CONTRAST_METRICS = (MODES, STRETCHED_MODES, PRECISION, RECALL, FD, CONTRAST)
 
 
 def metric_column(key: str) -> str:

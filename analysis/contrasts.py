@@ -30,6 +30,11 @@ _WORDS = {
     contract.RECALL: ("has higher recall", "has lower recall"),
     contract.PRECISION: ("has higher precision", "has lower precision"),
     contract.FD: ("has a larger Fréchet distance", "has a smaller Fréchet distance"),
+    contract.STRETCHED_MODES: (
+        "covers more digits once contrast-stretched",
+        "covers fewer digits once contrast-stretched",
+    ),
+    contract.CONTRAST: ("draws with more contrast", "draws with less contrast"),
 }
 LONG_COLUMNS = [
     "contrast",
@@ -107,6 +112,12 @@ def load_spec(study: str, root: Path) -> ReportSpec:
     return parse_spec(data.get("report"))
 
 
+def short_name(metric: str) -> str:
+    """A figure's name for a column or panel title: ``eval/recall`` -> ``recall``,
+    ``eval_stretched/modes_covered`` -> ``stretched modes``."""
+    return metric.replace("eval_stretched/modes_covered", "stretched modes").removeprefix("eval/")
+
+
 def _diff_bounds(metric: str) -> tuple[float, float] | None:
     bounds = contract.RANGES.get(metric)
     if bounds is None:
@@ -116,7 +127,7 @@ def _diff_bounds(metric: str) -> tuple[float, float] | None:
 
 
 def _verdict(level: str, baseline: str, n: int, low: float, high: float, metric: str) -> str:
-    name = metric.removeprefix("eval/")
+    name = short_name(metric)
     if n < contract.MIN_N_FOR_CI:
         return f"too few paired seeds (n={n})"
     if not (math.isfinite(low) and math.isfinite(high)):
@@ -234,8 +245,7 @@ def wide_markdown(long: pd.DataFrame) -> pd.DataFrame:
             "pairs": int(first["n_pairs"]),
         }
         for _, r in part.iterrows():
-            name = str(r["metric"]).removeprefix("eval/")
-            row[f"Δ {name}"] = interval_text(
+            row[f"Δ {short_name(str(r['metric']))}"] = interval_text(
                 float(r["mean_diff"]), float(r["ci_low"]), float(r["ci_high"]), int(r["n_pairs"])
             ).replace(f" (n={int(r['n_pairs'])})", "")
         row["collapsed"] = (
@@ -264,6 +274,21 @@ def summary_sentence(long: pd.DataFrame, contrast: Contrast) -> str:
     for verdict, where in counts.items():
         where_text = "" if len(where) == total else f" ({', '.join(where)})"
         parts.append(f"{verdict} in {len(where)} of {total}{where_text}")
+    others = []
+    for metric in dict.fromkeys(part["metric"]):
+        if metric == first_metric:
+            continue
+        sub = part[part["metric"] == metric]
+        ok = sub[(sub["n_pairs"] >= contract.MIN_N_FOR_CI)]
+        up, down = int((ok["ci_low"] > 0).sum()), int((ok["ci_high"] < 0).sum())
+        more, fewer = _WORDS.get(metric, (f"has a higher {metric}", f"has a lower {metric}"))
+        for count, words in ((up, more), (down, fewer)):
+            if count:
+                others.append(f"{words} in {count} of {len(sub)}")
+    if others:
+        levels = list(dict.fromkeys(part["level"]))
+        who = levels[0] if len(levels) == 1 else "the flipped level"
+        parts.append(f"beyond that, {who} " + ", ".join(others))
     collapsed = (
         f"collapsed: {int(rows['level_collapsed'].sum())}/{int(rows['level_n'].sum())} runs against "
         f"{int(rows.drop_duplicates('group')['baseline_collapsed'].sum())}/"

@@ -109,7 +109,7 @@ def _interval_panel(
         if not row.empty and np.isfinite(row["mean"].iloc[0]):
             mean = float(row["mean"].iloc[0])
             low, high = float(row["ci_low"].iloc[0]), float(row["ci_high"].iloc[0])
-            xerr = [[mean - low], [high - mean]] if np.isfinite(low) else None
+            xerr = [[max(0.0, mean - low)], [max(0.0, high - mean)]] if np.isfinite(low) else None
             ax.errorbar(
                 mean, y, xerr=xerr, fmt="D", color=colors[label], mec="black", ms=6, capsize=4, lw=1.5
             )
@@ -425,7 +425,9 @@ def plot_contrast(long: pd.DataFrame, path: Path, *, title: str) -> Path:
                     capsize=3,
                 )
             ax.axvline(0.0, color="black", lw=0.8)
-            ax.set_title(f"Δ {metric.removeprefix('eval/')}")
+            ax.set_title(
+                f"Δ {metric.replace('eval_stretched/modes_covered', 'stretched modes').removeprefix('eval/')}"
+            )
             ax.set_ylim(-0.7, len(pairs) - 0.3)
         axes[0][0].set_yticks(range(len(pairs)))
         axes[0][0].set_yticklabels([_wrap(n, 30) for n in reversed(names)], fontsize=8)

@@ -59,7 +59,10 @@ def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[floa
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 or n successes the bound is 0 or 1 exactly (rounding would leave it a hair inside).
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def normal_quantile(p: float) -> float:

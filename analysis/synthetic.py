@@ -86,7 +86,7 @@ def _run_metrics(
                 "eval/entropy": float(rng.uniform(0.5, 2.3)),
                 "eval/mnist_score": float(rng.uniform(1, 9)),
                 contract.FD: float(rng.gamma(5.0, 20.0 if collapse else 5.0)),
-                contract.NDB: float(rng.integers(0, 50)),
+                contract.NDB: float(rng.integers(0, 50)) / 100.0,  # a fraction of the bins, as the runner's
                 contract.PRECISION: float(rng.beta(5, 2)),
                 contract.RECALL: float(rng.beta(1, 5) if collapse else rng.beta(5, 3)),
                 "eval/density": float(rng.uniform(0, 1.5)),

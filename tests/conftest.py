@@ -79,3 +79,16 @@ def hydra_conf():
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         yield
     GlobalHydra.instance().clear()
+
+
+def short_labels(searched):
+    """``search_runs`` rows plus ``short_label``: the report's label of each run's config (the labels' own
+    tests are in test_publish.py)."""
+    import pandas as pd
+
+    from analysis import contract
+    from analysis.labels import relabel
+
+    full = searched[f"tags.{contract.TAG_LABEL}"].astype(str)
+    short = relabel(pd.DataFrame({"config_label": full.to_numpy()})).runs["config_label"]
+    return searched.assign(short_label=short.to_numpy())

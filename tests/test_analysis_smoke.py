@@ -12,6 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import short_labels
 from mlflow import MlflowClient
 
 from analysis import contract
@@ -64,7 +65,8 @@ def test_run_table_has_every_run(report: Path, searched: pd.DataFrame) -> None:
 
 def test_status_counts_match_search_runs(report: Path, searched: pd.DataFrame) -> None:
     status = pd.read_csv(report / "tables" / "status.csv")
-    label = f"tags.{contract.TAG_LABEL}"
+    searched = short_labels(searched)
+    label = "short_label"
     assert sorted(status["config_label"]) == sorted(searched[label].unique())
     for _, row in status.iterrows():
         mine = searched[searched[label] == row["config_label"]]
@@ -82,8 +84,9 @@ def test_status_counts_match_search_runs(report: Path, searched: pd.DataFrame) -
 
 def test_summary_numbers_match_search_runs(report: Path, searched: pd.DataFrame) -> None:
     summary = pd.read_csv(report / "tables" / "summary.csv")
-    done = searched[searched["status"] == "FINISHED"]
-    label = f"tags.{contract.TAG_LABEL}"
+    done = short_labels(searched)
+    done = done[done["status"] == "FINISHED"]
+    label = "short_label"
     metric_rows = summary[summary["metric"].str.startswith("metrics.")]
     expected_metrics = sorted(c for c in searched.columns if c.startswith("metrics."))
     assert sorted(metric_rows["metric"].unique()) == expected_metrics
@@ -92,11 +95,13 @@ def test_summary_numbers_match_search_runs(report: Path, searched: pd.DataFrame)
         assert row["n"] == len(values)
         if len(values):
             assert row["mean"] == pytest.approx(values.mean(), rel=1e-12, abs=1e-12)
-        if len(values) >= 2:
+        if len(values) >= contract.MIN_N_FOR_CI:
             half = T_TABLE_0975[len(values) - 1] * values.std(ddof=1) / math.sqrt(len(values))
-            assert row["ci_high"] - row["mean"] == pytest.approx(half, rel=2e-4, abs=1e-12)
+            low, high = contract.RANGES.get(row["metric"].removeprefix("metrics."), (-math.inf, math.inf))
+            assert row["ci_high"] == pytest.approx(min(high, values.mean() + half), rel=2e-4, abs=1e-12)
+            assert row["ci_low"] == pytest.approx(max(low, values.mean() - half), rel=2e-4, abs=1e-12)
         else:
-            assert math.isnan(row["ci_low"])
+            assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
 
 
 def test_ci_by_hand_on_real_values(searched: pd.DataFrame) -> None:
@@ -168,6 +173,6 @@ def test_each_plot_exists_exactly_when_its_data_does(
 
 def test_report_names_every_config(report: Path, searched: pd.DataFrame) -> None:
     text = (report / "report.md").read_text()
-    for label in searched[f"tags.{contract.TAG_LABEL}"].unique():
+    for label in short_labels(searched)["short_label"].unique():
         assert label in text
     assert (report / "report.html").stat().st_size > 0

@@ -15,6 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import short_labels
 from mlflow import MlflowClient
 
 from analysis import contract
@@ -91,8 +92,8 @@ def _outcomes(frame: pd.DataFrame) -> dict[str, int]:
 def test_every_run_is_counted_by_outcome(store: Store, edge: tuple[Path, object]) -> None:
     out, _ = edge
     status = pd.read_csv(out / "tables" / "status.csv")
-    runs = _searched(store, "edge")
-    label = f"tags.{contract.TAG_LABEL}"
+    runs = short_labels(_searched(store, "edge"))
+    label = "short_label"
     assert status["runs"].sum() == len(runs)
     for _, row in status.iterrows():
         mine = runs[runs[label] == row["config_label"]]
@@ -105,13 +106,11 @@ def test_every_run_is_counted_by_outcome(store: Store, edge: tuple[Path, object]
 def test_summary_matches_search_runs(store: Store, edge: tuple[Path, object]) -> None:
     out, _ = edge
     summary = pd.read_csv(out / "tables" / "summary.csv")
-    runs = _searched(store, "edge")
+    runs = short_labels(_searched(store, "edge"))
     done = runs[runs["status"] == "FINISHED"]
     checked = 0
     for _, row in summary[summary["metric"].str.startswith("metrics.")].iterrows():
-        values = done.loc[done[f"tags.{contract.TAG_LABEL}"] == row["config_label"], row["metric"]].to_numpy(
-            float
-        )
+        values = done.loc[done["short_label"] == row["config_label"], row["metric"]].to_numpy(float)
         values = values[np.isfinite(values) & (np.abs(values) < sys.float_info.max)]
         assert row["n"] == len(values), row
         if len(values):

@@ -1,0 +1,205 @@
+"""Reports that answer a study's question (short labels, bounded intervals, contrasts with verdicts) and the
+published study folders: tested on synthetic stores with a planted effect (the post recipe collapses) and a
+factor without one (the model), and on every committed ``experiments/<study>/``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import contract
+from analysis.contrasts import Contrast, contrast_rows, load_spec, parse_spec
+from analysis.labels import parse_label, relabel
+from analysis.pipeline import regenerate
+from analysis.publish import META, README, publish, render_readme
+from analysis.stats import summarize, wilson
+from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
+from gansweep import paths
+
+ROOT = paths.project_root()
+SPEC = SyntheticSpec(models=("arch1", "arch2"), recipes=("post", "modern"), seeds=(0, 1, 2, 3, 4))
+REPORT = parse_spec(
+    {
+        "question": "Recipe or architecture?",
+        "contrasts": [
+            {"name": "post vs modern", "factor": "recipe", "baseline": "modern", "by": ["model"]},
+            {"name": "arch2 vs arch1", "factor": "model", "baseline": "arch1", "by": ["recipe"]},
+        ],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    uri, artifacts = sqlite_store(str(tmp_path_factory.mktemp("publish-store")))
+    build_synthetic_study(uri, "planted", artifacts, SPEC)
+    few = SyntheticSpec(models=("arch1",), recipes=("post", "modern"), seeds=(0, 1), with_samples=False)
+    build_synthetic_study(uri, "two_seeds", artifacts, few)
+    return uri
+
+
+@pytest.fixture(scope="module")
+def result(store: str, tmp_path_factory: pytest.TempPathFactory):
+    return regenerate(store, "planted", tmp_path_factory.mktemp("report"), upload=False, spec=REPORT)
+
+
+def test_parse_label_keeps_values_with_spaces() -> None:
+    items = parse_label("model.generator.hidden=[256, 512] post=failed1 +extra=1")
+    assert items == {"model.generator.hidden": "[256, 512]", "post": "failed1", "extra": "1"}
+
+
+def test_relabel_names_what_varies_and_states_the_rest_once() -> None:
+    runs = pd.DataFrame(
+        {
+            "config_label": [
+                "post=failed1 recipe=post train.iterations=600",
+                "post=failed1 recipe=modern train.iterations=600",
+                "post=failed2 recipe=post train.iterations=600",
+            ]
+        }
+    )
+    out = relabel(runs)
+    assert list(out.runs["config_label"]) == ["failed1 · post", "failed1 · modern", "failed2 · post"]
+    assert out.shared == {"train.iterations": "600"}
+    assert out.varying == ("post", "recipe")
+    assert list(out.runs["full_label"]) == list(runs["config_label"])
+    dotted = relabel(pd.DataFrame({"config_label": ["source.lr=3e-6 x=1", "source.lr=3e-5 x=1"]}))
+    assert list(dotted.runs["config_label"]) == ["lr=3e-6", "lr=3e-5"]
+
+
+def test_wilson_matches_published_values_and_stays_in_0_1() -> None:
+    low, high = wilson(0, 3)
+    assert low == 0.0 and high == pytest.approx(0.5615, abs=1e-4)
+    low, high = wilson(2, 3)
+    assert (low, high) == (pytest.approx(0.2077, abs=1e-4), pytest.approx(0.9385, abs=1e-4))
+    for k in range(6):
+        low, high = wilson(k, 5)
+        assert 0.0 <= low <= k / 5 <= high <= 1.0
+
+
+def test_report_labels_are_short(result) -> None:
+    assert sorted(result.runs["config_label"].unique()) == [
+        "arch1 · modern",
+        "arch1 · post",
+        "arch2 · modern",
+        "arch2 · post",
+    ]
+    text = (result.out_dir / "report.md").read_text()
+    assert "model=arch1 recipe=post |" not in text
+
+
+def test_intervals_keep_their_bounds(result) -> None:
+    summary = pd.read_csv(result.out_dir / "tables" / "summary.csv")
+    checked = 0
+    for _, row in summary.iterrows():
+        metric = str(row["metric"]).removeprefix("metrics.")
+        bounds = (0.0, 1.0) if metric == contract.COLLAPSED else contract.RANGES.get(metric)
+        if bounds is None or not math.isfinite(row["ci_low"]):
+            continue
+        assert bounds[0] <= row["ci_low"] <= row["mean"] <= row["ci_high"] <= bounds[1], row.to_dict()
+        checked += 1
+    assert checked > 20
+    # A proportion of 0 or 1 over 5 seeds has a zero-width t interval; Wilson's is wide and inside [0, 1].
+    collapsed = summarize(result.runs, [contract.COLLAPSED])
+    assert (collapsed["ci_high"] - collapsed["ci_low"] > 0.4).all()
+
+
+def test_fewer_than_three_seeds_give_no_interval(store: str, tmp_path: Path) -> None:
+    out = regenerate(store, "two_seeds", tmp_path, upload=False, spec=REPORT)
+    summary = pd.read_csv(tmp_path / "tables" / "summary.csv")
+    assert summary["n"].max() == 2
+    assert summary["ci_low"].isna().all() and summary["ci_high"].isna().all()
+    assert "(n=2, no CI)" in (tmp_path / "tables" / "headline.md").read_text()
+    rows = out.contrasts
+    assert set(rows["verdict"]) == {"too few paired seeds (n=2)"}
+
+
+def test_contrast_finds_the_planted_effect_and_not_the_absent_one(result) -> None:
+    planted = result.contrasts[result.contrasts["contrast"] == "post vs modern"]
+    modes = planted[planted["metric"] == contract.MODES]
+    assert len(modes) == 2 and (modes["n_pairs"] == 5).all()
+    assert set(modes["verdict"]) == {"post covers fewer digits than modern"}
+    assert (modes["ci_high"] < 0).all()
+    assert (modes["level_collapsed"] == 5).all() and (modes["baseline_collapsed"] == 0).all()
+    absent = result.contrasts[result.contrasts["contrast"] == "arch2 vs arch1"]
+    absent_modes = absent[absent["metric"] == contract.MODES]
+    assert len(absent_modes) == 2
+    assert set(absent_modes["verdict"]) == {"no difference detected"}
+    assert ((absent_modes["ci_low"] <= 0) & (absent_modes["ci_high"] >= 0)).all()
+    text = (result.out_dir / "report.md").read_text()
+    assert text.index("## Contrast: post vs modern") < text.index("## Runs per config by outcome")
+
+
+def test_contrast_names_a_factor_that_does_not_vary(result) -> None:
+    long, messages = contrast_rows(result.runs, ("model", "recipe"), Contrast("x", "loss", "post"))
+    assert long.empty and "factor 'loss' does not vary" in messages[0]
+    long, messages = contrast_rows(result.runs, ("model", "recipe"), Contrast("x", "recipe", "sgd"))
+    assert long.empty and "baseline recipe=sgd has no runs" in messages[0]
+
+
+def test_every_study_file_declares_contrasts_on_keys_it_sweeps() -> None:
+    from omegaconf import OmegaConf
+
+    for path in sorted((ROOT / "experiments").glob("*.yaml")):
+        if path.stem in ("smoke", "quickstart"):
+            continue
+        spec = load_spec(path.stem, ROOT)
+        assert spec.question and spec.contrasts, path.name
+        swept = OmegaConf.load(path).hydra.sweeper.params
+        for contrast in spec.contrasts:
+            assert contrast.factor in swept, (path.name, contrast.factor)
+            values = [v.strip() for v in str(swept[contrast.factor]).split(",")]
+            assert any(
+                float(v) == float(contrast.baseline) if _num(v) else v == contrast.baseline for v in values
+            ), (path.name, contrast.baseline, values)
+            assert all(b in swept for b in contrast.by), (path.name, contrast.by)
+
+
+def _num(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_publish_is_a_function_of_the_store(store: str, tmp_path: Path) -> None:
+    first = publish(store, "planted", tmp_path / "a", spec=REPORT)
+    publish(store, "planted", tmp_path / "b", spec=REPORT)
+    names = sorted(p.relative_to(tmp_path / "a").as_posix() for p in first)
+    assert "README.md" in names and "tables/contrast_1.csv" in names and "figures/contrast_1.png" in names
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    readme = (tmp_path / "a" / README).read_text()
+    first_paragraph = readme.split("\n\n")[1]
+    assert first_paragraph.startswith("**Recipe or architecture?**")
+    assert "post covers fewer digits than modern in 2 of 2" in first_paragraph
+    assert "no difference detected in 2 of 2" in first_paragraph
+    meta = json.loads((tmp_path / "a" / META).read_text())
+    assert meta["runs"] == 20 and meta["wall_hours"] is not None
+
+
+def _published() -> list[Path]:
+    return sorted(p.parent for p in (ROOT / "experiments").glob(f"*/{META}"))
+
+
+@pytest.mark.parametrize("folder", _published(), ids=lambda p: p.name)
+def test_published_readme_is_what_its_tables_render(folder: Path) -> None:
+    assert (folder / README).read_text(encoding="utf-8") == render_readme(folder)
+    meta = json.loads((folder / META).read_text())
+    for figure in meta["figures"]:
+        assert (folder / "figures" / figure).is_file(), figure
+    contrasts = load_spec(folder.name, ROOT).contrasts
+    assert [c.name for c in contrasts] == [c["name"] for c in meta["contrasts"]]
+
+
+def test_every_study_with_contrasts_is_published_or_listed_as_pending() -> None:
+    published = {p.name for p in _published()}
+    text = (ROOT / "experiments" / "README.md").read_text()
+    for path in sorted((ROOT / "experiments").glob("*.yaml")):
+        if load_spec(path.stem, ROOT).contrasts and path.stem not in published:
+            assert f"`{path.stem}` (pending" in text, path.stem

@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = overrides["experiment"]
     start = time.perf_counter()
     if args.publish:
-        from analysis.publish import publish
+        from analysis.publish import publish, update_findings
 
         target = args.out or paths.project_root() / "experiments" / name
         try:
@@ -134,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"published {len(files)} files to {target} in {time.perf_counter() - start:.1f} s")
         print(f"answer: {target / 'README.md'}")
+        root = paths.project_root()
+        if args.out is None and update_findings(root / "README.md", root / "experiments"):
+            print(f"findings in {root / 'README.md'} updated")
         return 0
     out = args.out or paths.project_root() / "reports" / name
     try:

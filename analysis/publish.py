@@ -228,3 +228,28 @@ def render_readme(folder: Path) -> str:
         "(tests/test_publish.py re-renders this file from meta.json and tables/).*\n"
     )
     return "\n".join(out)
+
+
+FINDINGS_START = "<!-- findings: written by gansweep-analyze --publish from experiments/*/README.md -->"
+FINDINGS_END = "<!-- /findings -->"
+
+
+def findings_block(experiments: Path) -> str:
+    """One bullet per published study: its README's answer paragraph, linked."""
+    lines = [FINDINGS_START]
+    for folder in sorted(p.parent for p in Path(experiments).glob(f"*/{META}")):
+        answer = (folder / README).read_text(encoding="utf-8").split("\n\n")[1].strip()
+        lines.append(f"- [`{folder.name}`](experiments/{folder.name}/README.md): {answer}")
+    lines.append(FINDINGS_END)
+    return "\n".join(lines)
+
+
+def update_findings(readme: Path, experiments: Path) -> bool:
+    """Replace the findings block of the project README (between the markers); False when it has none."""
+    text = Path(readme).read_text(encoding="utf-8")
+    if FINDINGS_START not in text or FINDINGS_END not in text:
+        return False
+    head, rest = text.split(FINDINGS_START, 1)
+    _, tail = rest.split(FINDINGS_END, 1)
+    Path(readme).write_text(head + findings_block(experiments) + tail, encoding="utf-8")
+    return True

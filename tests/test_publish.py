@@ -203,3 +203,13 @@ def test_every_study_with_contrasts_is_published_or_listed_as_pending() -> None:
     for path in sorted((ROOT / "experiments").glob("*.yaml")):
         if load_spec(path.stem, ROOT).contrasts and path.stem not in published:
             assert f"`{path.stem}` (pending" in text, path.stem
+
+
+def test_readme_findings_are_the_published_answers() -> None:
+    from analysis.publish import FINDINGS_END, FINDINGS_START, findings_block
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = text.index(FINDINGS_START), text.index(FINDINGS_END) + len(FINDINGS_END)
+    assert text[start:end] == findings_block(ROOT / "experiments")
+    for folder in _published():
+        assert f"(experiments/{folder.name}/README.md)" in text[start:end]

@@ -4,6 +4,7 @@
 #   make test    ruff + the test suite (what CI runs)
 #   make ui      the MLflow UI on the project's store, bound to 127.0.0.1
 #   make analyze STUDY=failed_architectures   regenerate a study's tables, plots and report
+#   make publish STUDY=failed_architectures   write its answer to experiments/<study>/ and README's findings
 #   make bench   engine, data, evaluator, runner and analysis benchmarks (prints figures)
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ STAMP  := $(VENV)/.gansweep-installed
 PORT   ?= 5000
 STUDY  ?= quickstart
 
-.PHONY: run test lint ui analyze bench data evaluator setup lock clean-results
+.PHONY: run test lint ui analyze publish bench data evaluator setup lock clean-results
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gansweep needs Python 3.11+, found " + sys.version.split()[0])'
@@ -47,6 +48,9 @@ test: evaluator lint
 
 analyze: $(STAMP)
 	$(BIN)/gansweep-analyze experiment=$(STUDY)
+
+publish: $(STAMP)
+	$(BIN)/gansweep-analyze experiment=$(STUDY) --publish
 
 ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns.db --host 127.0.0.1 --port $(PORT)

@@ -10,8 +10,9 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -20,6 +21,8 @@ from analysis import contract
 from analysis.load import StudyNotFoundError, list_studies
 from analysis.pipeline import regenerate
 from gansweep import paths
+
+T = TypeVar("T")
 
 KEYS = {
     "experiment": "the study (MLflow experiment) to analyse",
@@ -86,6 +89,19 @@ def _store_missing(uri: str) -> str | None:
     return None
 
 
+def _read_study(name: str, uri: str, job: Callable[[], T]) -> tuple[T | None, int]:
+    """Run ``job`` (which reads study ``name`` from ``uri``) -> (its result, 0), or (None, exit code) with the
+    error printed: 2 for an unknown study, 1 when the store cannot be read."""
+    try:
+        return job(), 0
+    except StudyNotFoundError as err:
+        print(f"gansweep-analyze: {err}", file=sys.stderr)
+        return None, 2
+    except MlflowException as err:
+        print(f"gansweep-analyze: cannot read study {name!r} from {uri}: {err}", file=sys.stderr)
+        return None, 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 also for a partial report, 2 for bad arguments or an
     unknown study, 1 when the store cannot be read)."""
@@ -124,14 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from analysis.publish import publish, update_findings
 
         target = args.out or paths.project_root() / "experiments" / name
-        try:
-            files = publish(uri, name, target, collapse_modes=collapse_modes)
-        except StudyNotFoundError as err:
-            print(f"gansweep-analyze: {err}", file=sys.stderr)
-            return 2
-        except MlflowException as err:
-            print(f"gansweep-analyze: cannot read study {name!r} from {uri}: {err}", file=sys.stderr)
-            return 1
+        files, code = _read_study(
+            name, uri, lambda: publish(uri, name, target, collapse_modes=collapse_modes)
+        )
+        if code:
+            return code
         print(f"published {len(files)} files to {target} in {time.perf_counter() - start:.1f} s")
         print(f"answer: {target / 'README.md'}")
         root = paths.project_root()
@@ -139,14 +152,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"findings in {root / 'README.md'} updated")
         return 0
     out = args.out or paths.project_root() / "reports" / name
-    try:
-        result = regenerate(uri, name, out, collapse_modes=collapse_modes, upload=not args.no_upload)
-    except StudyNotFoundError as err:
-        print(f"gansweep-analyze: {err}", file=sys.stderr)
-        return 2
-    except MlflowException as err:
-        print(f"gansweep-analyze: cannot read study {name!r} from {uri}: {err}", file=sys.stderr)
-        return 1
+    result, code = _read_study(
+        name,
+        uri,
+        lambda: regenerate(uri, name, out, collapse_modes=collapse_modes, upload=not args.no_upload),
+    )
+    if code:
+        return code
     for message in result.messages:
         print(f"note: {message}")
     print(

@@ -80,6 +80,12 @@ MIN_N_FOR_CI = 3
 CONTRAST_METRICS = (MODES, STRETCHED_MODES, PRECISION, RECALL, FD, CONTRAST)
 
 
+def short_name(metric: str) -> str:
+    """A figure's name for a table column or panel title: ``eval/recall`` -> ``recall``,
+    ``eval_stretched/modes_covered`` -> ``stretched modes``."""
+    return metric.replace(STRETCHED_MODES, "stretched modes").removeprefix("eval/")
+
+
 def metric_column(key: str) -> str:
     """Column of the run table holding the final value of metric ``key`` (mlflow.search_runs naming)."""
     return f"metrics.{key}"

@@ -112,12 +112,6 @@ def load_spec(study: str, root: Path) -> ReportSpec:
     return parse_spec(data.get("report"))
 
 
-def short_name(metric: str) -> str:
-    """A figure's name for a column or panel title: ``eval/recall`` -> ``recall``,
-    ``eval_stretched/modes_covered`` -> ``stretched modes``."""
-    return metric.replace("eval_stretched/modes_covered", "stretched modes").removeprefix("eval/")
-
-
 def _diff_bounds(metric: str) -> tuple[float, float] | None:
     bounds = contract.RANGES.get(metric)
     if bounds is None:
@@ -127,7 +121,7 @@ def _diff_bounds(metric: str) -> tuple[float, float] | None:
 
 
 def _verdict(level: str, baseline: str, n: int, low: float, high: float, metric: str) -> str:
-    name = short_name(metric)
+    name = contract.short_name(metric)
     if n < contract.MIN_N_FOR_CI:
         return f"too few paired seeds (n={n})"
     if not (math.isfinite(low) and math.isfinite(high)):
@@ -245,7 +239,7 @@ def wide_markdown(long: pd.DataFrame) -> pd.DataFrame:
             "pairs": int(first["n_pairs"]),
         }
         for _, r in part.iterrows():
-            row[f"Δ {short_name(str(r['metric']))}"] = interval_text(
+            row[f"Δ {contract.short_name(str(r['metric']))}"] = interval_text(
                 float(r["mean_diff"]), float(r["ci_low"]), float(r["ci_high"]), int(r["n_pairs"])
             ).replace(f" (n={int(r['n_pairs'])})", "")
         row["collapsed"] = (

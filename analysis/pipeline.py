@@ -16,7 +16,7 @@ from analysis.contrasts import ReportSpec, contrast_rows, load_spec, summary_sen
 from analysis.labels import relabel
 from analysis.load import Study, load_study
 from analysis.report import Block, write_report
-from analysis.stats import CONFIDENCE, add_collapse, interval_method, status_counts, summarize
+from analysis.stats import CONFIDENCE, add_collapse, status_counts, summarize
 from analysis.tables import headline_table, run_table, summary_markdown, write_table
 from gansweep import paths
 
@@ -47,8 +47,6 @@ class Result:
     shared: dict[str, str] = field(default_factory=dict)
     contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)
     contrast_files: list[tuple[str, pd.DataFrame, Path | None]] = field(default_factory=list)
-    headline: pd.DataFrame = field(default_factory=pd.DataFrame)
-    status: pd.DataFrame = field(default_factory=pd.DataFrame)
     runs: pd.DataFrame = field(default_factory=pd.DataFrame)
     answer: list[str] = field(default_factory=list)
 
@@ -229,7 +227,7 @@ def _blocks(
 HEADLINE_METHOD = (
     "Student-t 95 % interval of the mean over seeds, clipped to each figure's range (contract.RANGES: "
     f"digits [0, 10], precision, recall, NDB and contrast [0, 1], distances ≥ 0); collapsed: "
-    f"{interval_method(contract.COLLAPSED)}; no interval below n = {contract.MIN_N_FOR_CI}"
+    f"Wilson {CONFIDENCE:.0%} score interval of the proportion; no interval below n = {contract.MIN_N_FOR_CI}"
 )
 CONTRAST_METHOD = (
     "Δ = level − baseline on the same seeds (completed runs of both), mean and Student-t 95 % interval of "
@@ -261,10 +259,6 @@ def answer_blocks(result: Result, collapse_modes: float) -> list[Block]:
         if plot is not None:
             blocks.append(Block("image", text=name, path=f"plots/{plot.name}"))
     return blocks
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")[:60] or "contrast"
 
 
 def _contrasts(runs: pd.DataFrame, varying: tuple[str, ...], out_dir: Path, result: Result) -> list[Path]:
@@ -321,7 +315,7 @@ def regenerate(
     status = status_counts(runs)
     headline_cols = [contract.metric_column(k) for k in contract.HEADLINE] + [contract.COLLAPSED]
     headline = headline_table(summary, headline_cols)
-    result.runs, result.status, result.headline = runs, status, headline
+    result.runs = runs
     result.files += _contrasts(runs, labelled.varying, out_dir, result)
     tables = out_dir / "tables"
     result.files += write_table(status, tables, "status")

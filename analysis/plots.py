@@ -425,9 +425,7 @@ def plot_contrast(long: pd.DataFrame, path: Path, *, title: str) -> Path:
                     capsize=3,
                 )
             ax.axvline(0.0, color="black", lw=0.8)
-            ax.set_title(
-                f"Δ {metric.replace('eval_stretched/modes_covered', 'stretched modes').removeprefix('eval/')}"
-            )
+            ax.set_title(f"Δ {contract.short_name(metric)}")
             ax.set_ylim(-0.7, len(pairs) - 0.3)
         axes[0][0].set_yticks(range(len(pairs)))
         axes[0][0].set_yticklabels([_wrap(n, 30) for n in reversed(names)], fontsize=8)

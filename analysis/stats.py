@@ -79,17 +79,6 @@ def normal_quantile(p: float) -> float:
     return (lo + hi) / 2
 
 
-def interval_method(metric: str, confidence: float = CONFIDENCE) -> str:
-    """How the interval of ``metric`` (a run-table column) is computed, for the caption under a table."""
-    if metric == contract.COLLAPSED:
-        return f"Wilson {confidence:.0%} score interval of the proportion"
-    bounds = contract.RANGES.get(metric.removeprefix("metrics."))
-    text = f"Student-t {confidence:.0%} interval of the mean over seeds"
-    if bounds is not None:
-        text += f", clipped to the figure's range [{bounds[0]:g}, {bounds[1]:g}]"
-    return text
-
-
 def collapse_onset(steps: Sequence[float], modes: Sequence[float], max_modes: float) -> float:
     """The first eval step from which ``eval/modes_covered`` stays <= ``max_modes`` up to the last eval point.
 

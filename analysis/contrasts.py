@@ -258,11 +258,14 @@ def summary_sentence(long: pd.DataFrame, contrast: Contrast) -> str:
         return f"{contrast.name}: nothing to compare yet."
     first_metric = part["metric"].iloc[0]
     rows = part[part["metric"] == first_metric]
+    levels = list(dict.fromkeys(part["level"]))
     counts: dict[str, list[str]] = {}
     for _, r in rows.iterrows():
-        counts.setdefault(str(r["verdict"]), []).append(
-            f"{r['group']}" if r["group"] != "all runs" else str(r["level"])
-        )
+        if r["group"] == "all runs":
+            where = str(r["level"])
+        else:
+            where = f"{r['level']} in {r['group']}" if len(levels) > 1 else str(r["group"])
+        counts.setdefault(str(r["verdict"]), []).append(where)
     total = len(rows)
     parts = []
     for verdict, where in counts.items():
@@ -280,8 +283,7 @@ def summary_sentence(long: pd.DataFrame, contrast: Contrast) -> str:
             if count:
                 others.append(f"{words} in {count} of {len(sub)}")
     if others:
-        levels = list(dict.fromkeys(part["level"]))
-        who = levels[0] if len(levels) == 1 else "the flipped level"
+        who = levels[0] if len(levels) == 1 else "a compared level"
         parts.append(f"beyond that, {who} " + ", ".join(others))
     collapsed = (
         f"collapsed: {int(rows['level_collapsed'].sum())}/{int(rows['level_n'].sum())} runs against "

@@ -264,3 +264,55 @@ def test_sgd_takes_none_of_the_recipes_adam_settings() -> None:
     for recipe in ("post", "modern"):
         opt = resolved(["optimizer=sgd", f"recipe={recipe}"])["optimizer"]
         assert opt == {"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": False}
+
+
+# A changed value for each key some schedule takes (the section's other keys kept).
+_CHANGED = {
+    "warmup_steps": 7,
+    "milestones": [3, 60],
+    "gamma": {"multistep": 0.5, "post_extreme_decay": [0.1, 0.2], "exponential": 0.99},
+    "total_steps": 50,
+    "min_lr": 1e-6,
+}
+
+
+@pytest.mark.parametrize("schedule", options("schedule"))
+def test_overriding_any_key_a_schedule_takes_changes_the_run(schedule: str) -> None:
+    from gansweep.train import schedule_of
+
+    cfg = resolved([f"schedule={schedule}"])
+    keys = [k for k in cfg["schedule"] if k != "name"]
+    assert "warmup_steps" in keys
+    steps = range(0, 3000, 3)
+    before = [schedule_of(cfg)(t) for t in steps]
+    for key in keys:
+        changed = _CHANGED[key][schedule] if isinstance(_CHANGED[key], dict) else _CHANGED[key]
+        cfg2 = resolved([f"schedule={schedule}", f"schedule.{key}={changed}"])
+        C.validate(cfg2)
+        assert cfg2["schedule"][key] == changed
+        assert C.config_hash(cfg2) != C.config_hash(cfg)
+        assert [schedule_of(cfg2)(t) for t in steps] != before, key
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("+unknown_key=1", "unknown_key"),
+        ("+train.iteratoins=5", "train.iteratoins"),
+        ("+model.generator.dropout=0.5", "model.generator.dropout"),
+        ("optimizer=sgd +optimizer.beta1=0.5", "optimizer.beta1"),
+        ("schedule=constant +schedule.gamma=0.5", "schedule.gamma"),
+        ("schedule=exponential schedule.gamma=1.5", "schedule.gamma"),
+    ],
+)
+def test_a_key_no_part_of_the_schema_reads_is_refused_naming_it(override: str, key: str) -> None:
+    cfg = resolved(override.split(" "))
+    with pytest.raises(C.ConfigError, match=key.replace(".", r"\.")):
+        C.validate(cfg)
+
+
+def test_the_schema_knows_every_key_of_every_config() -> None:
+    """No key of the shipped configs is refused as unknown (every group option and study job validates)."""
+    for study in STUDIES:
+        for job in sweep_jobs(study)[:3]:
+            C.validate(resolved(job))

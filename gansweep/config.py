@@ -29,9 +29,11 @@ DATASETS = ("mnist", "stacked_mnist")
 DTYPES = ("float32", "float64")
 
 # Keys that do not change what a run computes: left out of the config hash. ``report`` is a study file's
-# instructions to the analysis (contrasts, labels); it is not logged as params either (see run_params).
-_UNHASHED = ("tracking", "force", "resume", "hydra", "study", "report")
-_NOT_PARAMS = ("report",)
+# instructions to the analysis (contrasts, labels); ``recipes`` (each recipe's quirk values) and ``flip`` (the
+# recipe an ablation takes a value from) only feed the settings that hold them. None of the three is logged
+# as params either (see run_params).
+_NOT_PARAMS = ("report", "recipes", "flip")
+_UNHASHED = ("tracking", "force", "resume", "hydra", "study", *_NOT_PARAMS)
 _PROBE = {"probe": np.zeros(1)}  # a parameter to build the configured optimizer on, as its check
 
 
@@ -129,7 +131,7 @@ def builder_args(cfg: Mapping[str, Any], section: str) -> dict[str, Any]:
 _SCHEMA: dict[str, tuple[str, ...] | None] = {
     "": (
         "study", "seed", "force", "resume", "source", "noise", "model", "loss", "optimizer", "schedule",
-        "data", "train", "eval", "tracking", "flip", "report",
+        "data", "train", "eval", "tracking", "recipes", "flip", "report",
     ),
     "source": ("run", "file", "commit", "lr", "holdout", "decay_milestones", "decay_gamma"),
     "noise": ("dist", "dim"),
@@ -149,7 +151,7 @@ _SCHEMA: dict[str, tuple[str, ...] | None] = {
     ),
     "eval": ("enabled", "every", "n_samples", "mode_share", "k", "metrics", "stretched"),
     "tracking": ("enabled", "uri", "experiment", "artifact_location"),
-    "flip": None,
+    "recipes": None,
     "report": None,
 }  # fmt: skip
 
@@ -172,6 +174,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
     """Refuse a config that cannot run, naming the key and value. Checks every section the runner reads, and
     refuses a key that no part of the schema reads."""
     _known_keys(cfg)
+    if cfg.get("flip") is not None and cfg["flip"] not in get(cfg, "recipes"):
+        raise _bad("flip", cfg["flip"], f"must name a recipe of recipes: {', '.join(get(cfg, 'recipes'))}")
     seed = get(cfg, "seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise _bad("seed", seed, "must be an integer >= 0")
@@ -255,7 +259,8 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
 
 
 def run_params(cfg: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-    """The dotted keys and values a run logs as params: :func:`flatten` without the analysis' ``report``."""
+    """The dotted keys and values a run logs as params: :func:`flatten` without ``report``, ``recipes`` and
+    ``flip`` (the analysis' instructions, and the values the recipe settings hold already)."""
     return flatten({k: v for k, v in cfg.items() if k not in _NOT_PARAMS})
 
 

@@ -247,11 +247,36 @@ def test_flipped_grad_ablation_sets_the_prototypes_loss() -> None:
         assert resolved([f"recipe={recipe}", "ablation=flipped_grad"])["loss"]["name"] == "post_flipped_grad"
 
 
-def test_report_block_is_neither_param_nor_hashed() -> None:
+@pytest.mark.parametrize("key", ["report", "recipes", "flip"])
+def test_report_recipes_and_flip_are_neither_params_nor_hashed(key: str) -> None:
     cfg = resolved(["experiment=failed_architectures"])
-    assert cfg["report"]["contrasts"]
-    assert not any(k.startswith("report") for k, _ in C.run_params(cfg))
-    assert C.config_hash(cfg) == C.config_hash({k: v for k, v in cfg.items() if k != "report"})
+    assert cfg[key]
+    assert not any(k.split(".")[0] == key for k, _ in C.run_params(cfg))
+    assert C.config_hash(cfg) == C.config_hash({k: v for k, v in cfg.items() if k != key})
+
+
+def test_two_jobs_that_train_the_same_have_the_same_hash() -> None:
+    """recipe=modern ablation=batch trains as recipe=modern train.batch_size=1: one hash."""
+    assert C.config_hash(resolved(["recipe=modern", "ablation=batch"])) == C.config_hash(
+        resolved(["recipe=modern", "train.batch_size=1"])
+    )
+
+
+@pytest.mark.parametrize("recipe", ["post", "modern"])
+@pytest.mark.parametrize("model", options("model"))
+def test_a_model_trains_with_the_recipes_init_and_its_file_states_none(recipe: str, model: str) -> None:
+    text = (CONF / "model" / f"{model}.yaml").read_text()
+    assert not any(line.startswith(("init:", "init_gain:")) for line in text.splitlines())
+    cfg = resolved([f"model={model}", f"recipe={recipe}"])
+    want = cfg["recipes"][recipe]
+    assert (cfg["model"]["init"], cfg["model"]["init_gain"]) == (want["init"], want["init_gain"])
+    assert (cfg["train"]["batch_size"], cfg["data"]["split"]) == (want["batch_size"], want["split"])
+
+
+def test_each_recipe_flips_to_the_other() -> None:
+    assert resolved(["recipe=post"])["flip"] == "modern" and resolved(["recipe=modern"])["flip"] == "post"
+    with pytest.raises(C.ConfigError, match="flip='old'"):
+        C.validate(resolved(["recipe=post", "flip=old"]))
 
 
 def test_flatten_gives_short_dotted_params() -> None:

@@ -22,7 +22,7 @@ import yaml
 from analysis import contract
 from analysis.labels import FACTOR_PREFIX, SEPARATOR, same_value
 from analysis.stats import CONFIDENCE, clip_interval, completed, mean_ci
-from analysis.tables import interval_text
+from analysis.tables import fmt, interval_text
 
 # Plain words for a difference in each figure: (word when the difference is positive, when negative).
 _WORDS = {
@@ -225,9 +225,45 @@ def contrast_rows(
     return pd.DataFrame(rows, columns=LONG_COLUMNS), messages
 
 
+# The same differences without their verb, for lists: (when positive, when negative).
+_ADJECTIVES = {
+    contract.MODES: ("more digits", "fewer digits"),
+    contract.RECALL: ("higher recall", "lower recall"),
+    contract.PRECISION: ("higher precision", "lower precision"),
+    contract.FD: ("larger FD", "smaller FD"),
+    contract.STRETCHED_MODES: ("more digits once stretched", "fewer digits once stretched"),
+    contract.CONTRAST: ("more contrast", "less contrast"),
+}
+# At most this many places are named in a clause of the answer; beyond, only their count.
+_MAX_NAMED = 6
+
+
+def _direction(row: Mapping[str, Any]) -> int:
+    """+1 / -1 when the row's interval lies above / below 0 (with enough pairs), else 0."""
+    if int(row["n_pairs"]) < contract.MIN_N_FOR_CI:
+        return 0
+    low, high = float(row["ci_low"]), float(row["ci_high"])
+    return 1 if low > 0 else -1 if high < 0 else 0
+
+
+def _adjective(metric: str, direction: int) -> str:
+    name = contract.short_name(metric)
+    more, fewer = _ADJECTIVES.get(metric, (f"higher {name}", f"lower {name}"))
+    return more if direction > 0 else fewer
+
+
+def also_differs(part: pd.DataFrame) -> str:
+    """The figures other than the first whose interval excludes 0, in plain words ("lower precision, larger
+    FD"), or "" when none does."""
+    words = [
+        _adjective(str(r["metric"]), d) for _, r in part.iloc[1:].iterrows() if (d := _direction(r)) != 0
+    ]
+    return ", ".join(words)
+
+
 def wide_markdown(long: pd.DataFrame) -> pd.DataFrame:
     """One row per (group, level): the difference of each figure as "mean [low, high]", the collapse counts,
-    and the verdict read from the first figure."""
+    and the verdict read from the first figure, followed by the other figures whose interval excludes 0."""
     if long.empty:
         return pd.DataFrame()
     rows = []
@@ -246,48 +282,116 @@ def wide_markdown(long: pd.DataFrame) -> pd.DataFrame:
             f"{first['level_collapsed']}/{first['level_n']} vs "
             f"{first['baseline_collapsed']}/{first['baseline_n']}"
         )
-        row["verdict"] = first["verdict"]
+        also = also_differs(part)
+        row["verdict"] = first["verdict"] + (f"; also {also}" if also else "")
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def summary_sentence(long: pd.DataFrame, contrast: Contrast) -> str:
-    """One sentence per contrast from the verdicts of its first figure: how many comparisons go which way."""
-    part = long[(long["contrast"] == contrast.name)]
-    if part.empty:
-        return f"{contrast.name}: nothing to compare yet."
-    first_metric = part["metric"].iloc[0]
-    rows = part[part["metric"] == first_metric]
-    levels = list(dict.fromkeys(part["level"]))
-    counts: dict[str, list[str]] = {}
-    for _, r in rows.iterrows():
-        if r["group"] == "all runs":
-            where = str(r["level"])
-        else:
-            where = f"{r['level']} in {r['group']}" if len(levels) > 1 else str(r["group"])
-        counts.setdefault(str(r["verdict"]), []).append(where)
+def _named(places: Sequence[str], total: int, *, limit: int = _MAX_NAMED, every: bool = False) -> str:
+    """``"in 2 of 6 (a, b)"``, ``"in both"``, ``"in all 6"``; the places named up to ``limit`` (when they are
+    all of them, only with ``every``)."""
+    if len(places) == total and total > 1:
+        count = "in both" if total == 2 else f"in all {total}"
+        return f"{count} ({', '.join(places)})" if every and len(places) <= limit else count
+    count = f"in {len(places)} of {total}" if total > 1 else ""
+    if len(places) > limit:
+        return count
+    names = ", ".join(places)
+    return f"{count} ({names})" if count else f"({names})"
+
+
+def _delta(row: Mapping[str, Any]) -> str:
+    return f"Δ {fmt(float(row['mean_diff']), 3)}"
+
+
+def _primary_clauses(rows: pd.DataFrame, baseline: str, place: Any, subject: str | None) -> list[str]:
+    """Clauses on the first figure: the places where it differs in each direction (with the mean paired
+    difference), then those with no detected difference, then those with too few pairs. ``subject`` (the one
+    compared level) makes the clause a sentence ("post covers fewer digits than modern in 5 of 6 (...)");
+    without it the clause is a list ("fewer digits than none: a Δ -7, b Δ -6")."""
+    metric = str(rows["metric"].iloc[0])
     total = len(rows)
-    parts = []
-    for verdict, where in counts.items():
-        where_text = "" if len(where) == total else f" ({', '.join(where)})"
-        parts.append(f"{verdict} in {len(where)} of {total}{where_text}")
+    clauses = []
+    directions = rows.apply(_direction, axis=1)
+    for direction in (-1, 1):
+        hit = rows[directions == direction]
+        if hit.empty:
+            continue
+        places = [f"{place(r)} {_delta(r)}" for _, r in hit.iterrows()]
+        if subject is None:
+            clauses.append(f"{_adjective(metric, direction)} than {baseline}: {', '.join(places)}")
+        else:
+            more, fewer = _WORDS.get(metric, _ADJECTIVES.get(metric, ("differs", "differs")))
+            verb = more if direction > 0 else fewer
+            clauses.append(f"{subject} {verb} than {baseline} {_named(places, total, every=True)}")
+    enough = rows["n_pairs"] >= contract.MIN_N_FOR_CI
+    for mask, words in ((enough & (directions == 0), "no difference detected"), (~enough, "too few pairs")):
+        places = [place(r) for _, r in rows[mask].iterrows()]
+        if places and subject is None:
+            clauses.append(f"{words}: {', '.join(places)}" if len(places) < total else f"{words} in any")
+        elif places:
+            clauses.append(f"{words} {_named(places, total)}")
+    return clauses
+
+
+def _also_clause(part: pd.DataFrame, first_metric: str, place: Any) -> str:
+    """The other figures whose interval excludes 0: each direction with where (named up to three places)."""
     others = []
+    total = int((part["metric"] == first_metric).sum())
     for metric in dict.fromkeys(part["metric"]):
         if metric == first_metric:
             continue
         sub = part[part["metric"] == metric]
-        ok = sub[(sub["n_pairs"] >= contract.MIN_N_FOR_CI)]
-        up, down = int((ok["ci_low"] > 0).sum()), int((ok["ci_high"] < 0).sum())
-        more, fewer = _WORDS.get(metric, (f"has a higher {metric}", f"has a lower {metric}"))
-        for count, words in ((up, more), (down, fewer)):
-            if count:
-                others.append(f"{words} in {count} of {len(sub)}")
-    if others:
-        who = levels[0] if len(levels) == 1 else "a compared level"
-        parts.append(f"beyond that, {who} " + ", ".join(others))
-    collapsed = (
+        directions = sub.apply(_direction, axis=1)
+        for direction in (-1, 1):
+            hit = sub[directions == direction]
+            if not hit.empty:
+                where = _named([place(r) for _, r in hit.iterrows()], total, limit=3)
+                others.append(f"{_adjective(str(metric), direction)} {where}".rstrip())
+    return "besides, " + ", ".join(others) if others else ""
+
+
+def _collapsed(rows: pd.DataFrame) -> str:
+    bases = rows.drop_duplicates("group")
+    return (
         f"collapsed: {int(rows['level_collapsed'].sum())}/{int(rows['level_n'].sum())} runs against "
-        f"{int(rows.drop_duplicates('group')['baseline_collapsed'].sum())}/"
-        f"{int(rows.drop_duplicates('group')['baseline_n'].sum())} for the baseline"
+        f"{int(bases['baseline_collapsed'].sum())}/{int(bases['baseline_n'].sum())} of the baseline"
     )
-    return f"{contrast.name} ({first_metric}): " + "; ".join(parts) + f"; {collapsed}."
+
+
+def summary_sentence(long: pd.DataFrame, contrast: Contrast) -> str:
+    """The answer of one contrast, from its long table: where the first figure differs (with the mean paired
+    difference) and where not, what else differs, and the collapse counts. With one compared level the
+    places are the groups; with several levels, one part per group naming the levels."""
+    part = long[(long["contrast"] == contrast.name)]
+    if part.empty:
+        return f"{contrast.name}: nothing to compare yet."
+    first_metric = str(part["metric"].iloc[0])
+    baseline = str(part["baseline"].iloc[0])
+    levels = list(dict.fromkeys(part["level"]))
+    groups = list(dict.fromkeys(part["group"]))
+    head = f"{contrast.name} ({contract.short_name(first_metric)})"
+    primary = part[part["metric"] == first_metric]
+    if len(levels) == 1:
+
+        def place(r: Mapping[str, Any]) -> str:
+            return str(r["group"])
+
+        clauses = _primary_clauses(primary, baseline, place, subject=levels[0])
+        clauses.append(_also_clause(part, first_metric, place))
+        clauses.append(_collapsed(primary))
+        return f"{head}: " + "; ".join(c for c in clauses if c) + "."
+
+    def level_place(r: Mapping[str, Any]) -> str:
+        return str(r["level"])
+
+    pieces = []
+    for group in groups:
+        rows = primary[primary["group"] == group]
+        clauses = _primary_clauses(rows, baseline, level_place, subject=None)
+        clauses.append(_also_clause(part[part["group"] == group], first_metric, level_place))
+        clauses.append(_collapsed(rows))
+        where = "" if group == "all runs" else f"In {group}: "
+        pieces.append(where + "; ".join(c for c in clauses if c) + ".")
+    return f"{head}. " + " ".join(pieces)

@@ -233,7 +233,8 @@ CONTRAST_METHOD = (
     "Δ = level − baseline on the same seeds (completed runs of both), mean and Student-t 95 % interval of "
     "the paired differences, clipped to the largest difference the figure's range allows; no interval "
     f"below {contract.MIN_N_FOR_CI} pairs. Verdict from the first figure: a difference when its interval "
-    "excludes 0, else 'no difference detected' (no correction for the number of comparisons)."
+    "excludes 0, else 'no difference detected' (no correction for the number of comparisons); after 'also', "
+    "the other figures whose interval excludes 0."
 )
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from analysis import contract
-from analysis.contrasts import Contrast, contrast_rows, load_spec, parse_spec
+from analysis.contrasts import Contrast, contrast_rows, load_spec, parse_spec, wide_markdown
 from analysis.labels import parse_label, relabel
 from analysis.pipeline import regenerate
 from analysis.publish import META, README, publish, render_readme
@@ -177,8 +177,8 @@ def test_publish_is_a_function_of_the_store(store: str, tmp_path: Path) -> None:
     readme = (tmp_path / "a" / README).read_text()
     first_paragraph = readme.split("\n\n")[1]
     assert first_paragraph.startswith("**Recipe or architecture?**")
-    assert "post covers fewer digits than modern in 2 of 2" in first_paragraph
-    assert "no difference detected in 2 of 2" in first_paragraph
+    assert "post covers fewer digits than modern in both (" in first_paragraph
+    assert "no difference detected in both" in first_paragraph
     meta = json.loads((tmp_path / "a" / META).read_text())
     assert meta["runs"] == 20 and meta["wall_hours"] is not None
 
@@ -213,3 +213,33 @@ def test_readme_findings_are_the_published_answers() -> None:
     assert text[start:end] == findings_block(ROOT / "experiments")
     for folder in _published():
         assert f"(experiments/{folder.name}/README.md)" in text[start:end]
+
+
+def _long_row(group: str, level: str, metric: str, diff: float, half: float, n: int = 3) -> dict[str, object]:
+    return {
+        "contrast": "c", "group": group, "level": level, "baseline": "none", "metric": metric,
+        "n_pairs": n, "mean_diff": diff, "ci_low": diff - half, "ci_high": diff + half,
+        "level_mean": 0.0, "baseline_mean": 0.0, "level_collapsed": 0, "level_n": n,
+        "baseline_collapsed": 0, "baseline_n": n, "verdict": "",
+    }  # fmt: skip
+
+
+def test_answer_with_several_levels_names_them_per_group() -> None:
+    from analysis.contrasts import summary_sentence
+
+    rows = []
+    for group in ("modern", "post"):
+        for level, diff in (("init", -6.0), ("batch", 0.5), ("split", 0.0)):
+            effect = diff if group == "modern" else 0.0
+            rows.append(_long_row(group, level, contract.MODES, effect, 1.0))
+            rows.append(_long_row(group, level, contract.PRECISION, -0.5 if level == "batch" else 0.0, 0.1))
+    long = pd.DataFrame(rows)
+    text = summary_sentence(long, Contrast("c", "ablation", "none"))
+    assert text.startswith("c (modes_covered). In modern: fewer digits than none: init Δ -6;")
+    assert "no difference detected: batch, split;" in text
+    assert "besides, lower precision in 1 of 3 (batch)" in text
+    assert "In post: no difference detected in any; besides, lower precision in 1 of 3 (batch)" in text
+    table = wide_markdown(long)
+    verdicts = dict(zip(table["runs"] + " " + table["compared"], table["verdict"], strict=True))
+    assert verdicts["post batch − none"].endswith("; also lower precision")
+    assert "also" not in verdicts["post split − none"]

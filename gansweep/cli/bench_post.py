@@ -8,17 +8,25 @@ At batch 1 an iteration is bound by memory traffic, not arithmetic: every weight
 several times. The *bytes an iteration must move* count each pass over the parameters once per array read or
 written, 12 passes for G and 12 for D (see :data:`PASSES`); activations (a few rows) are left out.
 ``bandwidth_share`` divides those bytes per second by the memory bandwidth measured in the same process, as
-a large array copy (bytes read + bytes written per second, STREAM's "copy" convention).
+a large array copy (bytes read + bytes written per second, STREAM's "copy" convention) on as many threads as
+the run computes with (:func:`gansweep.optim.default_threads`: the cores, here; a sweep worker gets fewer).
+Rounds alternate: a bandwidth copy, then the run's iterations for ``seconds``; each run's share is its
+fastest round over the best copy measured beside it, so a machine shared with other work biases neither
+side (the median round is reported too).
 """
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+
+from gansweep.optim import default_threads
 
 # Passes over the parameters in one batch-1 iteration, each array read or written counted once.
 # G: D step, G forward (read W); G step, forward (read W), input gradients (read W), weight gradients
@@ -40,17 +48,44 @@ DTYPES = ("float64", "float32")
 COPY_MIB = 512  # per array of the bandwidth copy: far beyond any last-level cache
 
 
-def memory_bandwidth(rounds: int = 5, mib: int = COPY_MIB) -> float:
-    """Best of ``rounds`` copies of a ``mib`` MiB array: (bytes read + bytes written) / s."""
-    src = np.ones(mib * 2**20 // 8)
-    dst = np.empty_like(src)
-    np.copyto(dst, src)  # touch every page first
-    best = float("inf")
-    for _ in range(rounds):
-        t = time.perf_counter()
-        np.copyto(dst, src)
-        best = min(best, time.perf_counter() - t)
-    return 2 * src.nbytes / best
+class Bandwidth:
+    """A ``mib`` MiB array copy on ``threads`` threads (each copies one contiguous slice; NumPy releases the
+    GIL while it copies). Call :meth:`measure` for the best of ``rounds`` copies in bytes moved per second."""
+
+    def __init__(self, threads: int = 1, mib: int = COPY_MIB) -> None:
+        self.src = np.ones(mib * 2**20 // 8)
+        self.dst = np.empty_like(self.src)
+        np.copyto(self.dst, self.src)  # touch every page first
+        bounds = np.linspace(0, self.src.size, threads + 1).astype(int)
+        self.slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
+
+    def _copy(self, part: slice) -> None:
+        np.copyto(self.dst[part], self.src[part])
+
+    def measure(self, rounds: int = 3) -> float:
+        best = float("inf")
+        for _ in range(rounds):
+            t = time.perf_counter()
+            if self.pool is None:
+                self._copy(self.slices[0])
+            else:
+                list(self.pool.map(self._copy, self.slices))
+            best = min(best, time.perf_counter() - t)
+        return 2 * self.src.nbytes / best
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def memory_bandwidth(rounds: int = 5, mib: int = COPY_MIB, threads: int = 1) -> float:
+    """Best of ``rounds`` copies of a ``mib`` MiB array on ``threads`` threads: (bytes read + written) / s."""
+    copy = Bandwidth(threads, mib)
+    try:
+        return copy.measure(rounds)
+    finally:
+        copy.close()
 
 
 def _config(run: str, dtype: str) -> dict[str, Any]:
@@ -76,33 +111,42 @@ def _stepper(cfg: dict[str, Any]) -> tuple[Callable[[int], object], int, int]:
     return (lambda t: train.train_step(setup, scale, batch, t)), gan.G.num_params(), gan.D.num_params()
 
 
-def time_run(run: str, dtype: str, *, rounds: int, seconds: float) -> dict[str, Any]:
-    """ms per iteration (median round) of ``post=<run>`` in ``dtype``, and the bytes it must move."""
+def time_run(
+    run: str, dtype: str, *, rounds: int, seconds: float, bandwidth: Bandwidth | None = None
+) -> dict[str, Any]:
+    """ms per iteration (fastest and median round) of ``post=<run>`` in ``dtype``, the bytes it must move,
+    and, with ``bandwidth``, the best copy bandwidth measured before its rounds and the run's share of it."""
     cfg = _config(run, dtype)
     step, p_g, p_d = _stepper(cfg)
     t = 0
     for _ in range(20):  # warm-up: buffers allocated, caches and the optimizer state in use
         step(t)
         t += 1
-    times = []
+    times, copies = [], []
     for _ in range(rounds):
+        if bandwidth is not None:
+            copies.append(bandwidth.measure())
         n, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
             step(t)
             t, n = t + 1, n + 1
         times.append((time.perf_counter() - start) / n)
-    sec = statistics.median(times)
     itemsize = np.dtype(dtype).itemsize
     moved = (PASSES["G"] * p_g + PASSES["D"] * p_d) * itemsize
-    return {
+    row = {
         "run": run,
         "dtype": dtype,
         "batch": cfg["train"]["batch_size"],
         "params": p_g + p_d,
-        "ms_per_iteration": 1e3 * sec,
+        "ms_per_iteration": 1e3 * min(times),
+        "ms_per_iteration_median": 1e3 * statistics.median(times),
         "bytes_per_iteration": moved,
-        "gb_per_s": moved / sec / 1e9,
+        "gb_per_s": moved / min(times) / 1e9,
     }
+    if copies:
+        row["bandwidth_gb_per_s"] = max(copies) / 1e9
+        row["bandwidth_share"] = row["gb_per_s"] / row["bandwidth_gb_per_s"]
+    return row
 
 
 def measure(
@@ -112,16 +156,23 @@ def measure(
     rounds: int = 3,
     seconds: float = 1.0,
 ) -> dict[str, Any]:
-    """Every run in every dtype, with the memory bandwidth measured before and after (its mean is used)."""
-    before = memory_bandwidth()
-    rows = [time_run(r, d, rounds=rounds, seconds=seconds) for r in runs for d in dtypes]
-    after = memory_bandwidth()
-    bandwidth = (before + after) / 2
-    for row in rows:
-        row["bandwidth_share"] = row["gb_per_s"] * 1e9 / bandwidth
+    """Every run in every dtype, each with the copy bandwidth measured beside its rounds, on as many threads
+    as the runs compute with; the single-thread copy bandwidth is given for reference."""
+    threads = default_threads()
+    copy = Bandwidth(threads)
+    try:
+        rows = [time_run(r, d, rounds=rounds, seconds=seconds, bandwidth=copy) for r in runs for d in dtypes]
+    finally:
+        copy.close()
+    per_run = [r["bandwidth_gb_per_s"] for r in rows]
     return {
         "passes_per_iteration": dict(PASSES),
-        "bandwidth_gb_per_s": {"before": before / 1e9, "after": after / 1e9, "used": bandwidth / 1e9},
+        "threads": threads,
+        "bandwidth_gb_per_s": {
+            "min": min(per_run),
+            "max": max(per_run),
+            "single_thread": memory_bandwidth(threads=1) / 1e9,
+        },
         "runs": rows,
     }
 
@@ -130,15 +181,17 @@ def render(report: dict[str, Any]) -> str:
     """The post runs' figures as a Markdown table."""
     bw = report["bandwidth_gb_per_s"]
     lines = [
-        f"Post runs at batch 1 (memory bandwidth, array copy: {bw['used']:.1f} GB/s; "
-        f"{bw['before']:.1f} before, {bw['after']:.1f} after)",
+        f"Post runs at batch 1 on {report['threads']} thread(s) (memory bandwidth, array copy on as many "
+        f"threads, beside each run: {bw['min']:.1f} to {bw['max']:.1f} GB/s; one thread: "
+        f"{bw['single_thread']:.1f} GB/s)",
         "",
-        "| run | dtype | params | ms / iteration | MB moved / iteration | GB/s | share of bandwidth |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| run | dtype | params | ms / it (median) | MB moved / it | GB/s | copy GB/s | share |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in report["runs"]:
         lines.append(
-            f"| {r['run']} | {r['dtype']} | {r['params']:,} | {r['ms_per_iteration']:.2f} | "
-            f"{r['bytes_per_iteration'] / 1e6:.1f} | {r['gb_per_s']:.1f} | {r['bandwidth_share']:.0%} |"
+            f"| {r['run']} | {r['dtype']} | {r['params']:,} | {r['ms_per_iteration']:.2f} "
+            f"({r['ms_per_iteration_median']:.2f}) | {r['bytes_per_iteration'] / 1e6:.1f} | "
+            f"{r['gb_per_s']:.1f} | {r['bandwidth_gb_per_s']:.1f} | {r['bandwidth_share']:.0%} |"
         )
     return "\n".join(lines)

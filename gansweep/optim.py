@@ -380,9 +380,16 @@ class SGD(Optimizer):
 
 _CLASSES: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD}
 OPTIMIZERS = tuple(_CLASSES)
+# How a step runs, not what it computes (every thread count gives bit-identical results): left to the
+# optimizer's default, so not an argument of build_optimizer nor a config key.
+_EXECUTION_ARGS = ("threads",)
 # The keyword arguments each optimizer takes, read from its class's signature (build_optimizer checks them).
 OPTIMIZER_ARGS: dict[str, tuple[str, ...]] = {
-    name: tuple(p.name for p in inspect.signature(cls).parameters.values() if p.kind is p.KEYWORD_ONLY)
+    name: tuple(
+        p.name
+        for p in inspect.signature(cls).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name not in _EXECUTION_ARGS
+    )
     for name, cls in _CLASSES.items()
 }
 

@@ -1,11 +1,14 @@
 """The study's figures as PNG files with byte-stable output (Agg backend, fixed DPI, no Software metadata).
 
 Each ``plot_*`` function writes one file and returns its path, or raises :class:`NoDataError` saying which
-metric or artifact the study lacks. Configs are always drawn in sorted label order with fixed colours.
+metric or artifact the study lacks. Configs are always drawn in sorted label order with fixed colours; past
+the palette's size, markers and line styles tell configs of the same colour apart, and legends go below the
+axes in as many columns as they need, the figure growing to hold every entry (legible at 50 configs).
 """
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -56,6 +59,36 @@ def config_colors(labels: Sequence[str]) -> dict[str, tuple[float, ...]]:
     """A fixed colour per config label (in the given order): tab10 up to 10 configs, tab20, then repeats."""
     cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
     return {label: tuple(cmap(i % cmap.N)) for i, label in enumerate(labels)}
+
+
+_MARKERS = ("D", "o", "s", "^", "v", "P")
+_LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)))
+
+
+def config_styles(labels: Sequence[str]) -> dict[str, tuple[tuple[float, ...], str, object]]:
+    """(colour, marker, line style) per config label: :func:`config_colors`, then the next marker and line
+    style each time the palette repeats, so that up to 6 x 20 configs each look different."""
+    colors = config_colors(labels)
+    period = 10 if len(labels) <= 10 else 20
+    return {
+        label: (colors[label], _MARKERS[(i // period) % 6], _LINESTYLES[(i // period) % 6])
+        for i, label in enumerate(labels)
+    }
+
+
+def legend_below(fig: Figure, handles: Sequence[object], names: Sequence[str]) -> float:
+    """A legend under the axes in up to 4 columns, every entry shown: the figure grows by the legend's
+    height. Returns the fraction of the new height the legend takes (the ``rect`` bottom for tight_layout)."""
+    width, height = fig.get_size_inches()
+    ncol = 1 if len(names) <= 6 else min(4, math.ceil(len(names) / 10))
+    chars = max(16, int((width / ncol - 0.7) / 0.075))  # 0.7 in for the handle; ~0.075 in a character
+    wrapped = [_wrap(n, chars) for n in names]
+    per_column = [wrapped[i::ncol] for i in range(ncol)]
+    lines = max(sum(w.count("\n") + 1 for w in col) for col in per_column)
+    extra = 0.17 * lines + 0.35
+    fig.set_size_inches(width, height + extra)
+    fig.legend(handles, wrapped, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    return extra / (height + extra)
 
 
 def _wrap(label: str, width: int = 28) -> str:
@@ -204,12 +237,15 @@ def plot_precision_recall(runs: pd.DataFrame, summary: pd.DataFrame, path: Path)
     if not ok.any():
         raise NoDataError(f"no completed run has finite {contract.PRECISION} and {contract.RECALL}")
     labels = _labels(runs)
-    colors = config_colors(labels)
+    styles = config_styles(labels)
     with plt.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(10, 7))
         for label in labels:
+            color, marker, _ = styles[label]
             group = done[done["config_label"] == label]
-            ax.scatter(_finite(group[r_col]), _finite(group[p_col]), s=22, color=colors[label], alpha=0.55)
+            ax.scatter(
+                _finite(group[r_col]), _finite(group[p_col]), s=22, color=color, marker=marker, alpha=0.55
+            )
             rows = summary[summary["config_label"] == label].set_index("metric")
             if p_col in rows.index and r_col in rows.index and np.isfinite(rows.loc[p_col, "mean"]):
                 px, rx = rows.loc[p_col], rows.loc[r_col]
@@ -228,8 +264,8 @@ def plot_precision_recall(runs: pd.DataFrame, summary: pd.DataFrame, path: Path)
                     px["mean"],
                     xerr=xerr,
                     yerr=yerr,
-                    fmt="D",
-                    color=colors[label],
+                    fmt=marker,
+                    color=color,
                     mec="black",
                     ms=7,
                     capsize=3,
@@ -239,9 +275,9 @@ def plot_precision_recall(runs: pd.DataFrame, summary: pd.DataFrame, path: Path)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("recall (coverage of the real data)")
         ax.set_ylabel("precision (fidelity of the samples)")
-        ax.set_title("Precision vs recall (dots: runs, diamonds: config mean ± 95 % CI)")
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
-        fig.tight_layout()
+        ax.set_title("Precision vs recall (small: runs, large: config mean ± 95 % CI)")
+        bottom = legend_below(fig, *ax.get_legend_handles_labels())
+        fig.tight_layout(rect=(0, bottom, 1, 1))
         return save(fig, path)
 
 
@@ -252,7 +288,7 @@ def plot_curves(runs: pd.DataFrame, history: pd.DataFrame, collapse_modes: float
     if not panels:
         raise NoDataError(f"no run logged any of {', '.join(CURVE_PANELS)}")
     labels = _labels(runs)
-    colors = config_colors(labels)
+    styles = config_styles(labels)
     onset = dict(zip(runs["run_id"], runs[contract.COLLAPSE_STEP], strict=True))
     with plt.rc_context(_style()):
         fig, axes = plt.subplots(
@@ -261,6 +297,7 @@ def plot_curves(runs: pd.DataFrame, history: pd.DataFrame, collapse_modes: float
         for ax, key in zip(axes[:, 0], panels, strict=True):
             data = history[history["key"] == key]
             for label in labels:
+                color, _, style = styles[label]
                 ids = [r for r in runs.loc[runs["config_label"] == label, "run_id"]]
                 sub = data[data["run_id"].isin(ids)]
                 if sub.empty:
@@ -268,20 +305,20 @@ def plot_curves(runs: pd.DataFrame, history: pd.DataFrame, collapse_modes: float
                 values = sub["value"].to_numpy(dtype=np.float64)
                 sub = sub.assign(value=np.where(np.isfinite(values), values, np.nan))
                 for _, run_data in sub.groupby("run_id", sort=True):
-                    ax.plot(run_data["step"], run_data["value"], color=colors[label], lw=0.7, alpha=0.35)
+                    ax.plot(run_data["step"], run_data["value"], color=color, lw=0.7, alpha=0.35)
                 mean = sub.groupby("step", sort=True)["value"].mean()
-                ax.plot(mean.index, mean.to_numpy(), color=colors[label], lw=2.0, label=label)
+                ax.plot(mean.index, mean.to_numpy(), color=color, ls=style, lw=2.0, label=label)
                 for run_id in ids:
                     step = onset.get(run_id, np.nan)
                     if step is not None and np.isfinite(step):
-                        ax.axvline(step, color=colors[label], ls=":", lw=1.0)
+                        ax.axvline(step, color=color, ls=":", lw=1.0)
                         if key == contract.MODES:
                             at = sub[(sub["run_id"] == run_id) & (sub["step"] == step)]["value"]
                             ax.plot(
                                 [step],
                                 [at.iloc[0] if len(at) else collapse_modes],
                                 marker="v",
-                                color=colors[label],
+                                color=color,
                                 mec="black",
                                 ms=9,
                             )
@@ -303,9 +340,9 @@ def plot_curves(runs: pd.DataFrame, history: pd.DataFrame, collapse_modes: float
             if n not in names:
                 handles.append(h)
                 names.append(n)
-        fig.legend(handles, [_wrap(n, 30) for n in names], loc="center right", fontsize=8, frameon=False)
+        bottom = legend_below(fig, handles, names)
         fig.suptitle("Training curves per config (thin: runs, thick: mean over a config's runs)")
-        fig.tight_layout(rect=(0, 0, 0.78, 1))
+        fig.tight_layout(rect=(0, bottom, 1, 1 - 0.45 / fig.get_size_inches()[1]))  # room for the title
         return save(fig, path)
 
 

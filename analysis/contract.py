@@ -1,35 +1,51 @@
-"""Names from the runner -> analysis contract (docs/ARCHITECTURE.md, "What a run logs to MLflow"), plus the
-column names the analysis adds. The one place a renamed tag or metric has to be changed."""
+"""What the analysis reads of a run and adds to it. The names a run writes (tags, metric keys, artifacts) come
+from the run contract, :mod:`gansweep.contract`, the one place to rename one; re-exported here so the
+analysis spells them ``contract.<NAME>``. Defined here: which figures the analysis reads and shows, their
+ranges, and the column names it adds."""
 
 from __future__ import annotations
 
-TAG_ROLE = "gansweep.role"
-ROLE_PARENT = "parent"
-ROLE_CHILD = "child"
-TAG_STUDY = "gansweep.study"
-TAG_LABEL = "gansweep.config_label"
-TAG_SEED = "gansweep.seed"
-TAG_MODEL = "gansweep.model"
-TAG_RECIPE = "gansweep.recipe"
-TAG_DIVERGED = "gansweep.diverged"
-TAG_ERROR = "gansweep.error"
-TAG_PARENT_RUN = "mlflow.parentRunId"
-TAG_RUN_NAME = "mlflow.runName"
-
-TRAINING_CURVES = ("loss_d", "loss_g", "d_real", "d_fake")
-MODES = "eval/modes_covered"
-KL_TO_UNIFORM = "eval/kl_to_uniform"
-FD = "eval/fd"
-NDB = "eval/ndb_k"
-PRECISION = "eval/precision"
-RECALL = "eval/recall"
-STACKED_MODES = "eval/stacked_modes_covered"
-DIVERSITY = "eval/diversity_ratio"
-CONTRAST = "eval/contrast"
-STRETCHED_MODES = "eval_stretched/modes_covered"
-CLASS_SHARES = tuple(f"eval/class_share_{digit}" for digit in range(10))
-N_DIGITS = 10
-N_STACKED_MODES = 1000
+from gansweep.contract import (
+    CLASS_SHARES,
+    CONTRAST,
+    DIVERSITY,
+    EVAL_PREFIX,
+    FD,
+    KL_TO_UNIFORM,
+    MODES,
+    N_DIGITS,
+    N_STACKED_MODES,
+    NDB,
+    PRECISION,
+    RECALL,
+    REPORT_ARTIFACT_PATH,
+    ROLE_CHILD,
+    ROLE_PARENT,
+    SAMPLES_ARTIFACT,
+    STACKED_MODES,
+    STRETCHED_MODES,
+    STRETCHED_PREFIX,
+    STRETCHED_SAMPLES_ARTIFACT,
+    TAG_BLAS_THREADS,
+    TAG_CONFIG_HASH,
+    TAG_DIVERGED,
+    TAG_ERROR,
+    TAG_GIT_COMMIT,
+    TAG_HOST,
+    TAG_LABEL,
+    TAG_LOSS,
+    TAG_MODEL,
+    TAG_OVERRIDES,
+    TAG_PARENT_RUN,
+    TAG_RECIPE,
+    TAG_ROLE,
+    TAG_RUN_NAME,
+    TAG_SCHEDULE,
+    TAG_SEED,
+    TAG_STUDY,
+    TAG_VERSIONS,
+    TRAINING_CURVES,
+)
 
 # Metric histories read per run (when the run logged the key): curves, collapse onset, headline figures.
 HISTORY_KEYS = (*TRAINING_CURVES, MODES, STACKED_MODES, KL_TO_UNIFORM, FD, PRECISION, RECALL, DIVERSITY)
@@ -46,12 +62,6 @@ HEADLINE = (
     STRETCHED_MODES,
     STACKED_MODES,
 )
-
-SAMPLES_ARTIFACT = "samples_final.png"
-# The same samples with each image's contrast stretched (as matplotlib's imshow, and the post, showed them).
-STRETCHED_SAMPLES_ARTIFACT = "samples_final_stretched.png"
-# Artifact folder of the parent run that receives the regenerated report.
-REPORT_ARTIFACT_PATH = "analysis"
 
 # Columns the analysis adds to the run table.
 COLLAPSE_STEP = "collapse_step"
@@ -83,7 +93,7 @@ CONTRAST_METRICS = (MODES, STRETCHED_MODES, PRECISION, RECALL, FD, CONTRAST)
 def short_name(metric: str) -> str:
     """A figure's name for a table column or panel title: ``eval/recall`` -> ``recall``,
     ``eval_stretched/modes_covered`` -> ``stretched modes``."""
-    return metric.replace(STRETCHED_MODES, "stretched modes").removeprefix("eval/")
+    return metric.replace(STRETCHED_MODES, "stretched modes").removeprefix(EVAL_PREFIX)
 
 
 def metric_column(key: str) -> str:
@@ -94,3 +104,46 @@ def metric_column(key: str) -> str:
 def param_column(key: str) -> str:
     """Column of the run table holding param ``key`` cast to its type (mlflow.search_runs naming)."""
     return f"params.{key}"
+
+
+__all__ = [
+    "CLASS_SHARES",
+    "CONTRAST",
+    "DIVERSITY",
+    "EVAL_PREFIX",
+    "FD",
+    "KL_TO_UNIFORM",
+    "MODES",
+    "NDB",
+    "N_DIGITS",
+    "N_STACKED_MODES",
+    "PRECISION",
+    "RECALL",
+    "REPORT_ARTIFACT_PATH",
+    "ROLE_CHILD",
+    "ROLE_PARENT",
+    "SAMPLES_ARTIFACT",
+    "STACKED_MODES",
+    "STRETCHED_MODES",
+    "STRETCHED_PREFIX",
+    "STRETCHED_SAMPLES_ARTIFACT",
+    "TAG_BLAS_THREADS",
+    "TAG_CONFIG_HASH",
+    "TAG_DIVERGED",
+    "TAG_ERROR",
+    "TAG_GIT_COMMIT",
+    "TAG_HOST",
+    "TAG_LABEL",
+    "TAG_LOSS",
+    "TAG_MODEL",
+    "TAG_OVERRIDES",
+    "TAG_PARENT_RUN",
+    "TAG_RECIPE",
+    "TAG_ROLE",
+    "TAG_RUN_NAME",
+    "TAG_SCHEDULE",
+    "TAG_SEED",
+    "TAG_STUDY",
+    "TAG_VERSIONS",
+    "TRAINING_CURVES",
+]

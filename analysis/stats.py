@@ -128,8 +128,8 @@ OUTCOMES = ("finished", "diverged", "failed", "killed", "running")
 
 def status_counts(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per config label: how many runs, split into exclusive outcomes (see :func:`outcome`; the
-    outcome columns add up to ``runs``), how many completed runs collapsed, and the seeds. Every run is
-    counted; none is dropped."""
+    outcome columns add up to ``runs``), how many completed runs collapsed, and how many distinct seeds ran
+    (a count: a config that ran only seed 0 has 1). Every run is counted; none is dropped."""
     rows = []
     for label, group in runs.groupby("config_label", sort=True):
         kinds = [outcome(s, bool(d)) for s, d in zip(group["status"], group["diverged"], strict=True)]
@@ -137,7 +137,7 @@ def status_counts(runs: pd.DataFrame) -> pd.DataFrame:
         row: dict[str, object] = {"config_label": label, "runs": len(group)}
         row.update({kind: kinds.count(kind) for kind in OUTCOMES})
         row["collapsed"] = int(collapsed[group["status"] == "FINISHED"].fillna(False).sum())
-        row["seeds"] = " ".join(str(s) for s in sorted(group["seed"].dropna().astype(int).unique()))
+        row["seeds"] = int(group["seed"].dropna().nunique())
         rows.append(row)
     return pd.DataFrame(rows, columns=["config_label", "runs", *OUTCOMES, "collapsed", "seeds"])
 

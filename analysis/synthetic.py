@@ -139,11 +139,11 @@ def build_synthetic_study(
                 contract.TAG_MODEL: model,
                 contract.TAG_RECIPE: recipe,
                 contract.TAG_SEED: str(seed),
-                "gansweep.loss": "post" if recipe == "post" else "nonsaturating",
-                "gansweep.schedule": "constant",
-                "gansweep.config_hash": f"{index:04d}{seed:04d}",
+                contract.TAG_LOSS: "post" if recipe == "post" else "nonsaturating",
+                contract.TAG_SCHEDULE: "constant",
+                contract.TAG_CONFIG_HASH: f"{index:04d}{seed:04d}",
                 contract.TAG_LABEL: label,
-                "gansweep.overrides": f"model={model},recipe={recipe},seed={seed}",
+                contract.TAG_OVERRIDES: f"model={model},recipe={recipe},seed={seed}",
             }
             if parent_id is not None:
                 tags[contract.TAG_PARENT_RUN] = parent_id

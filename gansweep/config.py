@@ -9,26 +9,32 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+import numpy as np
 
 from gansweep.data.loader import SCALES as _DATA_SCALES
 from gansweep.data.loader import SPLITS
 from gansweep.data.sampler import MODES as SAMPLINGS
+from gansweep.errors import ArgumentError
 from gansweep.gan import Z_DISTS as NOISES
 from gansweep.losses import LOSSES
 from gansweep.nn import INITS, parse_activation
-from gansweep.optim import BIAS_CORRECTIONS, OPTIMIZERS
-from gansweep.schedules import SCHEDULES
+from gansweep.optim import build_optimizer
+from gansweep.schedules import build_schedule
 
 SCALES = (*_DATA_SCALES, "auto")
 DATASETS = ("mnist", "stacked_mnist")
 DTYPES = ("float32", "float64")
 
 # Keys that do not change what a run computes: left out of the config hash. ``report`` is a study file's
-# instructions to the analysis (contrasts, labels); it is not logged as params either (see run_params).
-_UNHASHED = ("tracking", "force", "resume", "hydra", "study", "report")
-_NOT_PARAMS = ("report",)
+# instructions to the analysis (contrasts, labels); ``recipes`` (each recipe's quirk values) and ``flip`` (the
+# recipe an ablation takes a value from) only feed the settings that hold them. None of the three is logged
+# as params either (see run_params).
+_NOT_PARAMS = ("report", "recipes", "flip")
+_UNHASHED = ("tracking", "force", "resume", "hydra", "study", *_NOT_PARAMS)
+_PROBE = {"probe": np.zeros(1)}  # a parameter to build the configured optimizer on, as its check
 
 
 class ConfigError(ValueError):
@@ -46,7 +52,8 @@ def get(cfg: Mapping[str, Any], key: str) -> Any:
 
 
 def _bad(key: str, value: Any, why: str) -> ConfigError:
-    return ConfigError(f"{key}={value!r}: {why}")
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)  # true/false as written
+    return ConfigError(f"{key}={shown}: {why}")
 
 
 def _int(cfg: Mapping[str, Any], key: str, minimum: int = 1) -> int:
@@ -98,8 +105,77 @@ def _layers(cfg: Mapping[str, Any], key: str) -> None:
         _activation(f"{key}.activations[{i}]", act)
 
 
+def _builder_section(cfg: Mapping[str, Any], section: str, build: Callable[[str, dict], Any]) -> None:
+    """Check section ``optimizer`` or ``schedule`` by building it: the builder knows its names, its arguments
+    and their ranges, and refuses an argument it does not take; its :class:`ArgumentError` becomes a
+    ConfigError naming the dotted key."""
+    node = get(cfg, section)
+    try:
+        build(node["name"], builder_args(cfg, section))
+    except ArgumentError as exc:
+        if exc.arg == "base_lr":
+            raise _bad("optimizer.lr", get(cfg, "optimizer.lr"), str(exc)) from None
+        if exc.arg in node:
+            raise _bad(f"{section}.{exc.arg}", node[exc.arg], str(exc)) from None
+        raise ConfigError(f"{section}.{exc.arg}: {exc} ({section}.name={node['name']})") from None
+
+
+def builder_args(cfg: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """The keyword arguments of section ``optimizer`` or ``schedule`` for its builder: every key but ``name``
+    (each key of the section is an argument of its builder; validate refuses any other)."""
+    return {k: v for k, v in get(cfg, section).items() if k != "name"}
+
+
+# Every key a run config may hold, per section (None: a section whose keys another part checks: the
+# builders check ``optimizer`` and ``schedule``, the analysis checks a study's ``report``).
+_SCHEMA: dict[str, tuple[str, ...] | None] = {
+    "": (
+        "study", "seed", "force", "resume", "source", "noise", "model", "loss", "optimizer", "schedule",
+        "data", "train", "eval", "tracking", "recipes", "flip", "report",
+    ),
+    "source": ("run", "file", "commit", "lr", "holdout", "decay_milestones", "decay_gamma"),
+    "noise": ("dist", "dim"),
+    "model": ("name", "z_dim", "generator", "discriminator", "init", "init_gain"),
+    "model.generator": ("hidden", "activations", "out_activation"),
+    "model.discriminator": ("hidden", "activations"),
+    "loss": ("name",),
+    "optimizer": None,
+    "schedule": None,
+    "data": (
+        "name", "channels", "split", "scale", "sampling", "subset", "classes", "cache_dir", "source_dir",
+        "holdout",
+    ),
+    "train": (
+        "iterations", "batch_size", "log_every", "sample_every", "grid_size", "fresh_grid_every",
+        "fresh_grid_size", "dtype", "checkpoint_every", "stop_on_nan", "fault_at", "fault",
+    ),
+    "eval": ("enabled", "every", "n_samples", "mode_share", "k", "metrics", "stretched"),
+    "tracking": ("enabled", "uri", "experiment", "artifact_location"),
+    "recipes": None,
+    "report": None,
+}  # fmt: skip
+
+
+def _known_keys(cfg: Mapping[str, Any]) -> None:
+    """Refuse a key that no part of the schema reads (``+unknown_key=1`` would otherwise train unnoticed)."""
+    for section, keys in _SCHEMA.items():
+        if keys is None:
+            continue
+        node = get(cfg, section) if section else cfg
+        if not isinstance(node, Mapping):
+            raise _bad(section, node, f"must be a section with keys {', '.join(keys)}")
+        unknown = sorted(str(k) for k in node if k not in keys)
+        if unknown:
+            key = f"{section}.{unknown[0]}" if section else unknown[0]
+            raise _bad(key, node[unknown[0]], f"not a config key (known here: {', '.join(keys)})")
+
+
 def validate(cfg: Mapping[str, Any]) -> None:
-    """Refuse a config that cannot run, naming the key and value. Checks every section the runner reads."""
+    """Refuse a config that cannot run, naming the key and value. Checks every section the runner reads, and
+    refuses a key that no part of the schema reads."""
+    _known_keys(cfg)
+    if cfg.get("flip") is not None and cfg["flip"] not in get(cfg, "recipes"):
+        raise _bad("flip", cfg["flip"], f"must name a recipe of recipes: {', '.join(get(cfg, 'recipes'))}")
     seed = get(cfg, "seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise _bad("seed", seed, "must be an integer >= 0")
@@ -115,51 +191,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _choice(cfg, "noise.dist", NOISES)
     _choice(cfg, "loss.name", LOSSES)
 
-    opt = _choice(cfg, "optimizer.name", OPTIMIZERS)
-    _positive(cfg, "optimizer.lr")
-    if opt == "adam":
-        for beta in ("beta1", "beta2"):
-            value = get(cfg, f"optimizer.{beta}")
-            if not isinstance(value, int | float) or not 0 <= value < 1:
-                raise _bad(f"optimizer.{beta}", value, "must be in [0, 1)")
-        _positive(cfg, "optimizer.eps")
-        _choice(cfg, "optimizer.bias_correction", BIAS_CORRECTIONS)
-    else:
-        value = get(cfg, "optimizer.momentum")
-        if not isinstance(value, int | float) or not 0 <= value < 1:
-            raise _bad("optimizer.momentum", value, "must be in [0, 1)")
-        if _bool(cfg, "optimizer.nesterov") and value == 0:
-            raise ConfigError("optimizer.nesterov=true: needs optimizer.momentum > 0 (got 0)")
-
-    sched = _choice(cfg, "schedule.name", SCHEDULES)
-    _int(cfg, "schedule.warmup_steps", minimum=0)
-    if sched in ("multistep", "post_extreme_decay"):
-        milestones = get(cfg, "schedule.milestones")
-        if (
-            not isinstance(milestones, list)
-            or any(isinstance(m, bool) or not isinstance(m, int) or m < 0 for m in milestones)
-            or milestones != sorted(set(milestones))
-        ):
-            raise _bad("schedule.milestones", milestones, "must be increasing integers >= 0")
-        gamma = get(cfg, "schedule.gamma")
-        if isinstance(gamma, list):
-            if len(gamma) != len(milestones) or any(
-                isinstance(g, bool) or not isinstance(g, int | float) or not g > 0 for g in gamma
-            ):
-                raise _bad(
-                    "schedule.gamma", gamma, f"must be a number > 0 or one per milestone ({len(milestones)})"
-                )
-        else:
-            _positive(cfg, "schedule.gamma")
-    elif sched == "exponential":
-        gamma = _positive(cfg, "schedule.gamma")
-        if gamma > 1:
-            raise _bad("schedule.gamma", gamma, "must be in (0, 1]")
-    elif sched == "cosine":
-        _int(cfg, "schedule.total_steps")
-        min_lr, lr = _positive(cfg, "schedule.min_lr", allow_zero=True), get(cfg, "optimizer.lr")
-        if min_lr > lr:
-            raise _bad("schedule.min_lr", min_lr, f"must not exceed the base rate optimizer.lr={lr}")
+    _positive(cfg, "optimizer.lr")  # a run's base rate; the optimizer itself would take 0
+    _builder_section(cfg, "optimizer", lambda name, kw: build_optimizer(name, _PROBE, **kw))
+    lr = get(cfg, "optimizer.lr")
+    _builder_section(cfg, "schedule", lambda name, kw: build_schedule(name, lr, **kw))
 
     name = _choice(cfg, "data.name", DATASETS)
     channels, expected = get(cfg, "data.channels"), 3 if name == "stacked_mnist" else 1
@@ -224,7 +259,8 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
 
 
 def run_params(cfg: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-    """The dotted keys and values a run logs as params: :func:`flatten` without the analysis' ``report``."""
+    """The dotted keys and values a run logs as params: :func:`flatten` without ``report``, ``recipes`` and
+    ``flip`` (the analysis' instructions, and the values the recipe settings hold already)."""
     return flatten({k: v for k, v in cfg.items() if k not in _NOT_PARAMS})
 
 

@@ -18,6 +18,7 @@ bit-identical results.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import threading
@@ -26,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-OPTIMIZERS = ("adam", "sgd")
+from gansweep.errors import ArgumentError
+
 BIAS_CORRECTIONS = ("standard", "post_constant")
 CHUNK = 32768  # elements per kernel chunk: 5 arrays x 128 KiB stay in a 2 MiB L2 (measured best)
 FLUSH_EVERY = 64  # steps between flushes of subnormal optimizer state (see Optimizer._flush_subnormals)
@@ -70,18 +72,18 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 def check_lr(lr: float, what: str = "learning rate") -> float:
     """``lr`` as a float if it is a finite number >= 0, else ValueError naming it."""
     if isinstance(lr, bool) or not isinstance(lr, int | float | np.floating | np.integer):
-        raise ValueError(f"{what} must be a number; got {lr!r}")
+        raise ArgumentError("lr", f"{what} must be a number; got {lr!r}")
     lr = float(lr)
     if not (math.isfinite(lr) and lr >= 0):
-        raise ValueError(f"{what} must be finite and >= 0; got {lr}")
+        raise ArgumentError("lr", f"{what} must be finite and >= 0; got {lr}")
     return lr
 
 
 def _check_unit(value: float, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise ValueError(f"{what} must be a number in [0, 1); got {value!r}")
+        raise ArgumentError(what, f"{what} must be a number in [0, 1); got {value!r}")
     if not 0.0 <= float(value) < 1.0:  # also rejects NaN
-        raise ValueError(f"{what} must lie in [0, 1); got {value}")
+        raise ArgumentError(what, f"{what} must lie in [0, 1); got {value}")
     return float(value)
 
 
@@ -296,11 +298,12 @@ class Adam(Optimizer):
             or not isinstance(eps, int | float | np.floating)
             or not (math.isfinite(eps) and eps > 0)
         ):
-            raise ValueError(f"eps must be a finite number > 0; got {eps!r}")
+            raise ArgumentError("eps", f"eps must be a finite number > 0; got {eps!r}")
         self.eps = float(eps)
         if bias_correction not in BIAS_CORRECTIONS:
-            raise ValueError(
-                f"unknown bias_correction {bias_correction!r}; expected one of {BIAS_CORRECTIONS}"
+            raise ArgumentError(
+                "bias_correction",
+                f"unknown bias_correction {bias_correction!r}; expected one of {BIAS_CORRECTIONS}",
             )
         self.bias_correction = bias_correction
         check_lr(lr)
@@ -349,9 +352,9 @@ class SGD(Optimizer):
     ) -> None:
         self.momentum = _check_unit(momentum, "momentum")
         if not isinstance(nesterov, bool | np.bool_):
-            raise ValueError(f"nesterov must be a bool; got {nesterov!r}")
+            raise ArgumentError("nesterov", f"nesterov must be a bool; got {nesterov!r}")
         if nesterov and self.momentum == 0:
-            raise ValueError("nesterov=True needs momentum > 0; got momentum 0")
+            raise ArgumentError("nesterov", "nesterov=True needs momentum > 0; got momentum 0")
         self.nesterov = bool(nesterov)
         check_lr(lr)
         super().__init__(params, lr, threads)
@@ -375,18 +378,32 @@ class SGD(Optimizer):
             np.subtract(p, t, out=p)
 
 
+_CLASSES: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD}
+OPTIMIZERS = tuple(_CLASSES)
+# How a step runs, not what it computes (every thread count gives bit-identical results): left to the
+# optimizer's default, so not an argument of build_optimizer nor a config key.
+_EXECUTION_ARGS = ("threads",)
+# The keyword arguments each optimizer takes, read from its class's signature (build_optimizer checks them).
+OPTIMIZER_ARGS: dict[str, tuple[str, ...]] = {
+    name: tuple(
+        p.name
+        for p in inspect.signature(cls).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name not in _EXECUTION_ARGS
+    )
+    for name, cls in _CLASSES.items()
+}
+
+
 def build_optimizer(name: str, params: Mapping[str, np.ndarray], **kwargs) -> Optimizer:
     """``adam`` -> :class:`Adam`, ``sgd`` -> :class:`SGD`, with the keyword arguments of that class."""
-    classes = {
-        "adam": (Adam, ("lr", "beta1", "beta2", "eps", "bias_correction")),
-        "sgd": (SGD, ("lr", "momentum", "nesterov")),
-    }
-    if name not in classes:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
-    cls, allowed = classes[name]
+    if name not in OPTIMIZER_ARGS:
+        raise ArgumentError("name", f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
+    allowed = OPTIMIZER_ARGS[name]
     unexpected = sorted(set(kwargs) - set(allowed))
     if unexpected:
-        raise ValueError(f"optimizer {name!r} does not take {unexpected}; it takes {list(allowed)}")
+        raise ArgumentError(
+            unexpected[0], f"optimizer {name!r} does not take {unexpected}; it takes {list(allowed)}"
+        )
     if "lr" not in kwargs:
-        raise ValueError(f"optimizer {name!r} needs lr")
-    return cls(params, **kwargs)
+        raise ArgumentError("lr", f"optimizer {name!r} needs lr")
+    return _CLASSES[name](params, **kwargs)

@@ -6,7 +6,7 @@
 - ``post_extreme_decay``: the post's "extreme step decay", a multistep. By default (``h_multi_last.py``)
   milestones [1, 41] and gamma 0.01: base_lr (9e-5 in the post) at iteration 0, x0.01 from iteration 1, x0.01
   again from iteration 41. ``g_multi_multi_layer.py`` used milestones [1, 31] with gamma [0.01, 0.001].
-- ``exponential(gamma)``: base_lr · gamma^t.
+- ``exponential(gamma)``: base_lr · gamma^t, gamma in (0, 1].
 - ``cosine(total_steps, min_lr=0)``: min_lr + (base_lr - min_lr) · (1 + cos(π · min(t, T) / T)) / 2.
 
 Every schedule takes ``warmup_steps`` (default 0): for t < warmup_steps the rate above is multiplied by
@@ -21,24 +21,36 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-SCHEDULES = ("constant", "multistep", "post_extreme_decay", "exponential", "cosine")
+from gansweep.errors import ArgumentError
+
+# Each schedule and the arguments it takes besides base_lr and warmup_steps: the one list of both.
+SCHEDULE_ARGS: dict[str, tuple[str, ...]] = {
+    "constant": (),
+    "multistep": ("milestones", "gamma"),
+    "post_extreme_decay": ("milestones", "gamma"),
+    "exponential": ("gamma",),
+    "cosine": ("total_steps", "min_lr"),
+}
+SCHEDULES = tuple(SCHEDULE_ARGS)
 POST_MILESTONES = (1, 41)
 POST_GAMMA = 0.01
 
 
-def _number(value: float, what: str, *, low: float = 0.0, strict: bool = False) -> float:
+def _number(value: float, what: str, *, low: float = 0.0, strict: bool = False, arg: str = "") -> float:
     ok = not isinstance(value, bool) and isinstance(value, int | float)
     if ok:
         value = float(value)
         ok = math.isfinite(value) and (value > low if strict else value >= low)
     if not ok:
-        raise ValueError(f"{what} must be a finite number {'>' if strict else '>='} {low}; got {value!r}")
+        raise ArgumentError(
+            arg or what, f"{what} must be a finite number {'>' if strict else '>='} {low}; got {value!r}"
+        )
     return value
 
 
-def _count(value: int, what: str, *, low: int = 0) -> int:
+def _count(value: int, what: str, *, low: int = 0, arg: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{what} must be an integer >= {low}; got {value!r}")
+        raise ArgumentError(arg or what, f"{what} must be an integer >= {low}; got {value!r}")
     return value
 
 
@@ -89,10 +101,10 @@ def build_schedule(
     min_lr: float = 0.0,
 ) -> Schedule:
     """The schedule ``name`` (one of :data:`SCHEDULES`) around ``base_lr``; see the module doc for the
-    arguments each takes. Arguments a schedule does not use must be left unset."""
+    arguments each takes (:data:`SCHEDULE_ARGS`). Arguments a schedule does not use must be left unset."""
     if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; expected one of {SCHEDULES}")
-    base_lr = _number(base_lr, "base learning rate")
+        raise ArgumentError("name", f"unknown schedule {name!r}; expected one of {SCHEDULES}")
+    base_lr = _number(base_lr, "base learning rate", arg="base_lr")
     warmup_steps = _count(warmup_steps, "warmup_steps")
     given = {
         "milestones": milestones,
@@ -100,16 +112,9 @@ def build_schedule(
         "total_steps": total_steps,
         "min_lr": min_lr if min_lr != 0.0 else None,
     }
-    uses = {
-        "constant": (),
-        "multistep": ("milestones", "gamma"),
-        "post_extreme_decay": ("milestones", "gamma"),
-        "exponential": ("gamma",),
-        "cosine": ("total_steps", "min_lr"),
-    }[name]
-    unused = sorted(k for k, v in given.items() if v is not None and k not in uses)
+    unused = sorted(k for k, v in given.items() if v is not None and k not in SCHEDULE_ARGS[name])
     if unused:
-        raise ValueError(f"schedule {name!r} does not take {unused}")
+        raise ArgumentError(unused[0], f"schedule {name!r} does not take {unused}")
     if name == "constant":
         return Schedule(name, base_lr, warmup_steps)
     if name in ("multistep", "post_extreme_decay"):
@@ -117,27 +122,32 @@ def build_schedule(
             milestones = POST_MILESTONES if milestones is None else milestones
             gamma = POST_GAMMA if gamma is None else gamma
         if milestones is None:
-            raise ValueError("multistep needs milestones")
-        ms = tuple(_count(m, f"milestone {m!r}") for m in milestones)
+            raise ArgumentError("milestones", "multistep needs milestones")
+        if isinstance(milestones, str) or not isinstance(milestones, Sequence):
+            raise ArgumentError("milestones", f"milestones must be a list of iterations; got {milestones!r}")
+        ms = tuple(_count(m, f"milestone {m!r}", arg="milestones") for m in milestones)
         if any(b <= a for a, b in itertools.pairwise(ms)):
-            raise ValueError(f"milestones must be strictly increasing; got {list(ms)}")
+            raise ArgumentError("milestones", f"milestones must be strictly increasing; got {list(ms)}")
         if isinstance(gamma, Sequence) and not isinstance(gamma, str):
             if len(gamma) != len(ms):
-                raise ValueError(
-                    f"gamma {list(gamma)} needs one factor per milestone ({len(ms)}: {list(ms)})"
+                raise ArgumentError(
+                    "gamma", f"gamma {list(gamma)} needs one factor per milestone ({len(ms)}: {list(ms)})"
                 )
-            gammas = tuple(_number(g, f"gamma {g!r}", strict=True) for g in gamma)
+            gammas = tuple(_number(g, f"gamma {g!r}", strict=True, arg="gamma") for g in gamma)
             return Schedule(name, base_lr, warmup_steps, milestones=ms, gammas=gammas)
         gamma = _number(0.1 if gamma is None else gamma, "gamma", strict=True)
         return Schedule(name, base_lr, warmup_steps, milestones=ms, gamma=gamma)
     if name == "exponential":
         if gamma is None:
-            raise ValueError("exponential needs gamma")
-        return Schedule(name, base_lr, warmup_steps, gamma=_number(gamma, "gamma", strict=True))
+            raise ArgumentError("gamma", "exponential needs gamma")
+        gamma = _number(gamma, "gamma", strict=True)
+        if gamma > 1:
+            raise ArgumentError("gamma", f"exponential's gamma must lie in (0, 1]; got {gamma}")
+        return Schedule(name, base_lr, warmup_steps, gamma=gamma)
     if total_steps is None:
-        raise ValueError("cosine needs total_steps")
+        raise ArgumentError("total_steps", "cosine needs total_steps")
     total_steps = _count(total_steps, "total_steps", low=1)
     min_lr = _number(min_lr, "min_lr")
     if min_lr > base_lr:
-        raise ValueError(f"min_lr {min_lr} must not exceed the base learning rate {base_lr}")
+        raise ArgumentError("min_lr", f"min_lr {min_lr} must not exceed the base learning rate {base_lr}")
     return Schedule(name, base_lr, warmup_steps, total_steps=total_steps, min_lr=min_lr)

@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from gansweep import contract as K
 from gansweep import paths
 
 MAX_PARAM_LEN = 500  # MLflow rejects longer param values
@@ -160,11 +161,11 @@ def close_stale_runs(uri: str, experiment_id: str) -> list[str]:
         [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=5000
     ):
         tags = run.data.tags
-        pid = tags.get("gansweep.pid")
-        if tags.get("gansweep.host") != host or not pid or not pid.isdigit() or pid_alive(int(pid)):
+        pid = tags.get(K.TAG_PID)
+        if tags.get(K.TAG_HOST) != host or not pid or not pid.isdigit() or pid_alive(int(pid)):
             continue
-        c.set_tag(run.info.run_id, "gansweep.stale", "process gone; closed by a later invocation")
-        c.set_terminated(run.info.run_id, status="KILLED")
+        c.set_tag(run.info.run_id, K.TAG_STALE, "process gone; closed by a later invocation")
+        c.set_terminated(run.info.run_id, status=K.KILLED)
         closed.append(run.info.run_id)
     return closed
 
@@ -176,15 +177,15 @@ def close_children(target: Target, grace: float = 30.0) -> list[str]:
     Returns the ids closed here."""
     c = client(target.uri)
     host, me = socket.gethostname(), os.getpid()
-    query = f"tags.`mlflow.parentRunId` = '{target.parent_run_id}' and attributes.status = 'RUNNING'"
+    query = f"tags.`{K.TAG_PARENT_RUN}` = '{target.parent_run_id}' and attributes.status = 'RUNNING'"
 
     def running() -> list[tuple[Any, int | None]]:
         out = []
         for run in c.search_runs([target.experiment_id], filter_string=query, max_results=5000):
             tags = run.data.tags
-            if tags.get("gansweep.host") != host:
+            if tags.get(K.TAG_HOST) != host:
                 continue
-            pid = tags.get("gansweep.pid", "")
+            pid = tags.get(K.TAG_PID, "")
             alive = pid.isdigit() and int(pid) != me and pid_alive(int(pid))
             out.append((run, int(pid) if alive else None))
         return out
@@ -203,14 +204,14 @@ def close_children(target: Target, grace: float = 30.0) -> list[str]:
         runs = running()
     closed = []
     for run, _ in runs:
-        c.set_tag(run.info.run_id, "gansweep.stale", "the sweep was interrupted; closed by its launcher")
-        c.set_terminated(run.info.run_id, status="KILLED")
+        c.set_tag(run.info.run_id, K.TAG_STALE, "the sweep was interrupted; closed by its launcher")
+        c.set_terminated(run.info.run_id, status=K.KILLED)
         closed.append(run.info.run_id)
     return closed
 
 
 def _process_tags() -> dict[str, str]:
-    return {"gansweep.host": socket.gethostname(), "gansweep.pid": str(os.getpid())}
+    return {K.TAG_HOST: socket.gethostname(), K.TAG_PID: str(os.getpid())}
 
 
 def git_commit() -> str:
@@ -254,10 +255,10 @@ def prepare_sweep(
     exp_id = ensure_experiment(uri, experiment, artifact_location)
     close_stale_runs(uri, exp_id)
     tags = {
-        "gansweep.role": "parent",
-        "gansweep.study": study,
-        "gansweep.overrides": " ".join(overrides)[:5000],
-        "gansweep.git_commit": git_commit(),
+        K.TAG_ROLE: K.ROLE_PARENT,
+        K.TAG_STUDY: study,
+        K.TAG_OVERRIDES: " ".join(overrides)[:5000],
+        K.TAG_GIT_COMMIT: git_commit(),
         **_process_tags(),
     }
     run = client(uri).create_run(
@@ -273,10 +274,10 @@ def finish_sweep(target: Target, statuses: Mapping[str, int]) -> bool:
     keeps it restorable), so re-running a study does not pile up empty parents. Returns whether it was."""
     c = client(target.uri)
     for status, n in statuses.items():
-        c.set_tag(target.parent_run_id, f"gansweep.jobs_{status.lower()}", str(n))
-    bad = any(n for s, n in statuses.items() if s not in ("FINISHED", "SKIPPED"))
-    c.set_terminated(target.parent_run_id, status="FAILED" if bad else "FINISHED")
-    if statuses and set(statuses) == {"SKIPPED"}:
+        c.set_tag(target.parent_run_id, f"{K.JOBS_TAG_PREFIX}{status.lower()}", str(n))
+    bad = any(n for s, n in statuses.items() if s not in (K.FINISHED, K.SKIPPED))
+    c.set_terminated(target.parent_run_id, status=K.FAILED if bad else K.FINISHED)
+    if statuses and set(statuses) == {K.SKIPPED}:
         c.delete_run(target.parent_run_id)
         return True
     return False
@@ -288,7 +289,7 @@ def find_run(target: Target, config_hash: str, statuses: tuple[str, ...]) -> Any
     for status in statuses:  # MLflow's filter grammar has no IN for attributes.status
         found += client(target.uri).search_runs(
             [target.experiment_id],
-            filter_string=f"tags.`gansweep.config_hash` = '{config_hash}' and attributes.status = '{status}'",
+            filter_string=f"tags.`{K.TAG_CONFIG_HASH}` = '{config_hash}' and attributes.status = '{status}'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )
@@ -303,9 +304,10 @@ def _param_value(value: Any) -> str:
 def start_child(target: Target, name: str, tags: Mapping[str, str], params: Iterable[tuple[str, Any]]) -> str:
     """Create a run (a child of the sweep's parent when there is one), with tags and dotted params."""
     mlflow = _mlflow()
-    all_tags = {**tags, **_process_tags(), "gansweep.role": "child" if target.parent_run_id else "single"}
+    role = K.ROLE_CHILD if target.parent_run_id else K.ROLE_SINGLE
+    all_tags = {**tags, **_process_tags(), K.TAG_ROLE: role}
     if target.parent_run_id:
-        all_tags["mlflow.parentRunId"] = target.parent_run_id
+        all_tags[K.TAG_PARENT_RUN] = target.parent_run_id
     c = client(target.uri)
     run_id = c.create_run(target.experiment_id, tags=all_tags, run_name=name).info.run_id
     items = [mlflow.entities.Param(k, _param_value(v)) for k, v in params]
@@ -316,7 +318,8 @@ def start_child(target: Target, name: str, tags: Mapping[str, str], params: Iter
 
 def has_checkpoint(uri: str, run_id: str) -> bool:
     """Whether the run holds ``checkpoint/last.npz`` (a run killed before its first checkpoint does not)."""
-    return any(a.path == "checkpoint/last.npz" for a in client(uri).list_artifacts(run_id, "checkpoint"))
+    artifacts = client(uri).list_artifacts(run_id, K.CHECKPOINT_DIR)
+    return any(a.path == K.CHECKPOINT_ARTIFACT for a in artifacts)
 
 
 def get_run(uri: str, run_id: str) -> Any | None:
@@ -336,20 +339,20 @@ def reopen(target: Target, run_id: str) -> None:
     parent is kept as ``gansweep.previous_parent``), so the sweep that finishes it lists it."""
     c = client(target.uri)
     tags = c.get_run(run_id).data.tags
-    for name in ("error", "diverged", "stale"):
-        if f"gansweep.{name}" in tags:
-            c.set_tag(run_id, f"gansweep.previous_{name}", tags[f"gansweep.{name}"])
-            c.delete_tag(run_id, f"gansweep.{name}")
-    old_parent = tags.get("mlflow.parentRunId")
+    for tag in K.CLEARED_ON_RESUME:
+        if tag in tags:
+            c.set_tag(run_id, K.previous_tag(tag), tags[tag])
+            c.delete_tag(run_id, tag)
+    old_parent = tags.get(K.TAG_PARENT_RUN)
     if target.parent_run_id and old_parent != target.parent_run_id:
         if old_parent:
-            c.set_tag(run_id, "gansweep.previous_parent", old_parent)
-        c.set_tag(run_id, "mlflow.parentRunId", target.parent_run_id)
-        c.set_tag(run_id, "gansweep.role", "child")
+            c.set_tag(run_id, K.TAG_PREVIOUS_PARENT, old_parent)
+        c.set_tag(run_id, K.TAG_PARENT_RUN, target.parent_run_id)
+        c.set_tag(run_id, K.TAG_ROLE, K.ROLE_CHILD)
     c.update_run(run_id, status="RUNNING")
     for k, v in _process_tags().items():
         c.set_tag(run_id, k, v)
-    c.set_tag(run_id, "gansweep.resumed", "true")
+    c.set_tag(run_id, K.TAG_RESUMED, "true")
 
 
 def end_run(uri: str, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
@@ -364,7 +367,7 @@ def download_checkpoint(uri: str, run_id: str, dst: Path) -> Path | None:
     """The run's ``checkpoint/last.npz`` downloaded into ``dst``, or None when it has none."""
     dst.mkdir(parents=True, exist_ok=True)
     try:
-        return Path(client(uri).download_artifacts(run_id, "checkpoint/last.npz", str(dst)))
+        return Path(client(uri).download_artifacts(run_id, K.CHECKPOINT_ARTIFACT, str(dst)))
     except Exception:
         return None
 

@@ -19,8 +19,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gansweep import contract as K
 from gansweep import images
-from gansweep.config import ConfigError, config_hash, get, real_scale
+from gansweep.config import ConfigError, builder_args, config_hash, get, real_scale
 from gansweep.data import BatchSampler, StackedMNIST, load_mnist, prepare_images, select
 from gansweep.gan import GAN
 from gansweep.losses import get_loss
@@ -29,19 +30,7 @@ from gansweep.nn import build_mlp
 from gansweep.optim import build_optimizer
 from gansweep.schedules import build_schedule
 
-CHECKPOINT_NAME = "last.npz"
-FRESH_GRID_KEY = "samples_fresh"  # image key of the post's fresh-noise grids (train.fresh_grid_every)
 FRESH_GRID_SALT = 104729  # mixed into (seed, step) for the fresh-noise grids' generator
-_OPTIMIZER_KEYS = {
-    "adam": ("lr", "beta1", "beta2", "eps", "bias_correction"),
-    "sgd": ("lr", "momentum", "nesterov"),
-}
-_SCHEDULE_KEYS = {
-    "multistep": ("milestones", "gamma"),
-    "post_extreme_decay": ("milestones", "gamma"),
-    "exponential": ("gamma",),
-    "cosine": ("total_steps", "min_lr"),
-}
 
 
 class RunLogger(Protocol):
@@ -105,6 +94,13 @@ def _streams(seed: int) -> dict[str, np.random.Generator]:
     return {name: np.random.default_rng(child) for name, child in zip(names, children, strict=True)}
 
 
+def schedule_of(cfg: Mapping[str, Any]) -> Callable[[int], float]:
+    """The run's learning-rate schedule: section ``schedule`` around ``optimizer.lr``."""
+    return build_schedule(
+        get(cfg, "schedule.name"), get(cfg, "optimizer.lr"), **builder_args(cfg, "schedule")
+    )
+
+
 def build(cfg: Mapping[str, Any]) -> Setup:
     """Load the data and build G, D, the loss, optimizers and schedule from a validated config."""
     rngs = _streams(get(cfg, "seed"))
@@ -135,15 +131,10 @@ def build(cfg: Mapping[str, Any]) -> Setup:
         rng=rngs["init"],
         dtype=dtype,
     )
-    opt_cfg = get(cfg, "optimizer")
-    opt_kwargs = {k: opt_cfg[k] for k in _OPTIMIZER_KEYS[opt_cfg["name"]] if k in opt_cfg}
-    opt_g = build_optimizer(opt_cfg["name"], G.params, **opt_kwargs)
-    opt_d = build_optimizer(opt_cfg["name"], D.params, **opt_kwargs)
-    sched_cfg = get(cfg, "schedule")
-    sched_kwargs = {k: sched_cfg[k] for k in _SCHEDULE_KEYS.get(sched_cfg["name"], ()) if k in sched_cfg}
-    schedule = build_schedule(
-        sched_cfg["name"], opt_cfg["lr"], warmup_steps=sched_cfg.get("warmup_steps", 0), **sched_kwargs
-    )
+    optimizer, opt_kwargs = get(cfg, "optimizer.name"), builder_args(cfg, "optimizer")
+    opt_g = build_optimizer(optimizer, G.params, **opt_kwargs)
+    opt_d = build_optimizer(optimizer, D.params, **opt_kwargs)
+    schedule = schedule_of(cfg)
     gan = GAN(G, D, get_loss(get(cfg, "loss.name")), opt_g, opt_d, z_dim=z_dim, z_dist=get(cfg, "noise.dist"))
 
     data = get(cfg, "data")
@@ -301,20 +292,20 @@ def _evaluate(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], step: int) -
     samples = images.to_unit(setup.gan.generate(z), setup.out_activation)
     finite = np.isfinite(samples).all(axis=1)
     if not finite.all():  # a diverged G kept training (train.stop_on_nan=false): nothing to score
-        return {"eval/nonfinite_fraction": float(1.0 - finite.mean())}
+        return {K.NONFINITE: float(1.0 - finite.mean())}
     if setup.channels == 3:
-        return {f"eval/{k}": float(v) for k, v in evaluator.evaluate_stacked(samples).items()}
+        return {K.EVAL_PREFIX + k: float(v) for k, v in evaluator.evaluate_stacked(samples).items()}
     scores = evaluator.evaluate(
         samples, metrics=ev.get("metrics"), k=ev["k"], seed=0, mode_share=ev["mode_share"]
     )
-    out = {f"eval/{k}": float(v) for k, v in scores.items()}
+    out = {K.EVAL_PREFIX + k: float(v) for k, v in scores.items()}
     if ev.get("stretched"):
         # What the post saw: imshow stretches each image's contrast, so a digit drawn in the 5th decimal
         # of a grey square shows. Class figures of the stretched samples say which digit that is.
         stretched = evaluator.evaluate(
             contrast_stretch(samples), metrics=["modes"], mode_share=ev["mode_share"]
         )
-        out.update({f"eval_stretched/{k}": float(v) for k, v in stretched.items()})
+        out.update({K.STRETCHED_PREFIX + k: float(v) for k, v in stretched.items()})
     return out
 
 
@@ -349,9 +340,9 @@ def train(
     eval_on = evaluator is not None and get(cfg, "eval.enabled")
     eval_every = get(cfg, "eval.every") if eval_on else 0
     scale = real_scale(cfg)
-    ckpt_path = workdir / CHECKPOINT_NAME
+    ckpt_path = workdir / K.CHECKPOINT_FILE
 
-    keys = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
+    keys = (*K.TRAINING_CURVES, *K.GRAD_NORMS)
     window, seen = dict.fromkeys(keys, 0.0), 0
     start, frames = 0, []
     if resume_state is not None:
@@ -366,7 +357,7 @@ def train(
         # scale on the left, and on the right as the post displayed them (imshow: each image's contrast
         # stretched to its own min-max).
         stretched = images.grid(contrast_stretch(samples), setup.channels)
-        logger.log_image(images.side_by_side(mosaic, stretched), "samples", step)
+        logger.log_image(images.side_by_side(mosaic, stretched), K.SAMPLES_IMAGE, step)
 
     fresh_every = tr.get("fresh_grid_every")
 
@@ -378,12 +369,12 @@ def train(
         )
         samples = images.to_unit(gan.generate(z), setup.out_activation)
         raw, stretched = (images.grid(s, setup.channels) for s in (samples, contrast_stretch(samples)))
-        logger.log_image(images.side_by_side(raw, stretched), FRESH_GRID_KEY, step)
+        logger.log_image(images.side_by_side(raw, stretched), K.FRESH_GRID_IMAGE, step)
 
     def checkpoint(step: int) -> Path:
         save_checkpoint(ckpt_path, _state(setup, chash, step, frames, window, seen))
         logger.flush()  # metrics up to the checkpoint first: a resume from it must not leave a gap
-        logger.log_artifact(ckpt_path, "checkpoint")
+        logger.log_artifact(ckpt_path, K.CHECKPOINT_DIR)
         return ckpt_path
 
     if start == 0:
@@ -400,7 +391,7 @@ def train(
         for it in range(start, total):
             if should_stop():
                 path = checkpoint(it)
-                return Result("KILLED", it, last, path, f"stopped by a signal at iteration {it}")
+                return Result(K.KILLED, it, last, path, f"stopped by a signal at iteration {it}")
             if it == tr.get("fault_at"):
                 _inject_fault(setup, tr.get("fault", "raise"), it)
             lr, stats = train_step(setup, scale, batch, it)
@@ -409,7 +400,7 @@ def train(
                 logger.log_metrics({k: v for k, v in stats.items() if math.isfinite(v)}, it + 1)
                 if tr["stop_on_nan"]:
                     return Result(
-                        "DIVERGED", it + 1, last, None, f"non-finite loss at iteration {it + 1}: {bad}"
+                        K.DIVERGED, it + 1, last, None, f"non-finite loss at iteration {it + 1}: {bad}"
                     )
             for k in keys:
                 window[k] += stats[k]
@@ -439,11 +430,11 @@ def train(
         scores = _evaluate(setup, evaluator, cfg, total)
         logger.log_metrics(scores, total)
         final.update(scores)
-    png = images.save_png(frames[-1], workdir / "samples_final.png")
+    png = images.save_png(frames[-1], workdir / K.SAMPLES_ARTIFACT)
     logger.log_artifact(png)
     stretched = contrast_stretch(images.to_unit(gan.generate(setup.fixed_z), setup.out_activation))
     mosaic = images.grid(stretched, setup.channels)
-    logger.log_artifact(images.save_png(mosaic, workdir / "samples_final_stretched.png"))
-    logger.log_artifact(images.save_gif(frames, workdir / "progress.gif"))
+    logger.log_artifact(images.save_png(mosaic, workdir / K.STRETCHED_SAMPLES_ARTIFACT))
+    logger.log_artifact(images.save_gif(frames, workdir / K.PROGRESS_ARTIFACT))
     path = checkpoint(total)
-    return Result("FINISHED", total, final, path)
+    return Result(K.FINISHED, total, final, path)

@@ -80,6 +80,8 @@ def test_status_counts_match_search_runs(report: Path, searched: pd.DataFrame) -
         assert row["failed"] == ((mine["status"] == "FAILED") & ~diverged).sum()
         assert row["killed"] == ((mine["status"] == "KILLED") & ~diverged).sum()
         assert row["runs"] == row[["finished", "diverged", "failed", "killed", "running"]].sum()
+        # a count of distinct seeds (1 for a config that ran seed 0 alone), not the seeds themselves
+        assert row["seeds"] == mine[f"tags.{contract.TAG_SEED}"].nunique() >= 1
 
 
 def test_summary_numbers_match_search_runs(report: Path, searched: pd.DataFrame) -> None:

@@ -247,11 +247,36 @@ def test_flipped_grad_ablation_sets_the_prototypes_loss() -> None:
         assert resolved([f"recipe={recipe}", "ablation=flipped_grad"])["loss"]["name"] == "post_flipped_grad"
 
 
-def test_report_block_is_neither_param_nor_hashed() -> None:
+@pytest.mark.parametrize("key", ["report", "recipes", "flip"])
+def test_report_recipes_and_flip_are_neither_params_nor_hashed(key: str) -> None:
     cfg = resolved(["experiment=failed_architectures"])
-    assert cfg["report"]["contrasts"]
-    assert not any(k.startswith("report") for k, _ in C.run_params(cfg))
-    assert C.config_hash(cfg) == C.config_hash({k: v for k, v in cfg.items() if k != "report"})
+    assert cfg[key]
+    assert not any(k.split(".")[0] == key for k, _ in C.run_params(cfg))
+    assert C.config_hash(cfg) == C.config_hash({k: v for k, v in cfg.items() if k != key})
+
+
+def test_two_jobs_that_train_the_same_have_the_same_hash() -> None:
+    """recipe=modern ablation=batch trains as recipe=modern train.batch_size=1: one hash."""
+    assert C.config_hash(resolved(["recipe=modern", "ablation=batch"])) == C.config_hash(
+        resolved(["recipe=modern", "train.batch_size=1"])
+    )
+
+
+@pytest.mark.parametrize("recipe", ["post", "modern"])
+@pytest.mark.parametrize("model", options("model"))
+def test_a_model_trains_with_the_recipes_init_and_its_file_states_none(recipe: str, model: str) -> None:
+    text = (CONF / "model" / f"{model}.yaml").read_text()
+    assert not any(line.startswith(("init:", "init_gain:")) for line in text.splitlines())
+    cfg = resolved([f"model={model}", f"recipe={recipe}"])
+    want = cfg["recipes"][recipe]
+    assert (cfg["model"]["init"], cfg["model"]["init_gain"]) == (want["init"], want["init_gain"])
+    assert (cfg["train"]["batch_size"], cfg["data"]["split"]) == (want["batch_size"], want["split"])
+
+
+def test_each_recipe_flips_to_the_other() -> None:
+    assert resolved(["recipe=post"])["flip"] == "modern" and resolved(["recipe=modern"])["flip"] == "post"
+    with pytest.raises(C.ConfigError, match="flip='old'"):
+        C.validate(resolved(["recipe=post", "flip=old"]))
 
 
 def test_flatten_gives_short_dotted_params() -> None:
@@ -264,3 +289,55 @@ def test_sgd_takes_none_of_the_recipes_adam_settings() -> None:
     for recipe in ("post", "modern"):
         opt = resolved(["optimizer=sgd", f"recipe={recipe}"])["optimizer"]
         assert opt == {"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": False}
+
+
+# A changed value for each key some schedule takes (the section's other keys kept).
+_CHANGED = {
+    "warmup_steps": 7,
+    "milestones": [3, 60],
+    "gamma": {"multistep": 0.5, "post_extreme_decay": [0.1, 0.2], "exponential": 0.99},
+    "total_steps": 50,
+    "min_lr": 1e-6,
+}
+
+
+@pytest.mark.parametrize("schedule", options("schedule"))
+def test_overriding_any_key_a_schedule_takes_changes_the_run(schedule: str) -> None:
+    from gansweep.train import schedule_of
+
+    cfg = resolved([f"schedule={schedule}"])
+    keys = [k for k in cfg["schedule"] if k != "name"]
+    assert "warmup_steps" in keys
+    steps = range(0, 3000, 3)
+    before = [schedule_of(cfg)(t) for t in steps]
+    for key in keys:
+        changed = _CHANGED[key][schedule] if isinstance(_CHANGED[key], dict) else _CHANGED[key]
+        cfg2 = resolved([f"schedule={schedule}", f"schedule.{key}={changed}"])
+        C.validate(cfg2)
+        assert cfg2["schedule"][key] == changed
+        assert C.config_hash(cfg2) != C.config_hash(cfg)
+        assert [schedule_of(cfg2)(t) for t in steps] != before, key
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("+unknown_key=1", "unknown_key"),
+        ("+train.iteratoins=5", "train.iteratoins"),
+        ("+model.generator.dropout=0.5", "model.generator.dropout"),
+        ("optimizer=sgd +optimizer.beta1=0.5", "optimizer.beta1"),
+        ("schedule=constant +schedule.gamma=0.5", "schedule.gamma"),
+        ("schedule=exponential schedule.gamma=1.5", "schedule.gamma"),
+    ],
+)
+def test_a_key_no_part_of_the_schema_reads_is_refused_naming_it(override: str, key: str) -> None:
+    cfg = resolved(override.split(" "))
+    with pytest.raises(C.ConfigError, match=key.replace(".", r"\.")):
+        C.validate(cfg)
+
+
+def test_the_schema_knows_every_key_of_every_config() -> None:
+    """No key of the shipped configs is refused as unknown (every group option and study job validates)."""
+    for study in STUDIES:
+        for job in sweep_jobs(study)[:3]:
+            C.validate(resolved(job))

@@ -12,7 +12,6 @@ and the children its jobs left RUNNING are marked KILLED at exit.
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import signal
 import sys
@@ -25,11 +24,10 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gansweep import config as C
+from gansweep import contract as K
 from gansweep import tracking
-from gansweep.cli.train import LAUNCHER_PID_ENV, RESULT_FILE, STOP_FILE, SWEEP_ENV, SWEEP_FILE
+from gansweep.cli.sweep import LAST_SUMMARY, LAUNCHER_PID_ENV, STOP_FILE, SWEEP_ENV, SWEEP_FILE, read_result
 
-# Filled by on_multirun_end (and by a stop signal); gansweep.cli.train.main reads it for the exit status.
-LAST_SUMMARY: dict[str, Any] = {}
 STOP_GRACE_SECONDS = 30.0
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -147,12 +145,12 @@ class MlflowSweepCallback(Callback):
         job_dirs = self._job_dirs(sweep_dir)
         for job_dir in job_dirs:
             result = self._result(job_dir) or {
-                "status": "FAILED",
+                "status": K.FAILED,
                 "error": "the job left no result (its worker died)",
             }
-            status = {"DIVERGED": "FAILED"}.get(result["status"], result["status"])
+            status = K.recorded_status(result["status"])
             counts[status] += 1
-            if status not in ("FINISHED", "SKIPPED"):
+            if status not in (K.FINISHED, K.SKIPPED):
                 failed.append(
                     f"  job {job_dir.name}: {result['status']} "
                     f"{result.get('error') or result.get('detail', '')}"
@@ -212,10 +210,7 @@ class MlflowSweepCallback(Callback):
 
     def _result(self, job_dir: Path) -> dict[str, Any] | None:
         """The job's ``result.json`` when this sweep wrote it."""
-        f = job_dir / RESULT_FILE
-        if f.is_file() and f.stat().st_mtime >= self.started - 1:
-            return json.loads(f.read_text())
-        return None
+        return read_result(job_dir, since=self.started - 1)
 
     def _stop_untracked(self, sweep_dir: Path, grace: float) -> None:
         """Without tracking there are no runs to find the workers by: SIGTERM this process's children (the
@@ -248,7 +243,7 @@ class MlflowSweepCallback(Callback):
             tracking.close_children(target, grace=STOP_GRACE_SECONDS)
         finally:
             tracking.end_run(
-                target.uri, target.parent_run_id, "KILLED", {"gansweep.error": "the sweep was interrupted"}
+                target.uri, target.parent_run_id, K.KILLED, {K.TAG_ERROR: "the sweep was interrupted"}
             )
 
 

@@ -12,12 +12,11 @@ with its error) and the sweep goes on; the command's exit status is 1 when any j
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
-import threading
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,39 +26,17 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gansweep import config as C
+from gansweep import contract as K
 from gansweep import paths, tracking
+from gansweep.cli.decision import JobRefused, decide
+from gansweep.cli.runs import run_tags, store_state, target_of
+from gansweep.cli.stop import TIME_LIMIT_SIGNAL, StopFlag, stopped_by_sigint
+from gansweep.cli.sweep import LAST_SUMMARY, LAUNCHER_PID_ENV, STOP_FILE, write_result
 from gansweep.train import NullLogger, Result, Setup, build, check_checkpoint, load_checkpoint, train
 
 CONF_DIR = str(paths.project_root() / "conf")
-RESULT_FILE = "result.json"
-SWEEP_FILE = "gansweep_sweep.json"
-SWEEP_ENV = "GANSWEEP_SWEEP_TARGET"
-LAUNCHER_PID_ENV = "GANSWEEP_LAUNCHER_PID"  # set by the sweep callback in the launching process
-# Written into the sweep folder by the launching process when the whole sweep is told to stop (Ctrl-C,
-# SIGTERM): a worker handed another job after that records it as KILLED without starting it.
-STOP_FILE = "gansweep_stopping"
-_IGNORED_IN_LABEL = ("seed", "experiment", "force", "resume", "tracking")
-
-
-class JobRefused(Exception):
-    """Bad input found before any run exists: the message names the value."""
-
-
-def _config_label(overrides: list[str]) -> str:
-    """The job's overrides without the seed and control keys: groups runs of one config across seeds."""
-    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~").split(".")[0] not in _IGNORED_IN_LABEL]
-    kept = [o for o in kept if not o.startswith("hydra")]
-    return " ".join(sorted(kept)) or "default"
-
-
-def _sweep_target(job_dir: Path) -> tracking.Target | None:
-    """The experiment and parent run the launching process created for this sweep, if any."""
-    for candidate in (job_dir.parent / SWEEP_FILE,):
-        if candidate.is_file():
-            return tracking.Target.from_json(candidate.read_text())
-    if os.environ.get(SWEEP_ENV):
-        return tracking.Target.from_json(os.environ[SWEEP_ENV])
-    return None
+# Bad input, refused before any run exists (exit 2 for a single run), rather than a crash.
+_REFUSALS = (C.ConfigError, JobRefused, tracking.TrackingError, FileNotFoundError, ValueError)
 
 
 def _load_evaluator(cfg: dict[str, Any]) -> Any:
@@ -73,122 +50,48 @@ def _load_evaluator(cfg: dict[str, Any]) -> Any:
         raise JobRefused(f"{exc} (or run without metrics: eval=off)") from None
 
 
-# SIGUSR2 is what SLURM (through submitit) sends a job ``signal_delay_s`` seconds before its time limit.
-_TIME_LIMIT_SIGNAL = getattr(signal, "SIGUSR2", None)  # None where the platform has no SIGUSR2
-_STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, _TIME_LIMIT_SIGNAL) if s)
+@dataclass
+class _Job:
+    """One job as it is set up: filled step by step, so a failure knows whether a run was opened."""
+
+    dir: Path
+    overrides: list[str]
+    cfg: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    setup: Setup | None = None
+    evaluator: Any = None
+    logger: Any = field(default_factory=NullLogger)
+    uri: str | None = None
+    run_id: str | None = None
+    resume_state: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.tags[K.TAG_LABEL]} seed={self.cfg['seed']}"
 
 
-# Set when this process got Ctrl-C (SIGINT, which a terminal sends to every process of the sweep) during a
-# job: a parallel worker then records any further job as KILLED without starting it. SIGTERM or SIGUSR2 to
-# one worker stops its current job only.
-_STOPPED_BY = 0
-
-
-class _StopFlag:
-    """Set by SIGINT/SIGTERM/SIGUSR2 from a job's start to its result. The training loop checkpoints and ends
-    the run KILLED at its next iteration; a signal during set-up stops the job before its run is created.
-    Held over the whole job so that a signal during set-up or while the run is being closed cannot kill a
-    parallel worker (which would make the launcher tear down the other workers)."""
-
-    def __init__(self) -> None:
-        self.signum = 0
-        self._old: dict[int, Any] = {}
-
-    def __call__(self) -> bool:
-        return self.signum != 0
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        global _STOPPED_BY
-        self.signum = self.signum or signum  # the first signal names the stop
-        if signum == signal.SIGINT:
-            _STOPPED_BY = signum
-
-    def __enter__(self) -> _StopFlag:
-        if threading.current_thread() is threading.main_thread():
-            for sig in _STOP_SIGNALS:
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-
-def _write_result(job_dir: Path, **fields: Any) -> dict[str, Any]:
-    job_dir.mkdir(parents=True, exist_ok=True)
-    (job_dir / RESULT_FILE).write_text(json.dumps(fields, indent=2, default=str))
-    return fields
-
-
-def _run_to_resume(cfg: dict[str, Any], target: tracking.Target, chash: str) -> str | None:
-    """The id of the run ``resume`` asks to continue, or None for a fresh run. ``resume=auto`` takes the
-    newest killed or failed run of this config; in a sweep, a job that has none runs (or is skipped) as if
-    ``resume`` were unset, so one command continues a stopped sweep."""
-    resume = cfg.get("resume")
-    if not resume:
-        return None
-    if resume == "auto":
-        run = tracking.find_run(target, chash, ("KILLED", "FAILED", "FINISHED"))
-        why = None
-        if run is None:
-            why = f"no killed or failed run of this config in '{target.experiment}'"
-        elif run.info.status == "FINISHED":
-            why = f"the newest run of this config, {run.info.run_id}, is FINISHED"
-        elif not tracking.has_checkpoint(target.uri, run.info.run_id):
-            why = f"the newest killed or failed run of this config, {run.info.run_id}, has no checkpoint"
-        if why is None:
-            return run.info.run_id
-        if target.parent_run_id:  # in a sweep, the job runs (or is skipped) as if resume were unset
-            print(
-                f"[gansweep] resume=auto: {why}: nothing to continue, the job goes on as without resume",
-                file=sys.stderr,
-            )
-            return None
-        raise JobRefused(f"resume=auto: {why} (run without resume to train it afresh)")
-    run_id = str(resume)
-    found = tracking.get_run(target.uri, run_id)
-    if found is None or found.info.experiment_id != target.experiment_id:
-        raise JobRefused(f"resume={run_id}: no such run in experiment '{target.experiment}'")
-    if found.info.status not in ("KILLED", "FAILED"):
-        raise JobRefused(
-            f"resume={run_id}: the run is {found.info.status}; only a killed or failed run can be "
-            "continued (force=true trains the config again as a new run)"
-        )
-    if found.data.tags.get("gansweep.config_hash") != chash:
-        raise JobRefused(f"resume={run_id}: that run was trained with another config; resume with its config")
-    return run_id
-
-
-def _open_run(
-    cfg: dict[str, Any],
-    target: tracking.Target,
-    tags: dict[str, str],
-    job_dir: Path,
-    setup: Setup,
-    run_id: str | None,
-):
-    """Start a fresh child run (``run_id`` None), or reopen run ``run_id`` to resume it; returns
-    (run_id, resume_state or None)."""
+def _open_run(job: _Job, target: tracking.Target, run_id: str | None) -> None:
+    """Start a fresh run (``run_id`` None), or reopen run ``run_id`` from its checkpoint to resume it."""
     if run_id is None:
-        run_id = tracking.start_child(target, tags["gansweep.config_label"], tags, C.run_params(cfg))
-        return run_id, None
-    ckpt = tracking.download_checkpoint(target.uri, run_id, job_dir / "resume")
+        job.run_id = tracking.start_child(target, job.tags[K.TAG_LABEL], job.tags, C.run_params(job.cfg))
+        return
+    ckpt = tracking.download_checkpoint(target.uri, run_id, job.dir / "resume")
     if ckpt is None:
-        raise JobRefused(f"resume={run_id}: the run has no checkpoint/last.npz to continue from")
+        raise JobRefused(f"resume={run_id}: the run has no {K.CHECKPOINT_ARTIFACT} to continue from")
     state = load_checkpoint(ckpt)
-    check_checkpoint(setup, state, tags["gansweep.config_hash"])
+    check_checkpoint(job.setup, state, job.tags[K.TAG_CONFIG_HASH])
     tracking.reopen(target, run_id)
-    return run_id, state
+    job.run_id, job.resume_state = run_id, state
 
 
 def run_job(cfg_node: DictConfig) -> dict[str, Any]:
     """Train one config. Returns (and writes to ``result.json``) its status, run id and final metrics."""
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
-    with _StopFlag() as stop:
+    with StopFlag() as stop:
         out = _run_job(cfg_node, hc, multirun, stop)
-    if out["status"] == "KILLED" and stop.signum:
-        if multirun and stop.signum == _TIME_LIMIT_SIGNAL:
+    if out["status"] == K.KILLED and stop():
+        if multirun and stop.signum == TIME_LIMIT_SIGNAL:
             # A job at its time limit: its run is KILLED with a checkpoint, and the sweep's other jobs are
             # not this signal's business. The summary lists it; `resume=auto` continues it.
             return out
@@ -201,7 +104,7 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
         if stop.signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise SystemExit(128 + stop.signum)
-    if out["status"] == "DIVERGED" and not multirun:
+    if out["status"] == K.DIVERGED and not multirun:
         raise SystemExit(1)
     return out
 
@@ -209,94 +112,21 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
 def _not_started(job_dir: Path, num: Any, why: str, overrides: list[str]) -> dict[str, Any]:
     detail = f"not started: {why}"
     print(f"[gansweep] job {num}: {detail}", file=sys.stderr)
-    return _write_result(job_dir, status="KILLED", run_id=None, detail=detail, overrides=overrides)
+    return write_result(job_dir, status=K.KILLED, run_id=None, detail=detail, overrides=overrides)
 
 
-def _run_job(cfg_node: DictConfig, hc: Any, multirun: bool, stop: _StopFlag) -> dict[str, Any]:
-    job_dir = Path(hc.runtime.output_dir)
-    overrides = list(hc.overrides.task)
-    choices = dict(hc.runtime.choices)
-    run_id, uri = None, None
-    if multirun and _STOPPED_BY:
-        return _not_started(job_dir, hc.job.num, "this worker got Ctrl-C (SIGINT)", overrides)
+def _run_job(cfg_node: DictConfig, hc: Any, multirun: bool, stop: StopFlag) -> dict[str, Any]:
+    job = _Job(Path(hc.runtime.output_dir), list(hc.overrides.task))
+    if multirun and stopped_by_sigint():
+        return _not_started(job.dir, hc.job.num, "this worker got Ctrl-C (SIGINT)", job.overrides)
     if multirun and (Path(str(hc.sweep.dir)) / STOP_FILE).exists():
-        return _not_started(job_dir, hc.job.num, "the sweep is stopping", overrides)
+        return _not_started(job.dir, hc.job.num, "the sweep is stopping", job.overrides)
     try:
-        cfg = OmegaConf.to_container(cfg_node, resolve=True)
-        cfg["study"] = str(cfg["study"])  # `study=2024` is a name, not a number
-        C.validate(cfg)
-        evaluator = _load_evaluator(cfg)
-        setup = build(cfg)
-        chash = C.config_hash(cfg)
-        tags = {
-            "gansweep.study": cfg["study"],
-            "gansweep.model": C.get(cfg, "model.name"),
-            "gansweep.recipe": str(choices.get("recipe")),
-            "gansweep.post": str(choices.get("post")),
-            "gansweep.ablation": str(choices.get("ablation")),
-            "gansweep.loss": C.get(cfg, "loss.name"),
-            "gansweep.schedule": C.get(cfg, "schedule.name"),
-            "gansweep.seed": str(cfg["seed"]),
-            "gansweep.config_hash": chash,
-            "gansweep.config_label": _config_label(overrides),
-            "gansweep.overrides": " ".join(overrides),
-            "gansweep.git_commit": tracking.git_commit(),
-            "gansweep.versions": tracking.versions(),
-            "gansweep.blas_threads": _blas_threads(),
-        }
-        logger: Any = NullLogger()
-        resume_state = None
-        if C.get(cfg, "tracking.enabled"):
-            target = _sweep_target(job_dir) if multirun else None
-            if target is None:
-                uri = tracking.resolve_uri(C.get(cfg, "tracking.uri"))
-                tracking.check_reachable(uri)
-                name = str(C.get(cfg, "tracking.experiment") or cfg["study"])
-                exp_id = tracking.ensure_experiment(uri, name, C.get(cfg, "tracking.artifact_location"))
-                tracking.close_stale_runs(uri, exp_id)
-                target = tracking.Target(uri, name, exp_id)
-            uri = target.uri
-            to_resume = _run_to_resume(cfg, target, chash)
-            if not cfg.get("force") and to_resume is None:
-                done = tracking.find_run(target, chash, ("FINISHED",))
-                if done is not None:
-                    print(
-                        f"[gansweep] skip: {tags['gansweep.config_label']} seed={cfg['seed']} "
-                        "already FINISHED "
-                        f"as run {done.info.run_id} (force=true re-runs it)",
-                        file=sys.stderr,
-                    )
-                    return _write_result(
-                        job_dir,
-                        status="SKIPPED",
-                        run_id=done.info.run_id,
-                        label=tags["gansweep.config_label"],
-                    )
-            if stop():
-                return _not_started(
-                    job_dir, hc.job.num, f"{signal.Signals(stop.signum).name} during set-up", overrides
-                )
-            run_id, resume_state = _open_run(cfg, target, tags, job_dir, setup, to_resume)
-            logger = tracking.MlflowRunLogger(uri, run_id)
-            resolved = job_dir / "resolved.yaml"
-            OmegaConf.save(cfg_node, resolved, resolve=True)
-            logger.log_artifact(resolved, "config")
-            for f in sorted((job_dir / ".hydra").glob("*.yaml")):
-                logger.log_artifact(f, "hydra")
-        elif cfg.get("resume"):
-            resume = str(cfg["resume"])
-            if not resume.endswith(".npz"):
-                raise JobRefused(
-                    f"resume={resume!r}: with tracking off, give the path of a last.npz checkpoint"
-                )
-            resume_state = load_checkpoint(Path(resume))
-            check_checkpoint(setup, resume_state, chash)
+        early = _set_up(job, cfg_node, hc, stop)
     except Exception as exc:
-        refused = isinstance(
-            exc, C.ConfigError | JobRefused | tracking.TrackingError | FileNotFoundError | ValueError
-        )
-        if run_id is not None:
-            tracking.end_run(uri, run_id, "FAILED", {"gansweep.error": f"{type(exc).__name__}: {exc}"})
+        refused = isinstance(exc, _REFUSALS)
+        if job.run_id is not None:
+            tracking.end_run(job.uri, job.run_id, K.FAILED, {K.TAG_ERROR: f"{type(exc).__name__}: {exc}"})
         message = (
             f"gansweep: refused: {exc}"
             if refused
@@ -307,64 +137,111 @@ def _run_job(cfg_node: DictConfig, hc: Any, multirun: bool, stop: _StopFlag) -> 
             if refused:
                 raise SystemExit(2) from None
             raise
-        return _write_result(job_dir, status="FAILED", run_id=run_id, error=message, overrides=overrides)
+        return write_result(
+            job.dir, status=K.FAILED, run_id=job.run_id, error=message, overrides=job.overrides
+        )
+    if early is not None:
+        return early
+    return _train(job, stop, multirun)
 
-    label = f"{tags['gansweep.config_label']} seed={cfg['seed']}"
+
+def _set_up(job: _Job, cfg_node: DictConfig, hc: Any, stop: StopFlag) -> dict[str, Any] | None:
+    """Validate, build, decide and open the job's run (or resume state); the result of a job that ends here
+    (skipped, or stopped during set-up), else None."""
+    cfg = job.cfg = OmegaConf.to_container(cfg_node, resolve=True)
+    cfg["study"] = str(cfg["study"])  # `study=2024` is a name, not a number
+    C.validate(cfg)
+    job.evaluator = _load_evaluator(cfg)
+    job.setup = build(cfg)
+    chash = C.config_hash(cfg)
+    job.tags = run_tags(cfg, dict(hc.runtime.choices), job.overrides, chash)
+    if not C.get(cfg, "tracking.enabled"):
+        if cfg.get("resume"):
+            job.resume_state = _untracked_resume_state(str(cfg["resume"]), job.setup, chash)
+        return None
+    target = target_of(cfg, job.dir, hc.mode == RunMode.MULTIRUN)
+    job.uri = target.uri
+    decision = decide(store_state(cfg, target, chash))
+    if decision.note:
+        print(f"[gansweep] {decision.note}", file=sys.stderr)
+    if decision.action == "skip":
+        print(
+            f"[gansweep] skip: {job.label} already FINISHED as run {decision.run_id} (force=true re-runs it)",
+            file=sys.stderr,
+        )
+        label = job.tags[K.TAG_LABEL]
+        return write_result(job.dir, status=K.SKIPPED, run_id=decision.run_id, label=label)
+    if stop():
+        return _not_started(job.dir, hc.job.num, f"{stop.name} during set-up", job.overrides)
+    _open_run(job, target, decision.run_id if decision.action == "resume" else None)
+    job.logger = tracking.MlflowRunLogger(job.uri, job.run_id)
+    resolved = job.dir / "resolved.yaml"
+    OmegaConf.save(cfg_node, resolved, resolve=True)
+    job.logger.log_artifact(resolved, K.CONFIG_DIR)
+    for f in sorted((job.dir / ".hydra").glob("*.yaml")):
+        job.logger.log_artifact(f, K.HYDRA_DIR)
+    return None
+
+
+def _untracked_resume_state(resume: str, setup: Setup, chash: str) -> dict[str, Any]:
+    """With tracking off, ``resume`` is the path of a checkpoint of this config."""
+    if not resume.endswith(".npz"):
+        raise JobRefused(
+            f"resume={resume!r}: with tracking off, give the path of a {K.CHECKPOINT_FILE} checkpoint"
+        )
+    state = load_checkpoint(Path(resume))
+    check_checkpoint(setup, state, chash)
+    return state
+
+
+def _train(job: _Job, stop: StopFlag, multirun: bool) -> dict[str, Any]:
+    """Train the set-up job and record how it ended: in its run (status, end tags) and in result.json."""
     result: Result | None = None
     try:
         result = train(
-            cfg,
-            logger=logger,
-            workdir=job_dir,
-            setup=setup,
-            evaluator=evaluator,
-            resume_state=resume_state,
+            job.cfg,
+            logger=job.logger,
+            workdir=job.dir,
+            setup=job.setup,
+            evaluator=job.evaluator,
+            resume_state=job.resume_state,
             should_stop=stop,
-            label=label,
+            label=job.label,
         )
     except BaseException as exc:
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        if run_id is not None:
-            _safe_flush(logger)
-            status = "KILLED" if isinstance(exc, KeyboardInterrupt | SystemExit) else "FAILED"
-            tracking.end_run(uri, run_id, status, {"gansweep.error": error[-4000:]})
-        _write_result(job_dir, status="FAILED", run_id=run_id, error=error, overrides=overrides)
+        if job.run_id is not None:
+            _safe_flush(job.logger)
+            status = K.KILLED if isinstance(exc, KeyboardInterrupt | SystemExit) else K.FAILED
+            tracking.end_run(job.uri, job.run_id, status, {K.TAG_ERROR: error[-4000:]})
+        write_result(job.dir, status=K.FAILED, run_id=job.run_id, error=error, overrides=job.overrides)
         if multirun and isinstance(exc, Exception):
-            print(f"gansweep: job {label} failed: {error}", file=sys.stderr)
-            return {"status": "FAILED", "run_id": run_id, "error": error}
+            print(f"gansweep: job {job.label} failed: {error}", file=sys.stderr)
+            return {"status": K.FAILED, "run_id": job.run_id, "error": error}
         raise
-    _safe_flush(logger)
-    status = {"FINISHED": "FINISHED", "KILLED": "KILLED", "DIVERGED": "FAILED"}[result.status]
-    end_tags = {"gansweep.iterations_done": str(result.iteration)}
-    if result.status == "DIVERGED":
-        end_tags.update({"gansweep.diverged": "true", "gansweep.error": result.detail})
-    elif result.status == "KILLED":
-        end_tags["gansweep.error"] = f"{result.detail} ({signal.Signals(stop.signum).name})"
-    if run_id is not None:
-        tracking.end_run(uri, run_id, status, end_tags)
-    out = _write_result(
-        job_dir,
+    _safe_flush(job.logger)
+    end_tags = {K.TAG_ITERATIONS_DONE: str(result.iteration)}
+    if result.status == K.DIVERGED:
+        end_tags.update({K.TAG_DIVERGED: "true", K.TAG_ERROR: result.detail})
+    elif result.status == K.KILLED:
+        end_tags[K.TAG_ERROR] = f"{result.detail} ({stop.name})"
+    if job.run_id is not None:
+        tracking.end_run(job.uri, job.run_id, K.recorded_status(result.status), end_tags)
+    out = write_result(
+        job.dir,
         status=result.status,
-        run_id=run_id,
+        run_id=job.run_id,
         iteration=result.iteration,
         final=result.final,
         detail=result.detail,
-        label=label,
+        label=job.label,
     )
     print(
-        f"[gansweep] {label}: {result.status} at iteration {result.iteration}"
-        + (f" (run {run_id})" if run_id else ""),
+        f"[gansweep] {job.label}: {result.status} at iteration {result.iteration}"
+        + (f" (run {job.run_id})" if job.run_id else ""),
         file=sys.stderr,
     )
     return out
-
-
-def _blas_threads() -> str:
-    """The BLAS thread count(s) this worker computes with (set per worker by the sweep callback)."""
-    from threadpoolctl import threadpool_info
-
-    counts = sorted({str(i["num_threads"]) for i in threadpool_info() if i.get("user_api") == "blas"})
-    return ",".join(counts) or "unknown"
 
 
 def _safe_flush(logger: Any) -> None:
@@ -383,14 +260,12 @@ def _hydra_main(cfg: DictConfig) -> dict[str, Any]:
 
 def main() -> None:
     """Console script: run Hydra, then exit 1 when any job of a multirun failed."""
-    from gansweep.cli import callbacks
-
-    callbacks.LAST_SUMMARY.clear()
-    if _TIME_LIMIT_SIGNAL is not None:
+    LAST_SUMMARY.clear()
+    if TIME_LIMIT_SIGNAL is not None:
         # SLURM's time-limit warning (`--signal=USR2`) reaches every process of the job. It stops the job
-        # being trained (see _StopFlag); anywhere else, the launcher or a worker between jobs, it must not
+        # being trained (see StopFlag); anywhere else, the launcher or a worker between jobs, it must not
         # kill the process. Ignoring it is inherited by the launcher's worker processes.
-        signal.signal(_TIME_LIMIT_SIGNAL, signal.SIG_IGN)
+        signal.signal(TIME_LIMIT_SIGNAL, signal.SIG_IGN)
     stopped = (
         "gansweep: stopped by {}; the stopped runs are KILLED with their last checkpoint: the same command "
         "with resume=auto continues them (without tracking: resume=<job dir>/last.npz)"
@@ -398,14 +273,14 @@ def main() -> None:
     try:
         _hydra_main()
     except KeyboardInterrupt:
-        signum = callbacks.LAST_SUMMARY.get("signal", signal.SIGINT)
+        signum = LAST_SUMMARY.get("signal", signal.SIGINT)
         print(stopped.format(signal.Signals(signum).name), file=sys.stderr)
         sys.exit(128 + signum)
     except SystemExit as exc:  # a job stopped by SIGTERM in this process (single run, basic launcher)
         if exc.code == 128 + signal.SIGTERM:
             print(stopped.format("SIGTERM"), file=sys.stderr)
         raise
-    if callbacks.LAST_SUMMARY.get("failed"):
+    if LAST_SUMMARY.get("failed"):
         sys.exit(1)
 
 

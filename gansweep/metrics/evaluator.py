@@ -2,28 +2,20 @@
 
 ``load_evaluator()`` verifies the cached classifier (see :mod:`gansweep.metrics.store`) and returns
 an :class:`Evaluator`; ``Evaluator.evaluate(samples)`` returns a flat ``dict[str, float]`` whose keys
-are the figure names of docs/ARCHITECTURE.md (the runner logs them as ``eval/<name>``). Reference
-statistics are built on first use and cached in memory and on disk, so repeated calls at training
-eval points only pay for the samples.
+are the figure names (the runner logs them as ``eval/<name>``). Reference statistics are built on first
+use and cached in memory and on disk, so repeated calls at training eval points only pay for the samples.
 
-Metric groups (``metrics=``; a figure name selects its group):
-
-=============  ======================================================================================
-group          figures
-=============  ======================================================================================
-modes          modes_covered, kl_to_uniform, kl_from_uniform, entropy, mnist_score, class_share_0..9
-fd             fd
-ndb            ndb_k
-prdc           precision, recall, density, coverage
-memorisation   nn_train_dist, nn_train_ratio
-diversity      diversity_ratio, contrast
-=============  ======================================================================================
+The metric groups (``metrics=``; a figure name selects its group) are declared once, in :data:`GROUPS`:
+each group's name, the figures it returns and the function that computes them. The dispatch, the config
+check (``eval.metrics``, through :func:`resolve_groups`) and the table in docs/ARCHITECTURE.md
+(:func:`groups_table`, checked by a test) all follow from it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,23 +39,88 @@ from gansweep.metrics.reference import (
 from gansweep.metrics.stacked import stacked_figures, stacked_modes
 from gansweep.metrics.store import evaluator_dir, load_classifier
 
-METRIC_GROUPS: dict[str, tuple[str, ...]] = {
-    "modes": (
-        "modes_covered",
-        "kl_to_uniform",
-        "kl_from_uniform",
-        "entropy",
-        "mnist_score",
-        *(f"class_share_{c}" for c in range(10)),
+
+@dataclass(frozen=True)
+class _Batch:
+    """What every group's function gets: the samples, the classifier's features and class probabilities of
+    them, and the options of the call."""
+
+    x: np.ndarray
+    feats: np.ndarray
+    probs: np.ndarray
+    n_reference: int
+    k: int
+    seed: int
+    mode_share: float
+    alpha: float
+
+
+@dataclass(frozen=True)
+class MetricGroup:
+    """A group of figures computed together: ``compute(evaluator, batch)`` returns exactly ``figures``."""
+
+    name: str
+    figures: tuple[str, ...]
+    compute: Callable[[Evaluator, _Batch], dict[str, float]]
+
+
+def _modes(ev: Evaluator, b: _Batch) -> dict[str, float]:
+    return mode_figures(b.probs, min_share=b.mode_share)
+
+
+def _fd(ev: Evaluator, b: _Batch) -> dict[str, float]:
+    ref = ev.feature_stats(b.n_reference, b.seed)
+    return {"fd": frechet_distance(*gaussian_stats(b.feats), ref.mu, ref.sigma)}
+
+
+def _ndb(ev: Evaluator, b: _Batch) -> dict[str, float]:
+    bins = ev.bin_stats()
+    count, _ = ndb(assign_bins(b.x, bins), bins.props, bins.n_train, alpha=b.alpha)
+    return {"ndb_k": count / bins.centres.shape[0]}
+
+
+def _prdc(ev: Evaluator, b: _Batch) -> dict[str, float]:
+    ref, m = ev.feature_stats(b.n_reference, b.seed), min(b.x.shape[0], b.n_reference)
+    return prdc(ref.features[:m], b.feats, k=b.k, real_radii=ref.prdc_radii(m, b.k))
+
+
+def _memorisation(ev: Evaluator, b: _Batch) -> dict[str, float]:
+    return memorisation_figures(b.x, ev.train_images, ev.bin_stats().held_out_nn_mean)
+
+
+def _diversity(ev: Evaluator, b: _Batch) -> dict[str, float]:
+    return diversity_figures(b.x, ev.real_spread())
+
+
+GROUPS: tuple[MetricGroup, ...] = (
+    MetricGroup(
+        "modes",
+        (
+            "modes_covered",
+            "kl_to_uniform",
+            "kl_from_uniform",
+            "entropy",
+            "mnist_score",
+            *(f"class_share_{c}" for c in range(10)),
+        ),
+        _modes,
     ),
-    "fd": ("fd",),
-    "ndb": ("ndb_k",),
-    "prdc": ("precision", "recall", "density", "coverage"),
-    "memorisation": ("nn_train_dist", "nn_train_ratio"),
-    "diversity": ("diversity_ratio", "contrast"),
-}
+    MetricGroup("fd", ("fd",), _fd),
+    MetricGroup("ndb", ("ndb_k",), _ndb),
+    MetricGroup("prdc", ("precision", "recall", "density", "coverage"), _prdc),
+    MetricGroup("memorisation", ("nn_train_dist", "nn_train_ratio"), _memorisation),
+    MetricGroup("diversity", ("diversity_ratio", "contrast"), _diversity),
+)
+METRIC_GROUPS: dict[str, tuple[str, ...]] = {g.name: g.figures for g in GROUPS}
 STACKED_FIGURES = ("stacked_modes_covered", "stacked_kl_to_uniform")
+_BY_NAME = {g.name: g for g in GROUPS}
 _FIGURE_GROUP = {fig: group for group, figs in METRIC_GROUPS.items() for fig in figs}
+
+
+def groups_table() -> str:
+    """The metric groups as a Markdown table (group, figures), as docs/ARCHITECTURE.md shows it."""
+    rows = [f"| `{g.name}` | {', '.join(f'`{f}`' for f in g.figures)} |" for g in GROUPS]
+    return "\n".join(["| group | figures |", "| --- | --- |", *rows]) + "\n"
 
 
 def resolve_groups(metrics: Sequence[str] | None) -> list[str]:
@@ -164,6 +221,12 @@ class Evaluator:
             )
         return self._features[key]
 
+    def real_spread(self) -> float:
+        """The pixel spread of the MNIST test images, the diversity figures' reference (computed once)."""
+        if self._real_spread is None:
+            self._real_spread = pixel_spread(self.test_images)
+        return self._real_spread
+
     def prepare(
         self, *, n_reference: int = 10000, k: int = 5, seed: int = 0, n_samples: int | None = None
     ) -> None:
@@ -186,7 +249,7 @@ class Evaluator:
     ) -> dict[str, float]:
         """Score generated samples ``(N, 784)`` in [0, 1]; return ``{figure name: value}``.
 
-        ``metrics``: groups or figure names (see the module docstring; ``None``: all).
+        ``metrics``: groups or figure names (see :data:`GROUPS`; ``None``: all).
         ``n_reference``: real training images drawn by ``default_rng(seed)`` for FD and PRDC.
         ``k``: neighbours for the PRDC radii. ``mode_share``: the share a digit needs to count as
         covered. ``alpha``: NDB significance level. PRDC compares equal-sized sets — the samples
@@ -208,27 +271,11 @@ class Evaluator:
         if "fd" in groups and x.shape[0] < 2:
             raise ValueError(f"fd needs at least 2 samples; got {x.shape[0]}")
 
-        out: dict[str, float] = {}
         feats, probs = self.classifier.features_and_probs(x)
-        if "modes" in groups:
-            out.update(mode_figures(probs, min_share=mode_share))
-        if "fd" in groups or "prdc" in groups:
-            ref = self.feature_stats(n_reference, seed)
-            if "fd" in groups:
-                out["fd"] = frechet_distance(*gaussian_stats(feats), ref.mu, ref.sigma)
-            if "prdc" in groups:
-                m = min(x.shape[0], n_reference)
-                out.update(prdc(ref.features[:m], feats, k=k, real_radii=ref.prdc_radii(m, k)))
-        if "ndb" in groups:
-            bins = self.bin_stats()
-            count, _ = ndb(assign_bins(x, bins), bins.props, bins.n_train, alpha=alpha)
-            out["ndb_k"] = count / bins.centres.shape[0]
-        if "memorisation" in groups:
-            out.update(memorisation_figures(x, self.train_images, self.bin_stats().held_out_nn_mean))
-        if "diversity" in groups:
-            if self._real_spread is None:
-                self._real_spread = pixel_spread(self.test_images)
-            out.update(diversity_figures(x, self._real_spread))
+        batch = _Batch(x, feats, probs, n_reference, k, seed, mode_share, alpha)
+        out: dict[str, float] = {}
+        for name in groups:
+            out.update(_BY_NAME[name].compute(self, batch))
         return out
 
     def evaluate_stacked(self, samples: np.ndarray, *, min_count: int = 1) -> dict[str, float]:

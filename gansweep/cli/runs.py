@@ -1,0 +1,112 @@
+"""A job's side of the tracking store: the tags of its run, where its run goes, and what the store already
+holds for its config (the state :func:`gansweep.cli.decision.decide` decides from)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from gansweep import config as C
+from gansweep import contract as K
+from gansweep import tracking
+from gansweep.cli.decision import StoredRun, StoreState
+from gansweep.cli.sweep import SWEEP_ENV, SWEEP_FILE
+
+_IGNORED_IN_LABEL = ("seed", "experiment", "force", "resume", "tracking")
+
+
+def _config_label(overrides: list[str]) -> str:
+    """The job's overrides without the seed and control keys: groups runs of one config across seeds."""
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~").split(".")[0] not in _IGNORED_IN_LABEL]
+    kept = [o for o in kept if not o.startswith("hydra")]
+    return " ".join(sorted(kept)) or "default"
+
+
+def _sweep_target(job_dir: Path) -> tracking.Target | None:
+    """The experiment and parent run the launching process created for this sweep, if any."""
+    if (job_dir.parent / SWEEP_FILE).is_file():
+        return tracking.Target.from_json((job_dir.parent / SWEEP_FILE).read_text())
+    if os.environ.get(SWEEP_ENV):
+        return tracking.Target.from_json(os.environ[SWEEP_ENV])
+    return None
+
+
+def run_tags(
+    cfg: dict[str, Any], choices: dict[str, Any], overrides: list[str], chash: str
+) -> dict[str, str]:
+    """The tags of a job's run: what it trains, its config hash and label, and where it ran."""
+    return {
+        K.TAG_STUDY: cfg["study"],
+        K.TAG_MODEL: C.get(cfg, "model.name"),
+        K.TAG_RECIPE: str(choices.get("recipe")),
+        K.TAG_POST: str(choices.get("post")),
+        K.TAG_ABLATION: str(choices.get("ablation")),
+        K.TAG_LOSS: C.get(cfg, "loss.name"),
+        K.TAG_SCHEDULE: C.get(cfg, "schedule.name"),
+        K.TAG_SEED: str(cfg["seed"]),
+        K.TAG_CONFIG_HASH: chash,
+        K.TAG_LABEL: _config_label(overrides),
+        K.TAG_OVERRIDES: " ".join(overrides),
+        K.TAG_GIT_COMMIT: tracking.git_commit(),
+        K.TAG_VERSIONS: tracking.versions(),
+        K.TAG_BLAS_THREADS: _blas_threads(),
+    }
+
+
+def target_of(cfg: dict[str, Any], job_dir: Path, multirun: bool) -> tracking.Target:
+    """The sweep's experiment and parent run, or (a single run) the study's experiment, created if new."""
+    target = _sweep_target(job_dir) if multirun else None
+    if target is None:
+        uri = tracking.resolve_uri(C.get(cfg, "tracking.uri"))
+        tracking.check_reachable(uri)
+        name = str(C.get(cfg, "tracking.experiment") or cfg["study"])
+        exp_id = tracking.ensure_experiment(uri, name, C.get(cfg, "tracking.artifact_location"))
+        tracking.close_stale_runs(uri, exp_id)
+        target = tracking.Target(uri, name, exp_id)
+    return target
+
+
+def _stored(target: tracking.Target, run: Any, *, checkpoint: bool = False) -> StoredRun | None:
+    if run is None:
+        return None
+    stopped = run.info.status in (K.KILLED, K.FAILED)
+    return StoredRun(
+        run.info.run_id,
+        run.info.status,
+        run.data.tags.get(K.TAG_CONFIG_HASH, ""),
+        checkpoint and stopped and tracking.has_checkpoint(target.uri, run.info.run_id),
+    )
+
+
+def store_state(cfg: dict[str, Any], target: tracking.Target, chash: str) -> StoreState:
+    """What the store holds for this job's config: the runs :func:`decision.decide` looks at."""
+    resume = str(cfg["resume"]) if cfg.get("resume") else None
+    force = bool(cfg.get("force"))
+    latest = named = finished = None
+    if resume == "auto":
+        latest = tracking.find_run(target, chash, (K.KILLED, K.FAILED, K.FINISHED))
+    elif resume:
+        named = tracking.get_run(target.uri, resume)
+        if named is not None and named.info.experiment_id != target.experiment_id:
+            named = None
+    if not force and resume in (None, "auto"):
+        finished = tracking.find_run(target, chash, (K.FINISHED,))
+    return StoreState(
+        target.experiment,
+        chash,
+        resume=resume,
+        force=force,
+        in_sweep=bool(target.parent_run_id),
+        latest=_stored(target, latest, checkpoint=True),
+        named=_stored(target, named),
+        finished=_stored(target, finished),
+    )
+
+
+def _blas_threads() -> str:
+    """The BLAS thread count(s) this worker computes with (set per worker by the sweep callback)."""
+    from threadpoolctl import threadpool_info
+
+    counts = sorted({str(i["num_threads"]) for i in threadpool_info() if i.get("user_api") == "blas"})
+    return ",".join(counts) or "unknown"

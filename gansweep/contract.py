@@ -1,0 +1,107 @@
+"""The run contract: every name a run writes to MLflow and the analysis reads back (tags, statuses, metric
+keys, artifacts). The one place to rename one; the writers (``gansweep.cli``, ``gansweep.tracking``,
+``gansweep.train``) and ``analysis/`` import it. Standard library only, so either side can import it without
+the other's dependencies. docs/ARCHITECTURE.md, "What a run logs to MLflow", describes each name.
+"""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------------------------------------------- tags
+# Set on every run (parent, child or single) by gansweep.
+TAG_ROLE = "gansweep.role"
+ROLE_PARENT = "parent"  # a sweep's run, holding the study's report
+ROLE_CHILD = "child"  # one job of a sweep
+ROLE_SINGLE = "single"  # a job run on its own
+TAG_STUDY = "gansweep.study"
+TAG_OVERRIDES = "gansweep.overrides"
+TAG_GIT_COMMIT = "gansweep.git_commit"
+TAG_HOST = "gansweep.host"  # with TAG_PID: which process owns a RUNNING run (stale-run detection)
+TAG_PID = "gansweep.pid"
+
+# Set on a job's run: what it trains.
+TAG_MODEL = "gansweep.model"
+TAG_RECIPE = "gansweep.recipe"
+TAG_POST = "gansweep.post"
+TAG_ABLATION = "gansweep.ablation"
+TAG_LOSS = "gansweep.loss"
+TAG_SCHEDULE = "gansweep.schedule"
+TAG_SEED = "gansweep.seed"
+TAG_CONFIG_HASH = "gansweep.config_hash"  # config.config_hash: finds a config's earlier runs (skip, resume)
+TAG_LABEL = "gansweep.config_label"  # the job's overrides without seed and control keys
+TAG_VERSIONS = "gansweep.versions"
+TAG_BLAS_THREADS = "gansweep.blas_threads"
+
+# Set when a run ends or is closed by someone else.
+TAG_ITERATIONS_DONE = "gansweep.iterations_done"
+TAG_DIVERGED = "gansweep.diverged"  # "true" on a run stopped on a non-finite loss (its status: FAILED)
+TAG_ERROR = "gansweep.error"
+TAG_STALE = "gansweep.stale"  # closed KILLED because its process was gone
+TAG_RESUMED = "gansweep.resumed"
+# A resume clears the tags a run's end set, keeping each as ``gansweep.previous_<name>``.
+CLEARED_ON_RESUME = (TAG_ERROR, TAG_DIVERGED, TAG_STALE)
+TAG_PREVIOUS_PARENT = "gansweep.previous_parent"
+# On a sweep's parent run: ``gansweep.jobs_<status>``, how many jobs ended so.
+JOBS_TAG_PREFIX = "gansweep.jobs_"
+
+# MLflow's own tags.
+TAG_PARENT_RUN = "mlflow.parentRunId"
+TAG_RUN_NAME = "mlflow.runName"
+
+
+def previous_tag(tag: str) -> str:
+    """Where a resume keeps ``tag``'s old value: ``gansweep.error`` -> ``gansweep.previous_error``."""
+    return tag.replace("gansweep.", "gansweep.previous_", 1)
+
+
+# ----------------------------------------------------------------------------------------------- statuses
+# How a training loop can end (gansweep.train.Result.status), and the MLflow status each is recorded as: a
+# diverged run ends FAILED with TAG_DIVERGED "true". Job outcomes of the runner that are no loop's end
+# (SKIPPED, FAILED) keep their names.
+FINISHED, KILLED, FAILED, DIVERGED, SKIPPED = "FINISHED", "KILLED", "FAILED", "DIVERGED", "SKIPPED"
+_RECORDED_AS = {DIVERGED: FAILED}
+
+
+def recorded_status(status: str) -> str:
+    """The MLflow run status (and the sweep summary's count) of a job that ended with ``status``."""
+    return _RECORDED_AS.get(status, status)
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+# Training curves, averaged over each log window (plus ``lr`` and ``img_per_s``).
+TRAINING_CURVES = ("loss_d", "loss_g", "d_real", "d_fake")
+GRAD_NORMS = ("grad_norm_d", "grad_norm_g")
+# Evaluator figures are logged as EVAL_PREFIX + figure name; those of the contrast-stretched samples as
+# STRETCHED_PREFIX + figure name.
+EVAL_PREFIX = "eval/"
+STRETCHED_PREFIX = "eval_stretched/"
+# Logged instead of the figures at an eval point where G's samples are not finite.
+NONFINITE = EVAL_PREFIX + "nonfinite_fraction"
+MODES = EVAL_PREFIX + "modes_covered"
+KL_TO_UNIFORM = EVAL_PREFIX + "kl_to_uniform"
+FD = EVAL_PREFIX + "fd"
+NDB = EVAL_PREFIX + "ndb_k"
+PRECISION = EVAL_PREFIX + "precision"
+RECALL = EVAL_PREFIX + "recall"
+STACKED_MODES = EVAL_PREFIX + "stacked_modes_covered"
+DIVERSITY = EVAL_PREFIX + "diversity_ratio"
+CONTRAST = EVAL_PREFIX + "contrast"
+STRETCHED_MODES = STRETCHED_PREFIX + "modes_covered"
+N_DIGITS = 10
+N_STACKED_MODES = 1000
+CLASS_SHARES = tuple(f"{EVAL_PREFIX}class_share_{digit}" for digit in range(N_DIGITS))
+
+# ---------------------------------------------------------------------------------------------- artifacts
+CHECKPOINT_FILE = "last.npz"
+CHECKPOINT_DIR = "checkpoint"  # artifact folder of CHECKPOINT_FILE
+CHECKPOINT_ARTIFACT = f"{CHECKPOINT_DIR}/{CHECKPOINT_FILE}"
+SAMPLES_ARTIFACT = "samples_final.png"
+# The same samples with each image's contrast stretched (as matplotlib's imshow, and the post, showed them).
+STRETCHED_SAMPLES_ARTIFACT = "samples_final_stretched.png"
+PROGRESS_ARTIFACT = "progress.gif"
+CONFIG_DIR = "config"  # the resolved config (resolved.yaml)
+HYDRA_DIR = "hydra"  # Hydra's own files of the job
+# Image keys: the fixed-noise grid every train.sample_every iterations, the post's fresh-noise grids.
+SAMPLES_IMAGE = "samples"
+FRESH_GRID_IMAGE = "samples_fresh"
+# Artifact folder of the parent run that receives the regenerated report.
+REPORT_ARTIFACT_PATH = "analysis"

@@ -137,20 +137,11 @@ def running_server(prefix: str) -> Iterator[Server]:
         pytest.skip("PostgreSQL is not installed and this user cannot apt-get install it")
     folder = shared_tmp(prefix)
     env = {"GANSWEEP_SERVER_DIR": str(folder)}
-    started = time.monotonic()
-    proc = script(SERVER_SCRIPT, "start", env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    server = Server(proc.stdout.strip(), folder)
-    print(f"[scaleout] server {server.uri} up in {time.monotonic() - started:.0f} s")
+    server = Server(_start(SERVER_SCRIPT, env), folder)
     try:
         yield server
     finally:
-        pids = server.pids()
-        stopped = script(SERVER_SCRIPT, "stop", env=env)
-        assert stopped.returncode == 0, stopped.stderr[-3000:]
-        for pid in pids:
-            assert not _alive(pid), f"server daemon {pid} outlived stop"
-        shutil.rmtree(folder, ignore_errors=True)
+        _stop(SERVER_SCRIPT, env, server.pids())
 
 
 @dataclass
@@ -182,13 +173,9 @@ def running_cluster(prefix: str) -> Iterator[Cluster]:
         pytest.skip("a local SLURM node needs root (slurmd starts jobs as their submitting user)")
     folder = shared_tmp(prefix)
     env = {"GANSWEEP_SLURM_DIR": str(folder)}
-    started = time.monotonic()
-    proc = script(SLURM_SCRIPT, "start", env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = proc.stdout.strip()
+    line = _start(SLURM_SCRIPT, env)
     assert line.startswith("export SLURM_CONF="), line
     cluster = Cluster(folder, line.split("=", 1)[1])
-    print(f"[scaleout] SLURM node idle in {time.monotonic() - started:.0f} s")
     pidfiles = [
         folder / "run" / "slurmctld.pid",
         folder / "run" / "slurmd.pid",
@@ -199,11 +186,25 @@ def running_cluster(prefix: str) -> Iterator[Cluster]:
     finally:
         pids = [int(f.read_text().split()[0]) for f in pidfiles if f.is_file()]
         assert len(pids) == 3, pidfiles
-        stopped = script(SLURM_SCRIPT, "stop", env=env)
-        assert stopped.returncode == 0, stopped.stderr[-3000:]
-        for pid in pids:
-            assert not _alive(pid), f"SLURM daemon {pid} outlived stop"
-        shutil.rmtree(folder, ignore_errors=True)
+        _stop(SLURM_SCRIPT, env, pids)
+
+
+def _start(path: Path, env: dict[str, str]) -> str:
+    """``<script> start`` in its state folder; returns what it printed on stdout."""
+    started = time.monotonic()
+    proc = script(path, "start", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    print(f"[scaleout] {path.name} start: {time.monotonic() - started:.0f} s")
+    return proc.stdout.strip()
+
+
+def _stop(path: Path, env: dict[str, str], pids: list[int]) -> None:
+    """``<script> stop``; none of the daemons it had started (``pids``) may outlive it; the folder goes."""
+    stopped = script(path, "stop", env=env)
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    for pid in pids:
+        assert not _alive(pid), f"{path.name}: daemon {pid} outlived stop"
+    shutil.rmtree(next(iter(env.values())), ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:

@@ -7,6 +7,8 @@ through SLURM finishes bit-identically; a failing job leaves the others running 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -50,6 +52,14 @@ def cluster() -> Cluster:
         yield c
 
 
+@pytest.fixture
+def node_tmp(request: pytest.FixtureRequest) -> Path:
+    """A folder the SLURM node reads (the sweep folder: shared storage on a real cluster), removed after."""
+    path = shared_tmp(request.node.name[5:25])
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def slurm_jobs(cluster: Cluster, sweep_dir: Path) -> dict[str, str]:
     """{array task id (e.g. '3_0'): SLURM job state} of the sweep's jobs, as slurmctld reports them."""
     tasks = [p.name for p in (sweep_dir / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name)]
@@ -65,17 +75,22 @@ def slurm_jobs(cluster: Cluster, sweep_dir: Path) -> dict[str, str]:
     return states
 
 
-def test_smoke_study_through_slurm(cluster: Cluster, server: Server) -> None:
-    tmp = shared_tmp("slurm-smoke")  # the node reads the sweep folder: shared storage on a real cluster
-    proc = train(
+def slurm_sweep(cluster: Cluster, server: Server, tmp: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """A multirun through SLURM, logging to the server, its sweep folder in ``tmp/multirun``."""
+    return train(
         "-m",
-        "experiment=smoke",
+        *overrides,
         *SLURM,
         "tracking=server",
         f"tracking.uri={server.uri}",
         f"hydra.sweep.dir={tmp / 'multirun'}",
         env=cluster.env,
     )
+
+
+def test_smoke_study_through_slurm(cluster: Cluster, server: Server, node_tmp: Path) -> None:
+    tmp = node_tmp
+    proc = slurm_sweep(cluster, server, tmp, "experiment=smoke")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "9 finished" in proc.stderr, proc.stderr[-3000:]
     # every job was a SLURM job (one array task each), and each completed
@@ -99,9 +114,9 @@ STOP_JOB = (
 
 
 def test_scancel_and_time_limit_signal_then_resume_auto_is_bit_identical(
-    cluster: Cluster, server: Server
+    cluster: Cluster, server: Server, node_tmp: Path
 ) -> None:
-    tmp = shared_tmp("slurm-stop")
+    tmp = node_tmp
     sweep = ("-m", *STOP_JOB, "seed=0,1", *SLURM, "tracking=server", f"tracking.uri={server.uri}")
     proc = start_train(*sweep, f"hydra.sweep.dir={tmp / 's1'}", env=cluster.env)
     try:
@@ -164,20 +179,11 @@ def test_scancel_and_time_limit_signal_then_resume_auto_is_bit_identical(
 
 
 def test_a_failing_slurm_job_leaves_the_others_running_and_the_summary_names_it(
-    cluster: Cluster, server: Server
+    cluster: Cluster, server: Server, node_tmp: Path
 ) -> None:
-    tmp = shared_tmp("slurm-fault")
-    proc = train(
-        "-m",
-        "study=slurm_fault",
-        *QUICK,
-        "train.iterations=60",
-        "train.fault_at=4,99",
-        *SLURM,
-        "tracking=server",
-        f"tracking.uri={server.uri}",
-        f"hydra.sweep.dir={tmp / 'multirun'}",
-        env=cluster.env,
+    tmp = node_tmp
+    proc = slurm_sweep(
+        cluster, server, tmp, "study=slurm_fault", *QUICK, "train.iterations=60", "train.fault_at=4,99"
     )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "1 failed, 1 finished" in proc.stderr, proc.stderr[-3000:]

@@ -73,7 +73,7 @@ slurm-stop:
 
 # The integration tests start (and stop) their own server and cluster in temporary folders.
 test-integration: evaluator
-	$(BIN)/pytest -m integration
+	$(BIN)/pytest -m integration --durations=0
 
 ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns.db --host 127.0.0.1 --port $(PORT)

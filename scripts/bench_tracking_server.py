@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from gansweep import tracking
 from gansweep.cli import bench_tracking
 
 _REDIRECTED = ("ensure_experiment", "start_child", "end_run", "MlflowRunLogger")
+# MLflow prints "View run ... at http://..." on stdout when an HTTP store's run ends: it would break --json.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 @contextmanager

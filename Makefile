@@ -6,6 +6,9 @@
 #   make analyze STUDY=failed_architectures   regenerate a study's tables, plots and report
 #   make publish STUDY=failed_architectures   write its answer to experiments/<study>/ and README's findings
 #   make bench   engine, data, evaluator, runner and analysis benchmarks (prints figures)
+#   make server  a PostgreSQL-backed MLflow server on 127.0.0.1 (scripts/mlflow-server.sh; prints its URI)
+#   make slurm   a real single-node SLURM cluster on this machine (scripts/slurm-local.sh; root)
+#   make test-integration   the SLURM, PostgreSQL-server and browser tests (docs/SCALING.md)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,7 +17,8 @@ STAMP  := $(VENV)/.gansweep-installed
 PORT   ?= 5000
 STUDY  ?= quickstart
 
-.PHONY: run test lint ui analyze publish bench data evaluator setup lock clean-results
+.PHONY: run test lint ui analyze publish bench data evaluator setup lock clean-results \
+	server server-stop slurm slurm-stop test-integration
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "gansweep needs Python 3.11+, found " + sys.version.split()[0])'
@@ -52,6 +56,25 @@ analyze: $(STAMP)
 publish: $(STAMP)
 	$(BIN)/gansweep-analyze experiment=$(STUDY) --publish
 
+# The team tracking server: PostgreSQL + mlflow server --serve-artifacts, state in .server/ (GANSWEEP_SERVER_DIR).
+server: $(STAMP)
+	@$(BIN)/python -c 'import psycopg' 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[server]'
+	@scripts/mlflow-server.sh start
+
+server-stop:
+	@scripts/mlflow-server.sh stop
+
+# A single-node SLURM cluster (munged, slurmctld, slurmd), state in .slurm/ (GANSWEEP_SLURM_DIR).
+slurm:
+	@scripts/slurm-local.sh start
+
+slurm-stop:
+	@scripts/slurm-local.sh stop
+
+# The integration tests start (and stop) their own server and cluster in temporary folders.
+test-integration: evaluator
+	$(BIN)/pytest -m integration --durations=0
+
 ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns.db --host 127.0.0.1 --port $(PORT)
 
@@ -65,7 +88,7 @@ bench: evaluator
 # Re-pin requirements.lock from a fresh resolve of pyproject's dependencies (+ dev extras).
 lock:
 	rm -rf /tmp/gansweep-lock && $(PYTHON) -m venv /tmp/gansweep-lock
-	/tmp/gansweep-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/gansweep-lock/bin/pip install --quiet -e '.[dev,server]'
 	(echo "# Pinned, tested set for Python 3.11 on Linux (pip freeze of a fresh resolve). Regenerate: make lock"; \
 	 /tmp/gansweep-lock/bin/pip freeze --exclude-editable) > requirements.lock
 

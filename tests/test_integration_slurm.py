@@ -1,0 +1,203 @@
+"""A real SLURM cluster (scripts/slurm-local.sh: munged, slurmctld and slurmd on this machine, one node with
+its cores and memory) runs sweeps through ``hydra/launcher=slurm``, logging to the PostgreSQL-backed MLflow
+server (scripts/mlflow-server.sh): every job is a SLURM job and a child of the sweep's parent run; ``scancel``
+(SIGTERM) and the time-limit signal (SIGUSR2) leave KILLED runs with checkpoints that ``resume=auto``
+through SLURM finishes bit-identically; a failing job leaves the others running and the summary names it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from conftest import Store
+from scaleout import (
+    Cluster,
+    Server,
+    running_cluster,
+    running_server,
+    shared_tmp,
+    start_train,
+    train,
+    wait_for,
+)
+from test_integration_server import count_server_store
+from test_sweep import LONG, QUICK, SMOKE_MODELS, _params, check_smoke_store
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# One CPU and 2 GB per job, so the 2-core node runs two jobs at once.
+SLURM = (
+    "hydra/launcher=slurm",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=2",
+    "hydra.launcher.timeout_min=60",
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Server:
+    with running_server("slurm-srv") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Cluster:
+    with running_cluster("slurm") as c:
+        yield c
+
+
+@pytest.fixture
+def node_tmp(request: pytest.FixtureRequest) -> Path:
+    """A folder the SLURM node reads (the sweep folder: shared storage on a real cluster), removed after."""
+    path = shared_tmp(request.node.name[5:25])
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def slurm_jobs(cluster: Cluster, sweep_dir: Path) -> dict[str, str]:
+    """{array task id (e.g. '3_0'): SLURM job state} of the sweep's jobs, as slurmctld reports them."""
+    tasks = [p.name for p in (sweep_dir / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name)]
+    ids = sorted({t.split("_")[0] for t in tasks})
+    assert ids, f"no SLURM array task folders in {sweep_dir / '.submitit'}"
+    states = {}
+    for array_id in ids:
+        out = cluster.run("scontrol", "-o", "show", "job", array_id)
+        assert out.returncode == 0, out.stderr
+        for line in out.stdout.splitlines():
+            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+            states[f"{fields['ArrayJobId']}_{fields['ArrayTaskId']}"] = fields["JobState"]
+    return states
+
+
+def slurm_sweep(cluster: Cluster, server: Server, tmp: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """A multirun through SLURM, logging to the server, its sweep folder in ``tmp/multirun``."""
+    return train(
+        "-m",
+        *overrides,
+        *SLURM,
+        "tracking=server",
+        f"tracking.uri={server.uri}",
+        f"hydra.sweep.dir={tmp / 'multirun'}",
+        env=cluster.env,
+    )
+
+
+def test_smoke_study_through_slurm(cluster: Cluster, server: Server, node_tmp: Path) -> None:
+    tmp = node_tmp
+    proc = slurm_sweep(cluster, server, tmp, "experiment=smoke")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "9 finished" in proc.stderr, proc.stderr[-3000:]
+    # every job was a SLURM job (one array task each), and each completed
+    jobs = slurm_jobs(cluster, tmp / "multirun")
+    assert len(jobs) == len(SMOKE_MODELS) and set(jobs.values()) == {"COMPLETED"}, jobs
+    # each job's run is a child of the one parent run the submitting process made; everything logged
+    check_smoke_store(Store(server.uri, "smoke", tmp, tmp / "multirun", proc))
+    count_server_store(server, "smoke", children=len(SMOKE_MODELS), steps=6)
+    client = mlflow.MlflowClient(server.uri)
+    exp = client.get_experiment_by_name("smoke").experiment_id
+    for run in client.search_runs([exp], filter_string="tags.`gansweep.role` = 'child'"):
+        assert run.data.tags["gansweep.blas_threads"] == "1"  # the job's one CPU (slurm.yaml's setup lines)
+
+
+# test_sweep's LONG job at 4,000 iterations (a checkpoint every 100), in its own study, seeds 0 and 1
+STOP_JOB = (
+    "study=slurm_stop",
+    *(o for o in LONG if not o.startswith(("study=", "train.iterations="))),
+    "train.iterations=4000",
+)
+
+
+def test_scancel_and_time_limit_signal_then_resume_auto_is_bit_identical(
+    cluster: Cluster, server: Server, node_tmp: Path
+) -> None:
+    tmp = node_tmp
+    sweep = ("-m", *STOP_JOB, "seed=0,1", *SLURM, "tracking=server", f"tracking.uri={server.uri}")
+    proc = start_train(*sweep, f"hydra.sweep.dir={tmp / 's1'}", env=cluster.env)
+    try:
+        wait_for(
+            lambda: proc.poll() is not None or all((tmp / "s1" / j / "last.npz").exists() for j in "01"),
+            "both SLURM jobs' first checkpoints",
+        )
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        time.sleep(1.0)  # let that checkpoint's upload finish
+        jobs = slurm_jobs(cluster, tmp / "s1")
+        assert set(jobs.values()) == {"RUNNING"}, jobs
+        job0, job1 = sorted(jobs, key=lambda j: int(j.split("_")[1]))
+        # job 0: scancel (SLURM sends SIGTERM); job 1: the signal SLURM sends before a time limit
+        assert cluster.run("scancel", job0).returncode == 0
+        assert cluster.run("scancel", "--signal=USR2", job1).returncode == 0
+        _, err = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1 and "2 killed" in err, err[-4000:]
+    client = mlflow.MlflowClient(server.uri)
+    exp = client.get_experiment_by_name("slurm_stop").experiment_id
+    killed = {
+        r.data.tags["gansweep.seed"]: r for r in client.search_runs([exp], "tags.`gansweep.role`='child'")
+    }
+    assert {s: r.info.status for s, r in killed.items()} == {"0": "KILLED", "1": "KILLED"}
+    assert "SIGTERM" in killed["0"].data.tags["gansweep.error"], killed["0"].data.tags
+    assert "SIGUSR2" in killed["1"].data.tags["gansweep.error"], killed["1"].data.tags
+    stopped_at = {}
+    for seed, run in killed.items():
+        assert "checkpoint/last.npz" in {a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")}
+        stopped_at[seed] = int(np.load(tmp / "s1" / seed / "last.npz")["iteration"])
+        assert 0 < stopped_at[seed] < 4000, stopped_at
+    again = train(*sweep, "resume=auto", f"hydra.sweep.dir={tmp / 's2'}", env=cluster.env)
+    assert again.returncode == 0 and "2 finished" in again.stderr, again.stderr[-4000:]
+    assert set(slurm_jobs(cluster, tmp / "s2").values()) == {"COMPLETED"}
+    assert not client.search_runs([exp], filter_string="attributes.status = 'RUNNING'")
+    for seed, run in killed.items():
+        resumed = client.get_run(run.info.run_id)
+        assert resumed.info.status == "FINISHED" and resumed.data.tags["gansweep.resumed"] == "true"
+        history = client.get_metric_history(run.info.run_id, "loss_d")
+        assert sorted({m.step for m in history}) == list(range(50, 4001, 50))
+        # the same config never interrupted, with the jobs' one BLAS thread, without tracking
+        ref = tmp / f"full{seed}"
+        full = train(
+            *STOP_JOB,
+            f"seed={seed}",
+            "tracking=off",
+            f"hydra.run.dir={ref}",
+            env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+        )
+        assert full.returncode == 0, full.stderr[-3000:]
+        a, b = _params(ref / "last.npz"), _params(tmp / "s2" / seed / "last.npz")
+        assert a.keys() == b.keys() and len(a) > 4
+        for k in a:
+            assert np.array_equal(a[k], b[k]), (
+                f"seed {seed}: {k} differs after resuming from {stopped_at[seed]}"
+            )
+
+
+def test_a_failing_slurm_job_leaves_the_others_running_and_the_summary_names_it(
+    cluster: Cluster, server: Server, node_tmp: Path
+) -> None:
+    tmp = node_tmp
+    proc = slurm_sweep(
+        cluster, server, tmp, "study=slurm_fault", *QUICK, "train.iterations=60", "train.fault_at=4,99"
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "1 failed, 1 finished" in proc.stderr, proc.stderr[-3000:]
+    named = re.search(r"job 0: FAILED .*injected fault at iteration 4", proc.stderr)
+    assert named, proc.stderr[-3000:]
+    client = mlflow.MlflowClient(server.uri)
+    exp = client.get_experiment_by_name("slurm_fault").experiment_id
+    by = {
+        r.data.params["train.fault_at"]: r for r in client.search_runs([exp], "tags.`gansweep.role`='child'")
+    }
+    assert by["4"].info.status == "FAILED" and "injected fault" in by["4"].data.tags["gansweep.error"]
+    assert by["99"].info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(by["99"].info.run_id, "loss_d")][-1] == 60
+    parent = client.get_run(by["99"].data.tags["mlflow.parentRunId"])
+    assert parent.info.status == "FAILED" and parent.data.tags["gansweep.jobs_failed"] == "1"
+    # the SLURM jobs themselves both completed: the failure is the run's, recorded, not a crashed job
+    assert set(slurm_jobs(cluster, tmp / "multirun").values()) == {"COMPLETED"}

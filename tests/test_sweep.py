@@ -20,6 +20,8 @@ import pytest
 from conftest import BIN, ROOT, Store, run_train, start_train, sweep_into
 from PIL import Image
 
+from gansweep.cli.sweep import SWEEP_FILE
+
 SMOKE_MODELS = {
     "arch1",
     "arch2",
@@ -573,12 +575,17 @@ def test_resume_auto_in_a_sweep_starts_over_without_a_checkpoint_and_skips_a_new
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    client = mlflow.MlflowClient(uri)
     deadline = time.monotonic() + 300
+    # The launcher creates the database, the experiment and the parent run, then writes the sweep file: a
+    # client opened before that would race its schema migration ("table ... already exists").
+    while not (tmp_path / "s1" / SWEEP_FILE).exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("resume")
     while True:  # the job's run exists and trains; no checkpoint until the end
         assert proc.poll() is None and time.monotonic() < deadline
-        exp = client.get_experiment_by_name("resume") if (tmp_path / "mlruns.db").exists() else None
-        if exp and client.search_runs([exp.experiment_id], "tags.`gansweep.role` = 'child'"):
+        if client.search_runs([exp.experiment_id], "tags.`gansweep.role` = 'child'"):
             break
         time.sleep(0.2)
     time.sleep(1)

@@ -165,10 +165,17 @@ class MlflowSweepCallback(Callback):
         for line in failed:
             print(line, file=sys.stderr)
         if self.target is not None:
-            if tracking.finish_sweep(self.target, counts):
+            try:
+                if tracking.finish_sweep(self.target, counts):
+                    print(
+                        f"[gansweep] nothing new to run: the empty parent run {self.target.parent_run_id} "
+                        "was deleted",
+                        file=sys.stderr,
+                    )
+            except Exception as exc:  # the tracking server went away: the next invocation closes the run
                 print(
-                    f"[gansweep] nothing new to run: the empty parent run {self.target.parent_run_id} "
-                    "was deleted",
+                    f"gansweep: could not close the parent run {self.target.parent_run_id} in "
+                    f"{self.target.uri} ({type(exc).__name__}: {exc}); the next gansweep command closes it",
                     file=sys.stderr,
                 )
             os.environ.pop(SWEEP_ENV, None)

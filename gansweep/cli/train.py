@@ -109,6 +109,21 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
     return out
 
 
+def _end_run(uri: str | None, run_id: str, status: str, tags: dict[str, str]) -> None:
+    """End the run; when the store cannot be reached (a tracking server that went away) say so instead of
+    raising, so the job still returns its result and the sweep its summary. The run stays RUNNING in the
+    store until the next gansweep command on this host closes it (its process is gone); resume=auto
+    continues it."""
+    try:
+        tracking.end_run(uri, run_id, status, tags)
+    except Exception as exc:
+        print(
+            f"gansweep: could not record run {run_id} as {status} in {uri} ({type(exc).__name__}: {exc}); "
+            "the next gansweep command closes it, and resume=auto continues it",
+            file=sys.stderr,
+        )
+
+
 def _not_started(job_dir: Path, num: Any, why: str, overrides: list[str]) -> dict[str, Any]:
     detail = f"not started: {why}"
     print(f"[gansweep] job {num}: {detail}", file=sys.stderr)
@@ -126,7 +141,7 @@ def _run_job(cfg_node: DictConfig, hc: Any, multirun: bool, stop: StopFlag) -> d
     except Exception as exc:
         refused = isinstance(exc, _REFUSALS)
         if job.run_id is not None:
-            tracking.end_run(job.uri, job.run_id, K.FAILED, {K.TAG_ERROR: f"{type(exc).__name__}: {exc}"})
+            _end_run(job.uri, job.run_id, K.FAILED, {K.TAG_ERROR: f"{type(exc).__name__}: {exc}"})
         message = (
             f"gansweep: refused: {exc}"
             if refused
@@ -213,7 +228,7 @@ def _train(job: _Job, stop: StopFlag, multirun: bool) -> dict[str, Any]:
         if job.run_id is not None:
             _safe_flush(job.logger)
             status = K.KILLED if isinstance(exc, KeyboardInterrupt | SystemExit) else K.FAILED
-            tracking.end_run(job.uri, job.run_id, status, {K.TAG_ERROR: error[-4000:]})
+            _end_run(job.uri, job.run_id, status, {K.TAG_ERROR: error[-4000:]})
         write_result(job.dir, status=K.FAILED, run_id=job.run_id, error=error, overrides=job.overrides)
         if multirun and isinstance(exc, Exception):
             print(f"gansweep: job {job.label} failed: {error}", file=sys.stderr)
@@ -226,7 +241,7 @@ def _train(job: _Job, stop: StopFlag, multirun: bool) -> dict[str, Any]:
     elif result.status == K.KILLED:
         end_tags[K.TAG_ERROR] = f"{result.detail} ({stop.name})"
     if job.run_id is not None:
-        tracking.end_run(job.uri, job.run_id, K.recorded_status(result.status), end_tags)
+        _end_run(job.uri, job.run_id, K.recorded_status(result.status), end_tags)
     out = write_result(
         job.dir,
         status=result.status,

@@ -8,22 +8,13 @@ otherwise tensor by tensor. Both paths run the same kernel, so they give bit-ide
 The kernels walk the buffers in cache-sized chunks (views prepared once and cached for flat networks) with
 preallocated scratch and ``out=`` on every ufunc: each chunk's ten elementwise passes stay in L2 instead of
 streaming ~3 MB through memory ten times.
-
-A step can run on several threads (``threads``; by default as many as the process's BLAS threads, see
-:func:`default_threads`): the chunks are dealt round-robin to the threads, each with its own scratch, and
-NumPy releases the GIL inside each ufunc, so one thread's memory streaming overlaps another's arithmetic
-(float64's square root is compute-bound). The update is elementwise, so every thread count gives
-bit-identical results.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-import os
-import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -32,41 +23,6 @@ from gansweep.errors import ArgumentError
 BIAS_CORRECTIONS = ("standard", "post_constant")
 CHUNK = 32768  # elements per kernel chunk: 5 arrays x 128 KiB stay in a 2 MiB L2 (measured best)
 FLUSH_EVERY = 64  # steps between flushes of subnormal optimizer state (see Optimizer._flush_subnormals)
-
-
-THREADS_ENV = "OMP_NUM_THREADS"  # the BLAS thread count gansweep's launchers set per worker
-
-
-def default_threads() -> int:
-    """Threads an optimizer step uses unless told: ``$OMP_NUM_THREADS`` (the BLAS threads the sweep
-    launchers give each worker: cores / workers), else the cores this process may run on."""
-    value = os.environ.get(THREADS_ENV, "").split(",")[0].strip()
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # no sched_getaffinity (macOS, Windows)
-        return max(1, os.cpu_count() or 1)
-
-
-def check_threads(threads: object) -> int:
-    """``threads`` as an int if it is a whole number >= 1, else ValueError naming it."""
-    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
-        raise ValueError(f"threads must be a whole number >= 1; got {threads!r}")
-    return int(threads)
-
-
-_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked child makes its own
-_POOL_LOCK = threading.Lock()
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """The process's helper threads for optimizer steps, grown to at least ``workers``."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[0] != os.getpid() or _POOL[1]._max_workers < workers:
-            _POOL = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="gansweep-optim"))
-        return _POOL[1]
 
 
 def check_lr(lr: float, what: str = "learning rate") -> float:
@@ -116,8 +72,7 @@ class Optimizer:
 
     state_names: tuple[str, ...] = ()
 
-    def __init__(self, params: Mapping[str, np.ndarray], lr: float, threads: int | None = None) -> None:
-        self.threads = default_threads() if threads is None else check_threads(threads)
+    def __init__(self, params: Mapping[str, np.ndarray], lr: float) -> None:
         if not isinstance(params, Mapping) or not params:
             raise ValueError(
                 f"params must be a non-empty mapping of name -> array; got {type(params).__name__}"
@@ -145,10 +100,7 @@ class Optimizer:
             for s in self.state_names:
                 self.state[s][k] = self._flat_state[s][off : off + p.size].reshape(p.shape)
             off += p.size
-        # One scratch per thread: chunk i uses scratch i % threads; thread j runs chunks j, j + threads, ...
-        self._scratch = [
-            np.empty(min(CHUNK, total), dtype) for _ in range(min(self.threads, -(-total // CHUNK)))
-        ]
+        self._scratch = np.empty(min(CHUNK, total), dtype)
         self._cached: tuple[tuple[int, int] | None, list[tuple[np.ndarray, ...]]] = (None, [])
 
     def _chunks(self, grads: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, ...]]:
@@ -187,20 +139,8 @@ class Optimizer:
             n = seg[0].size
             for i in range(0, n, CHUNK):
                 j = min(i + CHUNK, n)
-                scratch = self._scratch[len(chunks) % len(self._scratch)]
-                chunks.append((*(a[i:j] for a in seg), scratch[: j - i]))
+                chunks.append((*(a[i:j] for a in seg), self._scratch[: j - i]))
         return chunks
-
-    def _run(self, chunks: list[tuple[np.ndarray, ...]], consts: tuple[float, ...]) -> None:
-        """:meth:`_kernel` over ``chunks``, dealt round-robin to the threads (each keeps to its scratch)."""
-        n = min(len(self._scratch), len(chunks))
-        if n <= 1:
-            self._kernel(chunks, *consts)
-            return
-        futures = [_pool(n - 1).submit(self._kernel, chunks[i::n], *consts) for i in range(1, n)]
-        self._kernel(chunks[0::n], *consts)
-        for future in futures:
-            future.result()
 
     def step(self, grads: Mapping[str, np.ndarray], lr: float | None = None) -> None:
         """Update every parameter in place from ``grads`` (same names and shapes); ``lr`` overrides the
@@ -208,7 +148,7 @@ class Optimizer:
         lr = self.lr if lr is None else check_lr(lr)
         chunks = self._chunks(grads)
         self.t += 1
-        self._run(chunks, self._constants(lr))
+        self._kernel(chunks, *self._constants(lr))
         if self.t % FLUSH_EVERY == 0:
             self._flush_subnormals()
 
@@ -225,7 +165,7 @@ class Optimizer:
         for flat in self._flat_state.values():
             for i in range(0, flat.size, CHUNK):
                 seg = flat[i : i + CHUNK]
-                mag = np.abs(seg, out=self._scratch[0][: seg.size])
+                mag = np.abs(seg, out=self._scratch[: seg.size])
                 seg[mag < tiny] = 0
 
     def _constants(self, lr: float) -> tuple[float, ...]:
@@ -289,7 +229,6 @@ class Adam(Optimizer):
         beta2: float = 0.999,
         eps: float = 1e-8,
         bias_correction: str = "standard",
-        threads: int | None = None,
     ) -> None:
         self.beta1 = _check_unit(beta1, "beta1")
         self.beta2 = _check_unit(beta2, "beta2")
@@ -307,7 +246,7 @@ class Adam(Optimizer):
             )
         self.bias_correction = bias_correction
         check_lr(lr)
-        super().__init__(params, lr, threads)
+        super().__init__(params, lr)
 
     def _corrections(self) -> tuple[float, float]:
         if self.bias_correction == "standard":
@@ -348,7 +287,6 @@ class SGD(Optimizer):
         lr: float,
         momentum: float = 0.0,
         nesterov: bool = False,
-        threads: int | None = None,
     ) -> None:
         self.momentum = _check_unit(momentum, "momentum")
         if not isinstance(nesterov, bool | np.bool_):
@@ -357,7 +295,7 @@ class SGD(Optimizer):
             raise ArgumentError("nesterov", "nesterov=True needs momentum > 0; got momentum 0")
         self.nesterov = bool(nesterov)
         check_lr(lr)
-        super().__init__(params, lr, threads)
+        super().__init__(params, lr)
 
     def _constants(self, lr: float) -> tuple[float, ...]:
         return self.momentum, lr
@@ -380,16 +318,9 @@ class SGD(Optimizer):
 
 _CLASSES: dict[str, type[Optimizer]] = {"adam": Adam, "sgd": SGD}
 OPTIMIZERS = tuple(_CLASSES)
-# How a step runs, not what it computes (every thread count gives bit-identical results): left to the
-# optimizer's default, so not an argument of build_optimizer nor a config key.
-_EXECUTION_ARGS = ("threads",)
 # The keyword arguments each optimizer takes, read from its class's signature (build_optimizer checks them).
 OPTIMIZER_ARGS: dict[str, tuple[str, ...]] = {
-    name: tuple(
-        p.name
-        for p in inspect.signature(cls).parameters.values()
-        if p.kind is p.KEYWORD_ONLY and p.name not in _EXECUTION_ARGS
-    )
+    name: tuple(p.name for p in inspect.signature(cls).parameters.values() if p.kind is p.KEYWORD_ONLY)
     for name, cls in _CLASSES.items()
 }
 

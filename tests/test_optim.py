@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gansweep.nn import build_mlp
-from gansweep.optim import CHUNK, SGD, Adam, build_optimizer, default_threads, flat_view
+from gansweep.optim import CHUNK, SGD, Adam, build_optimizer, flat_view
 
 # Gradients for three steps of a two-element parameter, chosen by hand.
 GRADS = [[0.5, -2.0], [0.1, -1.0], [-0.3, 4.0]]
@@ -185,8 +185,6 @@ def test_one_state_per_named_parameter_and_state_roundtrip() -> None:
         ({"lr": 1e-3, "beta2": float("nan")}, "beta2.*nan"),
         ({"lr": 1e-3, "eps": 0.0}, "eps.*0.0"),
         ({"lr": 1e-3, "bias_correction": "none"}, "'none'"),
-        ({"lr": 1e-3, "threads": 0}, "threads.*0"),
-        ({"lr": 1e-3, "threads": 1.5}, "threads.*1.5"),
     ],
 )
 def test_adam_bad_input(kwargs: dict, match: str) -> None:
@@ -237,37 +235,3 @@ def test_vanishing_gradients_leave_no_subnormal_state(dtype, g0: float) -> None:
     for name in ("m", "v"):
         state = opt.state[name]["w"]
         assert not np.any((state != 0) & (np.abs(state) < tiny)), f"{name} holds subnormals"
-
-
-@pytest.mark.parametrize("name", ["adam", "sgd"])
-@pytest.mark.parametrize("flat", [True, False])
-def test_every_thread_count_gives_bit_identical_steps(name: str, flat: bool) -> None:
-    """Chunks dealt to 1, 2, 3 or 8 threads (more chunks than threads, and fewer) update identically."""
-    cls, kwargs = (
-        (Adam, {"lr": 1e-2, "beta1": 0.5}) if name == "adam" else (SGD, {"lr": 1e-2, "momentum": 0.9})
-    )
-    counts = (1, 2, 3, 8)
-    nets = [_net_and_copies(0) for _ in counts]
-    opts = []
-    for threads, (net, copies, _) in zip(counts, nets, strict=True):
-        opts.append(cls(net.params if flat else copies, threads=threads, **kwargs))
-        assert opts[-1].threads == threads
-    for g in nets[0][2]:
-        for opt in opts:
-            opt.step(g)
-    reference = opts[0].params
-    for opt in opts[1:]:
-        for k in reference:
-            np.testing.assert_array_equal(opt.params[k], reference[k], err_msg=k)
-            for s in opt.state_names:
-                np.testing.assert_array_equal(opt.state[s][k], opts[0].state[s][k], err_msg=f"{s}/{k}")
-
-
-def test_default_threads_follow_the_launchers_blas_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert default_threads() == 3
-    assert Adam({"w": np.ones(3)}, lr=1e-3).threads == 3
-    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
-    assert default_threads() >= 1
-    monkeypatch.delenv("OMP_NUM_THREADS")
-    assert default_threads() >= 1

@@ -1,23 +1,24 @@
 """Speed of the post's runs as the harness reproduces them (part of ``gansweep-bench``).
 
 Each ``post=<run>`` config is composed as ``gansweep-train`` composes it (recipe=post: batch 1), built with
-:func:`gansweep.train.build`, and timed in float64 (the post) and float32: the median over rounds of the
-milliseconds one training iteration takes (D step, then G step, with the post's sampling).
+:func:`gansweep.train.build`, and timed in float64 (the post) and float32: the milliseconds one training
+iteration takes (D step, then G step, with the post's sampling) in the fastest round, and the median round.
 
 At batch 1 an iteration is bound by memory traffic, not arithmetic: every weight streams through memory
 several times. The *bytes an iteration must move* count each pass over the parameters once per array read or
 written, 12 passes for G and 12 for D (see :data:`PASSES`); activations (a few rows) are left out.
 ``bandwidth_share`` divides those bytes per second by the memory bandwidth measured in the same process, as
-a large array copy (bytes read + bytes written per second, STREAM's "copy" convention) on as many threads as
-the run computes with (:func:`gansweep.optim.default_threads`: the cores, here; a sweep worker gets fewer).
-Rounds alternate: a bandwidth copy, then the run's iterations for ``seconds``; each run's share is its
-fastest round over the best copy measured beside it, so a machine shared with other work biases neither
-side (the median round is reported too).
+a large array copy on one thread (bytes read + bytes written per second, STREAM's "copy" convention): the
+elementwise passes that move most of those bytes run on one thread (NumPy's ufuncs), so one core's copy is
+what they can reach. The copy on every core is reported beside it for scale. Rounds alternate: a copy, then
+the run's iterations for ``seconds``; each run's share is its fastest round over the best copy measured
+beside it, so a machine shared with other work biases neither side (the median round is reported too).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -25,8 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-
-from gansweep.optim import default_threads
 
 # Passes over the parameters in one batch-1 iteration, each array read or written counted once.
 # G: D step, G forward (read W); G step, forward (read W), input gradients (read W), weight gradients
@@ -156,22 +155,22 @@ def measure(
     rounds: int = 3,
     seconds: float = 1.0,
 ) -> dict[str, Any]:
-    """Every run in every dtype, each with the copy bandwidth measured beside its rounds, on as many threads
-    as the runs compute with; the single-thread copy bandwidth is given for reference."""
-    threads = default_threads()
-    copy = Bandwidth(threads)
+    """Every run in every dtype, each with the one-thread copy bandwidth measured beside its rounds; the copy
+    on every core this process may use is given for scale."""
+    copy = Bandwidth(1)
     try:
         rows = [time_run(r, d, rounds=rounds, seconds=seconds, bandwidth=copy) for r in runs for d in dtypes]
     finally:
         copy.close()
     per_run = [r["bandwidth_gb_per_s"] for r in rows]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return {
         "passes_per_iteration": dict(PASSES),
-        "threads": threads,
         "bandwidth_gb_per_s": {
             "min": min(per_run),
             "max": max(per_run),
-            "single_thread": memory_bandwidth(threads=1) / 1e9,
+            "all_cores": memory_bandwidth(threads=cores) / 1e9,
+            "cores": cores,
         },
         "runs": rows,
     }
@@ -181,9 +180,8 @@ def render(report: dict[str, Any]) -> str:
     """The post runs' figures as a Markdown table."""
     bw = report["bandwidth_gb_per_s"]
     lines = [
-        f"Post runs at batch 1 on {report['threads']} thread(s) (memory bandwidth, array copy on as many "
-        f"threads, beside each run: {bw['min']:.1f} to {bw['max']:.1f} GB/s; one thread: "
-        f"{bw['single_thread']:.1f} GB/s)",
+        f"Post runs at batch 1 (memory bandwidth, a one-thread array copy beside each run: {bw['min']:.1f} "
+        f"to {bw['max']:.1f} GB/s; on all {bw['cores']} cores: {bw['all_cores']:.1f} GB/s)",
         "",
         "| run | dtype | params | ms / it (median) | MB moved / it | GB/s | copy GB/s | share |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -35,6 +35,10 @@ DTYPES = ("float32", "float64")
 _NOT_PARAMS = ("report", "recipes", "flip")
 _UNHASHED = ("tracking", "force", "resume", "hydra", "study", *_NOT_PARAMS)
 _PROBE = {"probe": np.zeros(1)}  # a parameter to build the configured optimizer on, as its check
+# The mode-collapse remedies and the value that turns each off. A remedy left off is left out of the config
+# hash, so the hash of every config from before the remedies existed is unchanged (its FINISHED runs are still
+# skipped, its checkpoints still resume).
+REMEDIES_OFF = {"model.pack": 1, "model.minibatch_std": False, "train.unroll_steps": 0}
 
 
 class ConfigError(ValueError):
@@ -135,7 +139,7 @@ _SCHEMA: dict[str, tuple[str, ...] | None] = {
     ),
     "source": ("run", "file", "commit", "lr", "holdout", "decay_milestones", "decay_gamma"),
     "noise": ("dist", "dim"),
-    "model": ("name", "z_dim", "generator", "discriminator", "init", "init_gain"),
+    "model": ("name", "z_dim", "generator", "discriminator", "init", "init_gain", "pack", "minibatch_std"),
     "model.generator": ("hidden", "activations", "out_activation"),
     "model.discriminator": ("hidden", "activations"),
     "loss": ("name",),
@@ -147,7 +151,7 @@ _SCHEMA: dict[str, tuple[str, ...] | None] = {
     ),
     "train": (
         "iterations", "batch_size", "log_every", "sample_every", "grid_size", "fresh_grid_every",
-        "fresh_grid_size", "dtype", "checkpoint_every", "stop_on_nan", "fault_at", "fault",
+        "fresh_grid_size", "dtype", "checkpoint_every", "stop_on_nan", "fault_at", "fault", "unroll_steps",
     ),
     "eval": ("enabled", "every", "n_samples", "mode_share", "k", "metrics", "stretched"),
     "tracking": ("enabled", "uri", "experiment", "artifact_location"),
@@ -215,6 +219,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
 
     for key in ("iterations", "batch_size", "log_every", "sample_every", "grid_size", "checkpoint_every"):
         _int(cfg, f"train.{key}")
+    _remedies(cfg)
     _choice(cfg, "train.dtype", DTYPES)
     fresh = get(cfg, "train.fresh_grid_every")
     if fresh is not None:
@@ -248,6 +253,24 @@ def validate(cfg: Mapping[str, Any]) -> None:
                 raise _bad("eval.metrics", metrics, str(exc)) from None
 
 
+def _remedies(cfg: Mapping[str, Any]) -> None:
+    """The mode-collapse remedies, and whether they can apply to this batch size."""
+    batch = get(cfg, "train.batch_size")
+    pack = _int(cfg, "model.pack")
+    if batch % pack:
+        raise ConfigError(
+            f"model.pack={pack}, train.batch_size={batch}: the batch must divide into packs of model.pack "
+            f"samples (choose a batch size that is a multiple of {pack}, or model.pack=1)"
+        )
+    if _bool(cfg, "model.minibatch_std") and batch // pack < 2:
+        raise ConfigError(
+            f"model.minibatch_std=true, train.batch_size={batch}, model.pack={pack}: the minibatch standard "
+            f"deviation needs at least 2 {'packs' if pack > 1 else 'samples'} per D batch; it has "
+            f"{batch // pack} (the post recipe trains with batch 1: set train.batch_size >= {2 * pack})"
+        )
+    _int(cfg, "train.unroll_steps", minimum=0)
+
+
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     """Dotted keys and leaf values: ``{"a": {"b": 1}}`` -> ``("a.b", 1)``. Lists stay leaves."""
     for key, value in cfg.items():
@@ -265,10 +288,21 @@ def run_params(cfg: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 
 
 def config_hash(cfg: Mapping[str, Any]) -> str:
-    """A stable digest of what a run computes (tracking, study name and control flags left out)."""
+    """A stable digest of what a run computes (tracking, study name and control flags left out, and each
+    mode-collapse remedy at its off value: see :data:`REMEDIES_OFF`)."""
     kept = {k: v for k, v in cfg.items() if k not in _UNHASHED}
+    for key, off in REMEDIES_OFF.items():
+        section, name = key.split(".")
+        node = kept.get(section)
+        if isinstance(node, Mapping) and name in node and _same(node[name], off):
+            kept[section] = {k: v for k, v in node.items() if k != name}
     blob = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _same(value: Any, off: Any) -> bool:
+    """``value == off`` with the type kept apart (True is not the pack size 1)."""
+    return type(value) is type(off) and value == off
 
 
 def real_scale(cfg: Mapping[str, Any]) -> str:

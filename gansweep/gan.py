@@ -1,12 +1,24 @@
 """One GAN iteration, shared by the trainer and the benchmark.
 
-An iteration is one D step on B real + B fake images, then one G step on B fresh fakes:
+An iteration (:meth:`GAN.iteration`) is one D step on B real + B fake images, then one G step on B fresh
+fakes:
 
-- D step: ``fake = G(z)``; D runs once on the stacked batch ``[real; fake]`` (no batch-dependent layers, so
-  this equals two separate passes); ``loss.d`` gives the gradients of the real and fake logits; D's gradients
+- D step: ``fake = G(z)``; D runs once on the stacked batch ``[real; fake]`` (a batch-coupled D, with a
+  minibatch-std layer, computes its statistic over the real rows and over the fake rows separately, so this
+  equals two separate passes); ``loss.d`` gives the gradients of the real and fake logits; D's gradients
   are written (not accumulated: no zeroing pass) and ``opt_d`` updates D.
 - G step: ``G.forward(z) -> D.forward(fake) -> loss.g -> D.backward(param_grads=False) -> G.backward``; D's
   gradients are left untouched, ``opt_g`` updates G.
+
+Two of the mode-collapse remedies live here (the third, minibatch std, is a layer of D: ``gansweep.nn``):
+
+- Packing (PacGAN, Lin et al. 2018), ``pack = m``: D sees m samples at once, concatenated into one row of
+  m x pixels; each step's B reals form B/m real packs and its B fakes B/m fake packs (consecutive rows), and
+  the loss is a mean over packs. B must divide by m.
+- Unrolled D (Metz et al. 2017, first order), ``unroll_steps = k``: after the D step, D takes k more steps on
+  the same reals and the same noise; G's step backpropagates through that unrolled D (its parameters taken as
+  constants: the first-order version, without the gradient through D's updates); then D's parameters and
+  optimizer state are restored to what the D step left, bit for bit.
 """
 
 from __future__ import annotations
@@ -33,7 +45,8 @@ def _check_optimizer(opt: Optimizer, net: MLP, what: str) -> None:
 
 
 class GAN:
-    """Generator ``G`` (z -> image), discriminator ``D`` (image -> one logit), a loss and two optimizers."""
+    """Generator ``G`` (z -> image), discriminator ``D`` (``pack`` images -> one logit), a loss and two
+    optimizers; ``unroll_steps`` D steps unrolled for each G step (see the module doc)."""
 
     def __init__(
         self,
@@ -45,13 +58,23 @@ class GAN:
         *,
         z_dim: int,
         z_dist: str = "uniform",
+        pack: int = 1,
+        unroll_steps: int = 0,
     ) -> None:
         if z_dist not in Z_DISTS:
             raise ValueError(f"unknown z_dist {z_dist!r}; expected one of {Z_DISTS}")
         if z_dim != G.in_dim:
             raise ValueError(f"z_dim {z_dim!r} does not match G's input size {G.in_dim}")
-        if D.in_dim != G.out_dim or D.out_dim != 1:
-            raise ValueError(f"D must map G's {G.out_dim} outputs to 1 logit; got {D.in_dim} -> {D.out_dim}")
+        if isinstance(pack, bool) or not isinstance(pack, int | np.integer) or pack < 1:
+            raise ValueError(f"pack must be an integer >= 1 (1: no packing); got {pack!r}")
+        steps = unroll_steps
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
+            raise ValueError(f"unroll_steps must be an integer >= 0 (0: no unrolling); got {unroll_steps!r}")
+        if D.in_dim != pack * G.out_dim or D.out_dim != 1:
+            raise ValueError(
+                f"D must map {pack} packed samples of G's {G.out_dim} outputs ({pack * G.out_dim} inputs) to "
+                f"1 logit; got {D.in_dim} -> {D.out_dim}"
+            )
         if G.dtype != D.dtype:
             raise ValueError(f"G and D must share a dtype; got {G.dtype} and {D.dtype}")
         if not isinstance(loss, GanLoss):
@@ -60,8 +83,16 @@ class GAN:
         _check_optimizer(opt_d, D, "opt_d")
         self.G, self.D, self.loss, self.opt_g, self.opt_d = G, D, loss, opt_g, opt_d
         self.z_dim, self.z_dist = z_dim, z_dist
-        self._x: np.ndarray | None = None  # D-step input buffer [real; fake]
+        self.pack, self.unroll_steps = int(pack), int(unroll_steps)
+        self._x: np.ndarray | None = None  # D-step input buffer [real packs; fake packs]
         self._glogits: np.ndarray | None = None  # D-step gradient of the logits
+        self._d_saved: np.ndarray | None = None  # D's parameters while it is unrolled
+
+    def _packs(self, n: int, what: str) -> int:
+        """Number of packs in ``n`` samples; ValueError when ``n`` does not divide into packs."""
+        if n % self.pack:
+            raise ValueError(f"{what}: {n} samples do not divide into packs of {self.pack} (pack)")
+        return n // self.pack
 
     def sample_z(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` noise vectors (n, z_dim) in G's dtype: U[-1, 1) (the post) or N(0, 1)."""
@@ -79,17 +110,19 @@ class GAN:
         check_lr(lr)  # bad input fails before any computation
         G, D = self.G, self.D
         real = np.asarray(real)
-        if real.ndim != 2 or real.shape[1] != D.in_dim or real.shape[0] == 0:
-            raise ValueError(f"real batch must have shape (n >= 1, {D.in_dim}); got {real.shape}")
+        if real.ndim != 2 or real.shape[1] != G.out_dim or real.shape[0] == 0:
+            raise ValueError(f"real batch must have shape (n >= 1, {G.out_dim}); got {real.shape}")
+        n_real = self._packs(real.shape[0], "real batch")
+        n_fake = self._packs(np.shape(z)[0], "noise batch")
         fake = G.forward(z)
-        n_real, n = real.shape[0], real.shape[0] + fake.shape[0]
+        n = n_real + n_fake
         if self._x is None or self._x.shape[0] != n:
             self._x = np.empty((n, D.in_dim), D.dtype)
             self._glogits = np.empty((n, 1), D.dtype)
         x, glogits = self._x, self._glogits
-        x[:n_real] = real
-        x[n_real:] = fake
-        logits = D.forward(x)
+        x[:n_real] = real.reshape(n_real, D.in_dim)  # m consecutive samples side by side: one pack
+        x[n_real:] = fake.reshape(n_fake, D.in_dim)
+        logits = D.forward(x, segments=(n_real, n_fake) if D.batch_coupled else None)
         real_logits, fake_logits = logits[:n_real], logits[n_real:]
         loss, grad_real, grad_fake = self.loss.d(real_logits, fake_logits)
         glogits[:n_real], glogits[n_real:] = grad_real, grad_fake
@@ -107,11 +140,37 @@ class GAN:
         """One G update through D on ``G(z)``; returns loss_g and grad_norm_g (L2 norm of G's gradients)."""
         check_lr(lr)
         G, D = self.G, self.D
-        logits = D.forward(G.forward(z))
+        n = np.shape(z)[0]
+        packs = self._packs(n, "noise batch")
+        logits = D.forward(G.forward(z).reshape(packs, D.in_dim))
         loss, grad = self.loss.g(logits)
-        G.backward(D.backward(grad, param_grads=False), accumulate=False, input_grad=False)
+        dx = D.backward(grad, param_grads=False)
+        G.backward(dx.reshape(n, G.out_dim), accumulate=False, input_grad=False)
         stats = {"loss_g": loss, "grad_norm_g": math.sqrt(float(np.dot(G.flat_grads, G.flat_grads)))}
         self.opt_g.step(G.grads, lr)
+        return stats
+
+    def iteration(self, real: np.ndarray, z_d: np.ndarray, z_g: np.ndarray, lr: float) -> dict[str, float]:
+        """One training iteration: the D step on ``real`` and ``G(z_d)``, then the G step on ``G(z_g)``,
+        through D unrolled ``unroll_steps`` more steps on the same ``real`` and ``z_d`` when unrolling (D's
+        parameters and optimizer state are restored afterwards). Returns both steps' statistics (the D
+        step's, not the unrolled steps')."""
+        stats = self.d_step(real, z_d, lr)
+        if not self.unroll_steps:
+            stats.update(self.g_step(z_g, lr))
+            return stats
+        D = self.D
+        if self._d_saved is None:
+            self._d_saved = np.empty_like(D.flat_params)
+        np.copyto(self._d_saved, D.flat_params)
+        opt_state = self.opt_d.state_dict()  # a copy
+        try:
+            for _ in range(self.unroll_steps):
+                self.d_step(real, z_d, lr)
+            stats.update(self.g_step(z_g, lr))
+        finally:
+            np.copyto(D.flat_params, self._d_saved)
+            self.opt_d.load_state_dict(opt_state)
         return stats
 
     def generate(self, z: np.ndarray) -> np.ndarray:

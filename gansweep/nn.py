@@ -8,11 +8,15 @@ in place: replace values with ``params[k][...] = new``, never by rebinding the d
 Training forwards reuse preallocated buffers per batch size (``out=`` everywhere). The array returned by
 :meth:`MLP.forward` / :meth:`MLP.backward` is such a buffer: it stays valid until the next call with the same
 batch size. :meth:`MLP.predict` allocates fresh arrays and touches no cache (for sampling and evaluation).
+
+An MLP may hold one batch-coupled layer, :class:`MinibatchStd` (``minibatch_std=True``), before its last dense
+layer. Its output for a row depends on the other rows of the same *segment*: ``forward(x, segments=(n1, n2))``
+computes its statistic over the first n1 rows and over the next n2 separately, so a discriminator run once on
+``[real; fake]`` sees the same as two separate passes.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -219,6 +223,71 @@ class Dense:
         return self.act.forward(h, h)
 
 
+# ------------------------------------------------------------------------------------- minibatch std layer
+def _check_segments(segments: Sequence[int] | None, n: int) -> tuple[int, ...]:
+    if segments is None:
+        return (n,)
+    segs = tuple(segments)
+    if not segs or any(isinstance(s, bool) or not isinstance(s, int | np.integer) or s <= 0 for s in segs):
+        raise ValueError(f"segments must be positive row counts; got {segments!r}")
+    if sum(segs) != n:
+        raise ValueError(f"segments {segs!r} must add up to the batch size {n}")
+    return tuple(int(s) for s in segs)
+
+
+class MinibatchStd:
+    """Minibatch standard deviation (Karras et al. 2018, §3): appends one feature to every row, the mean over
+    features of the standard deviation of each feature across the rows of the row's segment.
+
+    For a segment x (n, f): d = x - mean(x, axis 0); s_j = sqrt(mean_i d_ij² + eps); m = mean_j s_j; every row
+    gets m as feature f + 1. Backward (the batch coupling): dm/dx_ij = d_ij / (f n s_j) (the mean's own
+    derivative drops out since sum_i d_ij = 0), so dL/dx_ij = g_ij + (sum_i' g_i'f) d_ij / (f n s_j).
+    """
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        self.eps = eps
+        self._cache: tuple[np.ndarray, list[tuple[int, int, np.ndarray]]] | None = None
+
+    def _stats(self, x: np.ndarray, segments: tuple[int, ...], keep: bool) -> np.ndarray:
+        n, f = x.shape
+        y = np.empty((n, f + 1), x.dtype)
+        y[:, :f] = x
+        d_all = np.empty_like(x) if keep else None
+        parts = []
+        start = 0
+        for size in segments:
+            stop = start + size
+            seg = x[start:stop]
+            d = np.subtract(seg, seg.mean(axis=0), out=None if d_all is None else d_all[start:stop])
+            s = np.sqrt(np.mean(d * d, axis=0) + self.eps)
+            y[start:stop, f] = s.mean()
+            parts.append((start, stop, s))
+            start = stop
+        if keep:
+            self._cache = (d_all, parts)
+        return y
+
+    def forward(self, x: np.ndarray, segments: Sequence[int] | None = None) -> np.ndarray:
+        """``x`` (n, f) -> (n, f + 1); caches what :meth:`backward` needs."""
+        return self._stats(x, _check_segments(segments, x.shape[0]), keep=True)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        """dL/dx (n, f) from dL/dy (n, f + 1) of the last :meth:`forward`."""
+        if self._cache is None:
+            raise RuntimeError("backward called before forward")
+        d_all, parts = self._cache
+        f = d_all.shape[1]
+        dx = g[:, :f].copy()
+        for start, stop, s in parts:
+            g_m = g[start:stop, f].sum()
+            dx[start:stop] += d_all[start:stop] * (g_m / (f * (stop - start)) / s)
+        return dx
+
+    def predict(self, x: np.ndarray, segments: Sequence[int] | None = None) -> np.ndarray:
+        """Forward without caching."""
+        return self._stats(x, _check_segments(segments, x.shape[0]), keep=False)
+
+
 class MLP:
     """A stack of :class:`Dense` layers with named, flat-backed parameters and gradients."""
 
@@ -230,20 +299,24 @@ class MLP:
         activations: Sequence[Activation],
         *,
         dtype=np.float32,
+        minibatch_std: bool = False,
     ) -> None:
         self.name = name
         self.in_dim = in_dim
         self.out_dim = sizes[-1]
         self.dtype = np.dtype(dtype)
+        # the minibatch-std layer, when present, sits before the last dense layer and adds one input to it
+        self.mbstd = MinibatchStd() if minibatch_std else None
         dims = [in_dim, *sizes]
-        total = sum(a * b + b for a, b in itertools.pairwise(dims))
+        fan_ins = [*dims[:-2], dims[-2] + (1 if minibatch_std else 0)]
+        total = sum(a * b + b for a, b in zip(fan_ins, dims[1:], strict=True))
         self.flat_params = np.zeros(total, self.dtype)
         self.flat_grads = np.zeros(total, self.dtype)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.layers: list[Dense] = []
         off = 0
-        for i, (fan_in, fan_out, act) in enumerate(zip(dims[:-1], dims[1:], activations, strict=True)):
+        for i, (fan_in, fan_out, act) in enumerate(zip(fan_ins, dims[1:], activations, strict=True)):
             views = []
             for key, shape in (("W", (fan_in, fan_out)), ("b", (fan_out,))):
                 size = math.prod(shape)
@@ -255,10 +328,16 @@ class MLP:
             W, gW, b, gb = views
             self.layers.append(Dense(W, b, gW, gb, act))
 
+    @property
+    def batch_coupled(self) -> bool:
+        """Whether a row's output depends on the other rows of its segment (a minibatch-std layer)."""
+        return self.mbstd is not None
+
     def __repr__(self) -> str:
         dims = "-".join(str(d) for d in [self.in_dim, *(layer.W.shape[1] for layer in self.layers)])
         acts = ",".join(layer.act.name for layer in self.layers)
-        return f"MLP({self.name!r}, {dims}, [{acts}], {self.dtype}, {self.num_params()} params)"
+        std = ", minibatch std" if self.mbstd is not None else ""
+        return f"MLP({self.name!r}, {dims}, [{acts}]{std}, {self.dtype}, {self.num_params()} params)"
 
     def _check_input(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=self.dtype)
@@ -266,11 +345,15 @@ class MLP:
             raise ValueError(f"{self.name}: expected input of shape (n >= 1, {self.in_dim}); got {x.shape}")
         return x
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward(self, x: np.ndarray, *, segments: Sequence[int] | None = None) -> np.ndarray:
         """Output for a batch ``x`` (n, in_dim); caches what :meth:`backward` needs (the input is kept by
-        reference: do not modify it before backward). Returns an internal buffer (see the module doc)."""
+        reference: do not modify it before backward). Returns an internal buffer (see the module doc).
+        ``segments``: row counts whose statistics a batch-coupled layer computes separately (None: one)."""
         h = self._check_input(x)
-        for layer in self.layers:
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            if i == last and self.mbstd is not None:
+                h = self.mbstd.forward(h, segments)
             h = layer.forward(h)
         return h
 
@@ -293,16 +376,21 @@ class MLP:
         if last is None or g.shape != last.y.shape:
             got = None if last is None else last.y.shape
             raise ValueError(f"{self.name}: grad_out shape {g.shape} does not match the last output {got}")
-        for i in range(len(self.layers) - 1, -1, -1):
-            g = self.layers[i].backward(
-                g, param_grads=param_grads, accumulate=accumulate, input_grad=input_grad or i > 0
-            )
+        last = len(self.layers) - 1
+        for i in range(last, -1, -1):
+            needed = input_grad or i > 0
+            g = self.layers[i].backward(g, param_grads=param_grads, accumulate=accumulate, input_grad=needed)
+            if i == last and self.mbstd is not None and needed:
+                g = self.mbstd.backward(g)
         return g
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: np.ndarray, *, segments: Sequence[int] | None = None) -> np.ndarray:
         """Output for ``x`` in freshly allocated arrays; touches no cache (safe between forward/backward)."""
         h = self._check_input(x)
-        for layer in self.layers:
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            if i == last and self.mbstd is not None:
+                h = self.mbstd.predict(h, segments)
             h = layer.predict(h)
         return h
 
@@ -325,10 +413,12 @@ def build_mlp(
     gain: float = 1.0,
     rng: np.random.Generator,
     dtype=np.float32,
+    minibatch_std: bool = False,
 ) -> MLP:
     """An MLP ``in_dim -> sizes[0] -> ... -> sizes[-1]``, activation ``activations[i]`` after layer i.
 
     Weights from ``init`` (see :func:`init_weight`), drawn layer by layer from ``rng``; biases 0.
+    ``minibatch_std``: a :class:`MinibatchStd` layer before the last dense layer (whose fan-in grows by one).
     Every argument is validated (ValueError naming the value) before anything is drawn.
     """
     if not isinstance(name, str) or not name or "." in name:
@@ -351,7 +441,9 @@ def build_mlp(
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"{name}: dtype must be float32 or float64; got {dtype}")
-    mlp = MLP(name, int(in_dim), [int(s) for s in sizes], acts, dtype=dtype)
+    if not isinstance(minibatch_std, bool):
+        raise ValueError(f"{name}: minibatch_std must be true or false; got {minibatch_std!r}")
+    mlp = MLP(name, int(in_dim), [int(s) for s in sizes], acts, dtype=dtype, minibatch_std=minibatch_std)
     for layer in mlp.layers:
         layer.W[...] = init_weight(init, *layer.W.shape, gain=gain, rng=rng, dtype=dtype)
     return mlp

@@ -121,21 +121,33 @@ def build(cfg: Mapping[str, Any]) -> Setup:
         rng=rngs["init"],
         dtype=dtype,
     )
+    pack = get(cfg, "model.pack")
     D = build_mlp(
         "D",
-        pixels,
+        pixels * pack,  # model.pack samples side by side (PacGAN); 1: one sample
         [*d_spec["hidden"], 1],
         [*d_spec["activations"], "identity"],
         init=init,
         gain=gain,
         rng=rngs["init"],
         dtype=dtype,
+        minibatch_std=get(cfg, "model.minibatch_std"),
     )
     optimizer, opt_kwargs = get(cfg, "optimizer.name"), builder_args(cfg, "optimizer")
     opt_g = build_optimizer(optimizer, G.params, **opt_kwargs)
     opt_d = build_optimizer(optimizer, D.params, **opt_kwargs)
     schedule = schedule_of(cfg)
-    gan = GAN(G, D, get_loss(get(cfg, "loss.name")), opt_g, opt_d, z_dim=z_dim, z_dist=get(cfg, "noise.dist"))
+    gan = GAN(
+        G,
+        D,
+        get_loss(get(cfg, "loss.name")),
+        opt_g,
+        opt_d,
+        z_dim=z_dim,
+        z_dist=get(cfg, "noise.dist"),
+        pack=pack,
+        unroll_steps=get(cfg, "train.unroll_steps"),
+    )
 
     data = get(cfg, "data")
     imgs, labels = load_mnist(
@@ -167,12 +179,14 @@ def _real_batch(setup: Setup, scale: str, batch: int) -> np.ndarray:
 
 
 def train_step(setup: Setup, scale: str, batch: int, it: int) -> tuple[float, dict[str, float]]:
-    """Training iteration ``it``: one D step on a real batch and fresh noise, then one G step on fresh noise,
-    at the schedule's lr. Returns (lr, the steps' statistics). The loop and the benchmark both run this."""
+    """Training iteration ``it``: one D step on a real batch and fresh noise, then one G step on fresh noise
+    (through D unrolled ``train.unroll_steps`` steps), at the schedule's lr. Returns (lr, the steps'
+    statistics). The loop and the benchmark both run this."""
     gan, lr = setup.gan, setup.schedule(it)
-    stats = gan.d_step(_real_batch(setup, scale, batch), gan.sample_z(batch, setup.rngs["noise"]), lr)
-    stats.update(gan.g_step(gan.sample_z(batch, setup.rngs["noise"]), lr))
-    return lr, stats
+    real = _real_batch(setup, scale, batch)
+    noise = setup.rngs["noise"]
+    z_d = gan.sample_z(batch, noise)
+    return lr, gan.iteration(real, z_d, gan.sample_z(batch, noise), lr)
 
 
 def _state(

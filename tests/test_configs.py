@@ -23,6 +23,7 @@ GROUPS = (
     "recipe",
     "post",
     "ablation",
+    "remedy",
 )
 STUDIES = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
 

@@ -1,0 +1,150 @@
+"""The remedies in real runs: config keys and refusals, the config hash, Stacked MNIST shapes, params, and a
+run stopped and resumed from its checkpoint ending bit-identical to one never stopped (tracking off)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CONF
+from hydra import compose
+from omegaconf import OmegaConf
+
+from gansweep import config as C
+from gansweep.train import NullLogger, build, load_checkpoint, train, train_step
+
+pytestmark = pytest.mark.usefixtures("hydra_conf")
+
+REMEDIES = sorted(p.stem for p in (CONF / "remedy").glob("*.yaml"))
+
+
+def resolved(overrides: list[str]) -> dict:
+    return OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
+
+
+def test_each_remedy_option_sets_its_key_and_composes_with_both_recipes() -> None:
+    assert REMEDIES == ["minibatch_std", "none", "pack2", "pack4", "unrolled5"]
+    want = {
+        "none": (1, False, 0),
+        "pack2": (2, False, 0),
+        "pack4": (4, False, 0),
+        "minibatch_std": (1, True, 0),
+        "unrolled5": (1, False, 5),
+    }
+    for remedy, (pack, std, unroll) in want.items():
+        cfg = resolved(["recipe=modern", f"remedy={remedy}"])
+        C.validate(cfg)
+        assert (cfg["model"]["pack"], cfg["model"]["minibatch_std"], cfg["train"]["unroll_steps"]) == (
+            pack,
+            std,
+            unroll,
+        )
+        params = dict(C.run_params(cfg))  # logged as params like every other key
+        assert (params["model.pack"], params["model.minibatch_std"], params["train.unroll_steps"]) == (
+            pack,
+            std,
+            unroll,
+        )
+    C.validate(resolved(["recipe=post", "remedy=unrolled5"]))  # unrolling works at the post's batch 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (["recipe=post", "remedy=pack2"], ("model.pack=2", "train.batch_size=1")),
+        (["recipe=modern", "model.pack=5"], ("model.pack=5", "train.batch_size=64")),
+        (["recipe=modern", "model.pack=0"], ("model.pack=0",)),
+        (["recipe=post", "remedy=minibatch_std"], ("model.minibatch_std=true", "train.batch_size=1")),
+        (["recipe=modern", "remedy=minibatch_std", "model.pack=4", "train.batch_size=4"], ("model.pack=4",)),
+        (["recipe=modern", "model.minibatch_std=maybe"], ("model.minibatch_std",)),
+        (["recipe=modern", "train.unroll_steps=-1"], ("train.unroll_steps=-1",)),
+        (["recipe=modern", "train.unroll_steps=2.5"], ("train.unroll_steps=2.5",)),
+    ],
+)
+def test_a_remedy_that_cannot_apply_is_refused_naming_its_key(overrides: list[str], named: tuple) -> None:
+    with pytest.raises(C.ConfigError) as err:
+        C.validate(resolved(overrides))
+    for text in named:
+        assert text in str(err.value), str(err.value)
+
+
+def test_remedies_off_leave_the_config_hash_as_it_was_and_on_change_it() -> None:
+    cfg = resolved(["recipe=modern"])
+    bare = {
+        **cfg,
+        "model": {k: v for k, v in cfg["model"].items() if k not in ("pack", "minibatch_std")},
+        "train": {k: v for k, v in cfg["train"].items() if k != "unroll_steps"},
+    }
+    none = resolved(["recipe=modern", "remedy=none"])
+    assert C.config_hash(cfg) == C.config_hash(bare) == C.config_hash(none)
+    hashes = {C.config_hash(resolved(["recipe=modern", f"remedy={r}"])) for r in REMEDIES}
+    assert len(hashes) == len(REMEDIES)
+
+
+@pytest.mark.parametrize("pack", [1, 2])
+def test_stacked_mnist_builds_g_with_3x784_outputs_and_d_with_3x784xm_inputs(pack: int) -> None:
+    data = ["data=stacked_mnist", f"model.pack={pack}", "train.batch_size=8"]
+    cfg = resolved(["model=modern_mlp", "recipe=modern", *data])
+    C.validate(cfg)
+    setup = build(cfg)
+    assert setup.gan.G.out_dim == 3 * 784 and setup.gan.D.in_dim == 3 * 784 * pack
+    _, stats = train_step(setup, C.real_scale(cfg), 8, 0)
+    assert all(np.isfinite(v) for v in stats.values())
+
+
+LONG = [
+    "model=arch1",
+    "recipe=modern",
+    "tracking=off",
+    "eval=off",
+    "data.subset=512",
+    "train.batch_size=8",
+    "train.iterations=12",
+    "train.log_every=3",
+    "train.sample_every=4",
+    "train.checkpoint_every=4",
+    "train.fresh_grid_every=null",
+    "train.grid_size=4",
+]
+
+
+def _final(path: Path) -> dict[str, np.ndarray]:
+    kept = ("param/", "opt_", "rng/", "sampler/")
+    return {k: v for k, v in load_checkpoint(path).items() if k.startswith(kept)}
+
+
+@pytest.mark.parametrize(
+    "remedy",
+    [
+        ["model.pack=2", "model.minibatch_std=true", "train.unroll_steps=2"],
+        ["remedy=unrolled5", "optimizer=sgd"],
+        ["remedy=pack4", "data=stacked_mnist"],
+        ["remedy=unrolled5", "recipe=post", "train.batch_size=1", "data.subset=null"],
+    ],
+    ids=["pack2+std+unroll2", "unrolled5-sgd", "pack4-stacked", "unrolled5-post-recipe"],
+)
+def test_a_run_with_remedies_resumed_from_its_checkpoint_is_bit_identical(
+    tmp_path: Path, remedy: list[str]
+) -> None:
+    cfg = resolved([*LONG, *remedy])
+    C.validate(cfg)
+    full = train(cfg, logger=NullLogger(), workdir=tmp_path / "full")
+    assert full.status == "FINISHED"
+    calls = iter(range(1000))
+    stopped = train(cfg, logger=NullLogger(), workdir=tmp_path / "part", should_stop=lambda: next(calls) == 6)
+    assert stopped.status == "KILLED" and stopped.iteration == 6
+    resumed = train(
+        cfg,
+        logger=NullLogger(),
+        workdir=tmp_path / "part",
+        resume_state=load_checkpoint(stopped.checkpoint),
+    )
+    assert resumed.status == "FINISHED"
+    a, b = _final(full.checkpoint), _final(resumed.checkpoint)
+    assert a.keys() == b.keys() and any(k.startswith("opt_d/") for k in a)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    timing = ("img_per_s",)
+    same = {k: v for k, v in resumed.final.items() if k not in timing}
+    assert same == {k: v for k, v in full.final.items() if k not in timing}  # the same logged averages

@@ -14,6 +14,10 @@ before NumPy is imported (a thread pool cannot be resized reliably afterwards); 
 - the matmul FLOP rate of the NumPy iteration against this machine's sgemm peak (best 2048² float32 matmul
   at the same thread count).
 
+Each worker also times the mode-collapse remedies at ``--remedy-batch`` (B = 64): ms per iteration of the same
+GAN with packing (D on 2 or 4 samples side by side, its input 2 or 4 x 784), a minibatch-std layer before
+D's last layer, and D unrolled 5 steps, against the plain GAN, in interleaved rounds (median of each).
+
 The worker with the fewest threads also runs 10,000 NumPy iterations at B = 1 (``--quick``: 1,000) and
 reports the RSS before and after. Figures are noisy when other processes share the cores: each worker records
 the load average and the sgemm peak before and after, marks itself "contended" when they show it, and the
@@ -24,6 +28,7 @@ iteration, the bytes an iteration must move and their share of the memory bandwi
 (:mod:`gansweep.cli.bench_post`).
 
     gansweep-bench [--quick] [--json] [--batches 1,64,256] [--threads 1,2] [--no-torch] [--no-post]
+                   [--remedy-batch 64] [--no-remedies]
 """
 
 from __future__ import annotations
@@ -44,6 +49,14 @@ G_SIZES = (100, 200, 560, 784)
 D_SIZES = (784, 200, 1)
 LR, BETA1, BETA2 = 2e-4, 0.5, 0.999
 TARGETS = {"ratio_b64_b256_2threads": 1.2, "ratio_b1": 1.0, "peak_fraction_b256_1thread": 0.60}
+# The mode-collapse remedies timed against the plain GAN (numpy_runner's keyword arguments).
+REMEDIES: dict[str, dict[str, Any]] = {
+    "plain": {},
+    "pack 2": {"pack": 2},
+    "pack 4": {"pack": 4},
+    "minibatch std": {"minibatch_std": True},
+    "unrolled k=5": {"unroll_steps": 5},
+}
 
 
 # ------------------------------------------------------------------------------------------- accounting
@@ -74,8 +87,11 @@ def rss_mib() -> float:
 
 
 # ----------------------------------------------------------------------------------------------- NumPy side
-def numpy_runner(batch: int, seed: int = 0) -> tuple[Callable[[], None], Any]:
-    """A zero-argument function running one NumPy GAN iteration, and the GAN (for weight sharing)."""
+def numpy_runner(
+    batch: int, seed: int = 0, *, pack: int = 1, minibatch_std: bool = False, unroll_steps: int = 0
+) -> tuple[Callable[[], None], Any]:
+    """A zero-argument function running one NumPy GAN iteration, and the GAN (for weight sharing). The
+    remedies' arguments as :class:`gansweep.gan.GAN` and :func:`gansweep.nn.build_mlp` take them."""
     import numpy as np
 
     from gansweep.gan import GAN
@@ -85,16 +101,30 @@ def numpy_runner(batch: int, seed: int = 0) -> tuple[Callable[[], None], Any]:
 
     rng = np.random.default_rng(seed)
     G = build_mlp("G", G_SIZES[0], G_SIZES[1:], ["relu", "relu", "sigmoid"], init="he_normal", rng=rng)
-    D = build_mlp("D", D_SIZES[0], D_SIZES[1:], ["relu", "identity"], init="he_normal", rng=rng)
+    D = build_mlp(
+        "D",
+        D_SIZES[0] * pack,
+        D_SIZES[1:],
+        ["relu", "identity"],
+        init="he_normal",
+        rng=rng,
+        minibatch_std=minibatch_std,
+    )
     adam = {"lr": LR, "beta1": BETA1, "beta2": BETA2}
     gan = GAN(
-        G, D, get_loss("nonsaturating"), Adam(G.params, **adam), Adam(D.params, **adam), z_dim=G_SIZES[0]
+        G,
+        D,
+        get_loss("nonsaturating"),
+        Adam(G.params, **adam),
+        Adam(D.params, **adam),
+        z_dim=G_SIZES[0],
+        pack=pack,
+        unroll_steps=unroll_steps,
     )
     real = rng.random((batch, D_SIZES[0]), dtype=np.float32)
 
     def step() -> None:
-        gan.d_step(real, gan.sample_z(batch, rng), LR)
-        gan.g_step(gan.sample_z(batch, rng), LR)
+        gan.iteration(real, gan.sample_z(batch, rng), gan.sample_z(batch, rng), LR)
 
     return step, gan
 
@@ -201,8 +231,37 @@ def sgemm_peak(seconds: float) -> float:
     return 2 * 2048**3 / best / 1e9
 
 
+def remedy_costs(batch: int, rounds: int, seconds: float) -> list[dict[str, Any]]:
+    """ms per iteration of each of :data:`REMEDIES` at ``batch``, in interleaved rounds (median of each), and
+    its ratio to the plain GAN."""
+    steps = {name: numpy_runner(batch, **kwargs)[0] for name, kwargs in REMEDIES.items()}
+    for step in steps.values():
+        _rate(step, batch, seconds / 4)  # warm-up
+    ms: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            ms[name].append(1e3 * batch / _rate(step, batch, seconds))
+    plain = statistics.median(ms["plain"])
+    return [
+        {
+            "remedy": name,
+            "batch": batch,
+            "ms_per_iteration": statistics.median(v),
+            "rounds_ms": v,
+            "vs_plain": statistics.median(v) / plain,
+        }
+        for name, v in ms.items()
+    ]
+
+
 def worker(
-    threads: int, batches: Sequence[int], rounds: int, seconds: float, memory_iters: int, use_torch: bool
+    threads: int,
+    batches: Sequence[int],
+    rounds: int,
+    seconds: float,
+    memory_iters: int,
+    use_torch: bool,
+    remedy_batch: int | None = None,
 ) -> dict[str, Any]:
     """Everything measured at one BLAS thread count (run in a subprocess with the env already set)."""
     import numpy as np
@@ -260,6 +319,8 @@ def worker(
                 ratio=row["numpy_img_s"] / statistics.median(t_rates),
             )
         info["results"].append(row)
+    if remedy_batch:
+        info["remedies"] = remedy_costs(remedy_batch, rounds, seconds)
     info["load_after"] = _load()
     info["sgemm_peak_gflops_after"] = sgemm_peak(0.5)  # did the cores stay available?
     if memory_iters:
@@ -292,6 +353,7 @@ def _spawn(threads: int, args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds,
         "memory_iters": args.memory_iters if threads == min(args.threads) else 0,
         "use_torch": not args.no_torch,
+        "remedy_batch": None if args.no_remedies else args.remedy_batch,
     }
     proc = subprocess.run(
         [sys.executable, "-m", "gansweep.bench", "--worker", json.dumps(spec)],
@@ -394,6 +456,18 @@ def render(report: dict[str, Any]) -> str:
                 f"{m['iterations']:,} iterations at B = {m['batch']} "
                 f"({m['rss_after_mib'] - m['rss_before_mib']:+.2f} MiB, {m['seconds']:.1f} s)"
             )
+    for w in report["workers"]:
+        if w.get("remedies"):
+            mark = "  (contended)" if contended(w, report["workers"]) else ""
+            lines += [
+                "",
+                f"mode-collapse remedies, {w['threads']} thread{'s' * (w['threads'] > 1)}, "
+                f"B = {w['remedies'][0]['batch']}{mark}",
+                "remedy           ms / iteration   x plain",
+            ]
+            lines += [
+                f"{r['remedy']:16s} {r['ms_per_iteration']:14.2f} {r['vs_plain']:9.2f}" for r in w["remedies"]
+            ]
     lines.append("")
     for k, c in report["targets"].items():
         verdict = "not measured" if c["met"] is None else ("met" if c["met"] else "NOT met")
@@ -419,6 +493,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--no-post", action="store_true", help="skip the post runs (ms per iteration, share of bandwidth)"
     )
+    p.add_argument("--remedy-batch", type=int, default=64, help="B at which the remedies are timed (64)")
+    p.add_argument("--no-remedies", action="store_true", help="skip timing the mode-collapse remedies")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -429,6 +505,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.memory_iters = (
         args.memory_iters if args.memory_iters is not None else (1_000 if args.quick else 10_000)
     )
+    if args.remedy_batch < 4 or args.remedy_batch % 4:
+        p.error(
+            f"--remedy-batch must be a multiple of 4 (packs of 4, minibatch std); got {args.remedy_batch}"
+        )
     for what, values in (("--batches", args.batches), ("--threads", args.threads)):
         if not values or min(values) <= 0:
             p.error(f"{what} needs positive integers; got {values}")

@@ -22,6 +22,7 @@ from gansweep.contract import (
     ROLE_CHILD,
     ROLE_PARENT,
     SAMPLES_ARTIFACT,
+    STACKED_KL,
     STACKED_MODES,
     STRETCHED_MODES,
     STRETCHED_PREFIX,
@@ -48,7 +49,17 @@ from gansweep.contract import (
 )
 
 # Metric histories read per run (when the run logged the key): curves, collapse onset, headline figures.
-HISTORY_KEYS = (*TRAINING_CURVES, MODES, STACKED_MODES, KL_TO_UNIFORM, FD, PRECISION, RECALL, DIVERSITY)
+HISTORY_KEYS = (
+    *TRAINING_CURVES,
+    MODES,
+    STACKED_MODES,
+    STACKED_KL,
+    KL_TO_UNIFORM,
+    FD,
+    PRECISION,
+    RECALL,
+    DIVERSITY,
+)
 # Figures shown in the headline table, in this order (those a study logged).
 HEADLINE = (
     MODES,
@@ -61,6 +72,7 @@ HEADLINE = (
     CONTRAST,
     STRETCHED_MODES,
     STACKED_MODES,
+    STACKED_KL,
 )
 
 # Columns the analysis adds to the run table.
@@ -75,6 +87,7 @@ RANGES: dict[str, tuple[float, float]] = {
     MODES: (0.0, float(N_DIGITS)),
     STRETCHED_MODES: (0.0, float(N_DIGITS)),
     STACKED_MODES: (0.0, float(N_STACKED_MODES)),
+    STACKED_KL: (0.0, float("inf")),
     KL_TO_UNIFORM: (0.0, float("inf")),
     FD: (0.0, float("inf")),
     NDB: (0.0, 1.0),
@@ -86,7 +99,8 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 # Fewer completed seeds than this: the report gives no interval (it would say nothing).
 MIN_N_FOR_CI = 3
-# Figures a contrast table compares (those a study logged), the first one carries the verdict.
+# Figures a contrast table compares (those a study logged), the first one carries the verdict; a contrast of a
+# study's report block may list its own (``metrics:``, any figure of RANGES).
 CONTRAST_METRICS = (MODES, STRETCHED_MODES, PRECISION, RECALL, FD, CONTRAST)
 
 
@@ -94,6 +108,16 @@ def short_name(metric: str) -> str:
     """A figure's name for a table column or panel title: ``eval/recall`` -> ``recall``,
     ``eval_stretched/modes_covered`` -> ``stretched modes``."""
     return metric.replace(STRETCHED_MODES, "stretched modes").removeprefix(EVAL_PREFIX)
+
+
+def figure_key(name: str) -> str:
+    """A figure named in a study file (``stacked_modes_covered`` or ``eval/stacked_modes_covered``) as the
+    metric key a run logs; ValueError for a figure the analysis has no range for."""
+    key = name if name.startswith((EVAL_PREFIX, STRETCHED_PREFIX)) else EVAL_PREFIX + name
+    if key not in RANGES:
+        known = ", ".join(sorted(short_name(k) for k in RANGES))
+        raise ValueError(f"unknown figure {name!r}; known: {known}")
+    return key
 
 
 def metric_column(key: str) -> str:
@@ -123,6 +147,7 @@ __all__ = [
     "ROLE_CHILD",
     "ROLE_PARENT",
     "SAMPLES_ARTIFACT",
+    "STACKED_KL",
     "STACKED_MODES",
     "STRETCHED_MODES",
     "STRETCHED_PREFIX",

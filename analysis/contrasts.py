@@ -35,6 +35,12 @@ _WORDS = {
         "covers fewer digits once contrast-stretched",
     ),
     contract.CONTRAST: ("draws with more contrast", "draws with less contrast"),
+    contract.STACKED_MODES: ("covers more Stacked-MNIST modes", "covers fewer Stacked-MNIST modes"),
+    contract.KL_TO_UNIFORM: ("is further from uniform (KL)", "is closer to uniform (KL)"),
+    contract.STACKED_KL: (
+        "is further from uniform over 1,000 modes (KL)",
+        "is closer to uniform over 1,000 modes (KL)",
+    ),
 }
 LONG_COLUMNS = [
     "contrast",
@@ -66,12 +72,28 @@ class Contrast:
     factor: str
     baseline: str
     by: tuple[str, ...] = ()
+    # the figures compared (metric keys), the first that a group logged carries its verdict; () = the default
+    # contract.CONTRAST_METRICS
+    metrics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published figure set shown beside a study's own: who (``model``), where (``source``), the figures
+    (metric key -> value as published)."""
+
+    model: str
+    source: str
+    figures: tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True)
 class ReportSpec:
     question: str = ""
     contrasts: tuple[Contrast, ...] = ()
+    references: tuple[Reference, ...] = ()
+    # what differs between the references' setting and the study's (stated under the references table)
+    references_note: str = ""
 
 
 def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
@@ -93,9 +115,40 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
                 factor=str(item["factor"]),
                 baseline=str(item["baseline"]),
                 by=tuple(str(b) for b in by),
+                metrics=_figures(item.get("metrics") or (), f"report.contrasts[{i}].metrics"),
             )
         )
-    return ReportSpec(question=str(block.get("question") or ""), contrasts=tuple(contrasts))
+    references = []
+    for i, item in enumerate(block.get("references") or ()):
+        where = f"report.references[{i}]"
+        if not isinstance(item, Mapping) or not item.get("model") or not item.get("source"):
+            raise ReportSpecError(f"{where}={item!r}: needs model, source and figures")
+        figures = item.get("figures")
+        if not isinstance(figures, Mapping) or not figures:
+            raise ReportSpecError(f"{where}.figures={figures!r}: needs a mapping figure -> published value")
+        keys = _figures(list(figures), f"{where}.figures")
+        values = []
+        for name, key in zip(figures, keys, strict=True):
+            value = figures[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ReportSpecError(f"{where}.figures.{name}={value!r}: must be a number")
+            values.append((key, float(value)))
+        references.append(Reference(str(item["model"]), str(item["source"]), tuple(values)))
+    return ReportSpec(
+        question=str(block.get("question") or ""),
+        contrasts=tuple(contrasts),
+        references=tuple(references),
+        references_note=str(block.get("references_note") or ""),
+    )
+
+
+def _figures(names: Any, where: str) -> tuple[str, ...]:
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise ReportSpecError(f"{where}={names!r}: expected a list of figure names")
+    try:
+        return tuple(contract.figure_key(str(n)) for n in names)
+    except ValueError as err:
+        raise ReportSpecError(f"{where}: {err}") from None
 
 
 def study_file(study: str, root: Path) -> Path:
@@ -169,7 +222,8 @@ def contrast_rows(
             f"(values: {', '.join(levels)})"
         ]
     baseline = next(v for v in levels if same_value(contrast.baseline, v))
-    metrics = [m for m in contract.CONTRAST_METRICS if contract.metric_column(m) in runs]
+    wanted = contrast.metrics or contract.CONTRAST_METRICS
+    metrics = [m for m in wanted if contract.metric_column(m) in runs]
     rows: list[dict[str, object]] = []
     if group_keys:
         keyed = done.assign(
@@ -202,6 +256,8 @@ def contrast_rows(
             }
             for metric in metrics:
                 column = contract.metric_column(metric)
+                if treat[column].isna().all() and base[column].isna().all():
+                    continue  # a figure this group does not log (the 1,000-mode figures on MNIST)
                 t_seed, b_seed = _per_seed(treat, column), _per_seed(base, column)
                 diffs = (t_seed - b_seed).dropna()
                 stats = mean_ci(diffs.to_numpy(), confidence)
@@ -233,6 +289,9 @@ _ADJECTIVES = {
     contract.FD: ("larger FD", "smaller FD"),
     contract.STRETCHED_MODES: ("more digits once stretched", "fewer digits once stretched"),
     contract.CONTRAST: ("more contrast", "less contrast"),
+    contract.STACKED_MODES: ("more Stacked-MNIST modes", "fewer Stacked-MNIST modes"),
+    contract.KL_TO_UNIFORM: ("larger KL", "smaller KL"),
+    contract.STACKED_KL: ("larger Stacked-MNIST KL", "smaller Stacked-MNIST KL"),
 }
 # At most this many places are named in a clause of the answer; beyond, only their count.
 _MAX_NAMED = 6
@@ -373,7 +432,9 @@ def summary_sentence(long: pd.DataFrame, contrast: Contrast) -> str:
     groups = list(dict.fromkeys(part["group"]))
     head = f"{contrast.name} ({contract.short_name(first_metric)})"
     primary = part[part["metric"] == first_metric]
-    if len(levels) == 1:
+    # groups that lead with different figures (10 digits on MNIST, 1,000 Stacked modes) get a part each
+    mixed = part.groupby("group", sort=False)["metric"].first().nunique() > 1
+    if len(levels) == 1 and not mixed:
 
         def place(r: Mapping[str, Any]) -> str:
             return str(r["group"])
@@ -388,10 +449,15 @@ def summary_sentence(long: pd.DataFrame, contrast: Contrast) -> str:
 
     pieces = []
     for group in groups:
-        rows = primary[primary["group"] == group]
+        in_group = part[part["group"] == group]
+        group_metric = str(
+            in_group["metric"].iloc[0]
+        )  # a group may not log the first figure (MNIST vs Stacked)
+        rows = in_group[in_group["metric"] == group_metric]
         clauses = _primary_clauses(rows, baseline, level_place, subject=None)
-        clauses.append(_also_clause(part[part["group"] == group], first_metric, level_place))
+        clauses.append(_also_clause(in_group, group_metric, level_place))
         clauses.append(_collapsed(rows))
-        where = "" if group == "all runs" else f"In {group}: "
+        figure = "" if group_metric == first_metric else f" ({contract.short_name(group_metric)})"
+        where = "" if group == "all runs" else f"In {group}{figure}: "
         pieces.append(where + "; ".join(c for c in clauses if c) + ".")
     return f"{head}. " + " ".join(pieces)

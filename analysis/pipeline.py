@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from analysis import contract, plots
+from analysis import contract, plots, references
 from analysis.artifacts import fetch_samples, upload_report
 from analysis.contrasts import ReportSpec, contrast_rows, load_spec, summary_sentence, wide_markdown
 from analysis.labels import relabel
@@ -31,6 +31,7 @@ PLOT_FILES = {
     "samples": "samples_final.png",
     "samples_stretched": "samples_final_stretched.png",
     "stacked": "stacked_modes_covered.png",
+    "stacked_kl": "stacked_kl_to_uniform.png",
 }
 
 
@@ -126,6 +127,15 @@ def _make_plots(
             xlabel="eval/stacked_modes_covered at the end of training",
             xlim=(0, contract.N_STACKED_MODES),
         ),
+        "stacked_kl": lambda p: plots.plot_intervals(
+            runs,
+            summary,
+            status,
+            contract.STACKED_KL,
+            p,
+            title="Stacked-MNIST KL to uniform over 1000 modes per config (nats; mean ± 95 % CI)",
+            xlabel="eval/stacked_kl_to_uniform at the end of training",
+        ),
     }
     for name, job in jobs.items():
         try:
@@ -180,6 +190,17 @@ def _blocks(
             ),
             Block("table", table=headline),
         ]
+    if result.spec.references:
+        refs = references.to_meta(result.spec.references)
+        blocks += [
+            Block("h2", "Beside the published figures"),
+            Block(
+                "table",
+                table=references.table(refs, headline.astype(str) if not headline.empty else headline),
+            ),
+        ]
+        if result.spec.references_note:
+            blocks.append(Block("p", result.spec.references_note))
     captions = {
         "modes": "Digits covered at the end of training (dots: runs, diamond: mean with 95 % CI).",
         "quality": "KL of the class distribution to uniform, Fréchet distance and NDB per config.",
@@ -192,6 +213,7 @@ def _blocks(
         "matplotlib's imshow shows them and as the post saw them: a digit drawn in the 5th decimal of a grey "
         "square appears here (eval/contrast says how faint it really is).",
         "stacked": "Stacked-MNIST modes covered (of 1000).",
+        "stacked_kl": "Stacked-MNIST KL of the mode distribution to uniform over 1000 modes (nats).",
     }
     if result.plots:
         blocks.append(Block("h2", "Plots"))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import contract
+from analysis import contract, references
 from analysis.contrasts import LONG_COLUMNS, Contrast, summary_sentence, wide_markdown
 from analysis.pipeline import CONTRAST_METHOD, HEADLINE_METHOD, Result, regenerate
 from analysis.tables import markdown_table
@@ -29,7 +29,13 @@ from analysis.tables import markdown_table
 README = "README.md"
 META = "meta.json"
 # The figures a published study carries (besides one per contrast), when the study has them.
-FIGURES = ("modes_covered.png", "class_shares.png", "samples_final_stretched.png")
+FIGURES = (
+    "modes_covered.png",
+    "class_shares.png",
+    "stacked_modes_covered.png",
+    "stacked_kl_to_uniform.png",
+    "samples_final_stretched.png",
+)
 TABLES = ("headline", "status", "summary", "runs")
 # Columns of the headline table the README shows (the CSV keeps all of them).
 README_HEADLINE = (
@@ -80,9 +86,23 @@ def build_meta(study: str, result: Result, collapse_modes: float) -> dict[str, o
         "study": study,
         "question": result.spec.question,
         "contrasts": [
-            {"name": c.name, "factor": c.factor, "baseline": c.baseline, "by": list(c.by)}
+            {
+                "name": c.name,
+                "factor": c.factor,
+                "baseline": c.baseline,
+                "by": list(c.by),
+                **({"metrics": list(c.metrics)} if c.metrics else {}),
+            }
             for c in result.spec.contrasts
         ],
+        **(
+            {
+                "references": references.to_meta(result.spec.references),
+                "references_note": result.spec.references_note,
+            }
+            if result.spec.references
+            else {}
+        ),
         "command": _command(study),
         "publish_command": f"gansweep-analyze experiment={study} --publish",
         "runs": len(runs),
@@ -151,9 +171,22 @@ _CAPTIONS = {
     "modes_covered.png": "Digits covered at the end of training: runs as dots, mean and 95 % CI as a "
     "diamond.",
     "class_shares.png": "Share of each digit among each config's final samples (one bright cell: collapse).",
+    "stacked_modes_covered.png": "Stacked-MNIST modes covered of 1,000 at the end of training: runs as dots, "
+    "mean and 95 % CI as a diamond.",
+    "stacked_kl_to_uniform.png": "Stacked-MNIST KL of the generated mode distribution to uniform over 1,000 "
+    "modes (nats; 0 is uniform).",
     "samples_final_stretched.png": "Final samples of a representative run per config, each image's contrast "
     "stretched to its own range as the post's imshow showed them.",
 }
+
+
+def _headline_columns(meta: dict) -> list[str]:
+    """The headline columns a README shows: the figures its contrasts name when they name any (with the
+    collapsed fraction), else :data:`README_HEADLINE`."""
+    named = [m for c in meta["contrasts"] for m in c.get("metrics", ())]
+    if not named:
+        return list(README_HEADLINE)
+    return ["config_label", *dict.fromkeys(named), contract.COLLAPSED]
 
 
 def render_readme(folder: Path) -> str:
@@ -210,7 +243,16 @@ def render_readme(folder: Path) -> str:
             "per run: [tables/runs.csv](tables/runs.csv).\n"
         )
         table = _read_text_table(headline)
-        out.append(markdown_table(table[[c for c in README_HEADLINE if c in table.columns]]))
+        out.append(markdown_table(table[[c for c in _headline_columns(meta) if c in table.columns]]))
+        if meta.get("references"):
+            out.append("## Beside the published figures\n")
+            out.append(
+                "The papers' figures as published (from the study file's report.references), then this "
+                "study's configs that log the same figures.\n"
+            )
+            out.append(markdown_table(references.table(meta["references"], table)))
+            if meta.get("references_note"):
+                out.append(meta["references_note"] + "\n")
     status = folder / "tables" / "status.csv"
     if status.is_file():
         out.append("## Runs per config by outcome\n")

@@ -147,7 +147,7 @@ _SCHEMA: dict[str, tuple[str, ...] | None] = {
     "schedule": None,
     "data": (
         "name", "channels", "split", "scale", "sampling", "subset", "classes", "cache_dir", "source_dir",
-        "holdout",
+        "holdout", "eval_samples",
     ),
     "train": (
         "iterations", "batch_size", "log_every", "sample_every", "grid_size", "fresh_grid_every",
@@ -204,6 +204,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
     channels, expected = get(cfg, "data.channels"), 3 if name == "stacked_mnist" else 1
     if channels != expected:
         raise _bad("data.channels", channels, f"must be {expected} for data.name={name} (choose data=<name>)")
+    if name == "stacked_mnist":
+        _int(cfg, "data.eval_samples")
+    elif "eval_samples" in get(cfg, "data"):
+        raise _bad("data.eval_samples", get(cfg, "data.eval_samples"), "only data=stacked_mnist reads it")
     _choice(cfg, "data.split", SPLITS)
     _choice(cfg, "data.scale", SCALES)
     _choice(cfg, "data.sampling", SAMPLINGS)

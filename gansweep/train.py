@@ -298,11 +298,14 @@ class _Progress:
 
 
 def _evaluate(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], step: int) -> dict[str, float]:
-    """Score ``eval.n_samples`` fresh samples; the noise comes from (seed, step) so resumes agree. The real
-    reference set is drawn with a fixed seed (0), so figures compare across the runs' seeds."""
+    """Score ``eval.n_samples`` fresh samples (Stacked MNIST: ``data.eval_samples``); the noise comes from
+    (seed, step) so resumes agree. The real reference set is drawn with a fixed seed (0), so figures compare
+    across the runs' seeds."""
     ev = get(cfg, "eval")
     rng = np.random.default_rng([get(cfg, "seed"), 7919, step])
-    z = setup.gan.sample_z(ev["n_samples"], rng)
+    # Stacked MNIST counts 1,000 modes: data.eval_samples (the papers' 26,000), not eval.n_samples
+    n = get(cfg, "data.eval_samples") if setup.channels == 3 else ev["n_samples"]
+    z = setup.gan.sample_z(n, rng)
     samples = images.to_unit(setup.gan.generate(z), setup.out_activation)
     finite = np.isfinite(samples).all(axis=1)
     if not finite.all():  # a diverged G kept training (train.stop_on_nan=false): nothing to score

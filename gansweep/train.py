@@ -26,11 +26,13 @@ from gansweep.data import BatchSampler, StackedMNIST, load_mnist, prepare_images
 from gansweep.gan import GAN
 from gansweep.losses import get_loss
 from gansweep.metrics.diversity import contrast_stretch
+from gansweep.metrics.evaluator import resolve_groups
 from gansweep.nn import build_mlp
 from gansweep.optim import build_optimizer
 from gansweep.schedules import build_schedule
 
 FRESH_GRID_SALT = 104729  # mixed into (seed, step) for the fresh-noise grids' generator
+STACKED_QUALITY = ("fd", "prdc")  # metric groups a Stacked-MNIST eval point computes on the channel images
 
 
 class RunLogger(Protocol):
@@ -298,9 +300,10 @@ class _Progress:
 
 
 def _evaluate(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], step: int) -> dict[str, float]:
-    """Score ``eval.n_samples`` fresh samples (Stacked MNIST: ``data.eval_samples``); the noise comes from
-    (seed, step) so resumes agree. The real reference set is drawn with a fixed seed (0), so figures compare
-    across the runs' seeds."""
+    """Score ``eval.n_samples`` fresh samples (Stacked MNIST: the 1,000-mode figures of ``data.eval_samples``
+    samples, and FD, precision, recall, density and coverage of the first ``eval.n_samples`` channel images);
+    the noise comes from (seed, step) so resumes agree. The real reference set is drawn with a fixed seed
+    (0), so figures compare across the runs' seeds."""
     ev = get(cfg, "eval")
     rng = np.random.default_rng([get(cfg, "seed"), 7919, step])
     # Stacked MNIST counts 1,000 modes: data.eval_samples (the papers' 26,000), not eval.n_samples
@@ -311,7 +314,14 @@ def _evaluate(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], step: int) -
     if not finite.all():  # a diverged G kept training (train.stop_on_nan=false): nothing to score
         return {K.NONFINITE: float(1.0 - finite.mean())}
     if setup.channels == 3:
-        return {K.EVAL_PREFIX + k: float(v) for k, v in evaluator.evaluate_stacked(samples).items()}
+        scores = evaluator.evaluate_stacked(samples)
+        # Sample quality as for MNIST: FD, precision and recall of the channel images (each one digit), the
+        # first eval.n_samples of them, against as many real digits
+        wanted = [g for g in STACKED_QUALITY if g in resolve_groups(ev.get("metrics"))]
+        if wanted:
+            digits = samples.reshape(-1, 784)[: ev["n_samples"]]
+            scores.update(evaluator.evaluate(digits, metrics=wanted, k=ev["k"], seed=0))
+        return {K.EVAL_PREFIX + k: float(v) for k, v in scores.items()}
     scores = evaluator.evaluate(
         samples, metrics=ev.get("metrics"), k=ev["k"], seed=0, mode_share=ev["mode_share"]
     )

@@ -148,3 +148,37 @@ def test_a_run_with_remedies_resumed_from_its_checkpoint_is_bit_identical(
     timing = ("img_per_s",)
     same = {k: v for k, v in resumed.final.items() if k not in timing}
     assert same == {k: v for k, v in full.final.items() if k not in timing}  # the same logged averages
+
+
+class _Evaluator:
+    """Records what a Stacked-MNIST eval point asks of the evaluator (the real one is tested elsewhere)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple, object]] = []
+
+    def evaluate_stacked(self, samples: np.ndarray) -> dict[str, float]:
+        self.calls.append(("stacked", samples.shape, None))
+        return {"stacked_modes_covered": 7.0, "stacked_kl_to_uniform": 5.0}
+
+    def evaluate(self, samples: np.ndarray, *, metrics, **kwargs) -> dict[str, float]:
+        self.calls.append(("evaluate", samples.shape, tuple(metrics)))
+        return {"fd": 1.0, "precision": 0.5, "recall": 0.25}
+
+
+def test_a_stacked_eval_point_scores_data_eval_samples_and_the_channel_digits(tmp_path: Path) -> None:
+    from gansweep.train import _evaluate
+
+    cfg = resolved(["recipe=modern", "data=stacked_mnist", "data.eval_samples=300", "eval.n_samples=100"])
+    C.validate(cfg)
+    ev = _Evaluator()
+    scores = _evaluate(build(cfg), ev, cfg, 0)
+    assert ev.calls == [("stacked", (300, 3 * 784), None), ("evaluate", (100, 784), ("fd", "prdc"))]
+    assert scores == {
+        "eval/stacked_modes_covered": 7.0,
+        "eval/stacked_kl_to_uniform": 5.0,
+        "eval/fd": 1.0,
+        "eval/precision": 0.5,
+        "eval/recall": 0.25,
+    }
+    with pytest.raises(C.ConfigError, match=r"data\.eval_samples=5: only data=stacked_mnist"):
+        C.validate(resolved(["recipe=modern", "+data.eval_samples=5"]))

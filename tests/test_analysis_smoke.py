@@ -159,6 +159,7 @@ def test_each_plot_exists_exactly_when_its_data_does(
         "samples": has_samples,
         "samples_stretched": has_samples,
         "stacked": _has(searched, contract.STACKED_MODES),
+        "stacked_kl": _has(searched, contract.STACKED_KL),
     }
     assert expected["curves"], "the smoke study logged no training curves"
     text = (report / "report.md").read_text()

@@ -208,6 +208,23 @@ def open_study(info: SearchInfo, sampler: Mapping[str, Any]):
     )
 
 
+def check_space(study, distributions: Mapping[str, Any]) -> None:
+    """Refuse a search space the study cannot continue with: a param whose earlier trials drew from another
+    kind of distribution, or from other choices (Optuna keeps a categorical param's choices fixed)."""
+    optuna = _optuna()
+    seen: dict[str, Any] = {}
+    for t in study.get_trials(deepcopy=False):
+        seen.update({k: d for k, d in t.distributions.items() if k in distributions})
+    for key, before in seen.items():
+        try:
+            optuna.distributions.check_distribution_compatibility(before, distributions[key])
+        except ValueError:
+            raise SearchError(
+                f"hydra.sweeper.params.{key}: study '{study.study_name}' searched it as {before}, which "
+                f"{distributions[key]} cannot continue; keep its choices or name another study"
+            ) from None
+
+
 def _alive(host: str | None, pid: Any) -> bool:
     """Whether the launcher (host, pid) may still run: another host's is assumed alive."""
     if host != socket.gethostname():

@@ -29,7 +29,7 @@ from gansweep import tracking
 from gansweep.cli.jobs import check_jobs, plan_jobs
 from gansweep.cli.search_space import check_search, is_optuna_sweeper
 from gansweep.cli.sweep import LAST_SUMMARY, LAUNCHER_PID_ENV, STOP_FILE, SWEEP_ENV, SWEEP_FILE, read_result
-from gansweep.search import SearchError, open_study
+from gansweep.search import SearchError, check_space, open_study
 
 STOP_GRACE_SECONDS = 30.0
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -73,7 +73,7 @@ class MlflowSweepCallback(Callback):
         elif is_optuna_sweeper(config):
             try:  # the search's settings, its trials' configs and objectives, and its Optuna study
                 search = check_search(config, list(config.hydra.overrides.task))
-                open_study(search.info, search.sampler)
+                check_space(open_study(search.info, search.sampler), search.space.distributions)
             except (SearchError, ValueError) as exc:
                 print(f"gansweep: refused: {exc}", file=sys.stderr)
                 raise SystemExit(2) from None

@@ -3,8 +3,9 @@ plugin, and by the sweep callback to refuse bad input before the MLflow store is
 
 Search spaces use Hydra's sweep syntax, in the study file's ``hydra.sweeper.params`` or on the command line:
 
-    interval(1e-5, 1e-3)              FloatDistribution (both ends int: IntDistribution)
+    interval(1e-5, 1e-3)              FloatDistribution
     tag(log, interval(1e-5, 1e-3))    the same, log-scaled
+    int(interval(16, 256))            IntDistribution (tag(log, int(interval(...))): log-scaled)
     range(32, 129, 32)                IntDistribution(32, 128, step=32) (floats: FloatDistribution with step)
     choice(32, 64, 128), 32,64,128    CategoricalDistribution (lists are kept as their override text)
     0.5                               a fixed value, passed to every trial as it is

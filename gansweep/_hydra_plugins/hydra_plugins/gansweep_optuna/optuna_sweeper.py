@@ -105,7 +105,7 @@ class OptunaSweeper(Sweeper):
         if target is not None and run_id:
             tracking.set_tags(target.uri, run_id, {K.TAG_TRIAL_STATE: out.state})
         shown = " ".join(f"{p}={v}" for p, v in trial.params.items())
-        values = " ".join(f"{k}={v:.4g}" for k, v in zip(found.info.objectives, out.values, strict=True))
+        values = " ".join(f"{k}={v:.4g}" for k, v in zip(found.info.objectives, out.values, strict=False))
         _say(f"trial {trial.number}: {out.state} {values or out.reason} ({shown})")
 
     def _recover(self, study: Any, target: Any) -> None:

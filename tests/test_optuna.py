@@ -81,7 +81,7 @@ def test_a_search_makes_one_child_per_trial_and_the_same_command_continues_it(tm
         assert t.user_attrs[ATTR_RUN_ID] == run.info.run_id
         assert run.data.params["model.name"] == t.params["model"]
         assert t.values[0] == pytest.approx(run.data.metrics["eval/fd"])  # the run's final eval/fd
-        assert sorted(t.intermediate_values) == [0, 15]  # the eval points inside the loop
+        assert sorted(t.intermediate_values) == [0, 15, 30]  # every eval point
     assert parent.data.tags["gansweep.optuna_study"] == "smoke"
     assert parent.data.tags["gansweep.objectives"] == "eval/fd:minimize"
     best = [int(n) for n in parent.data.tags["gansweep.best_trials"].split(",")]

@@ -14,6 +14,7 @@ import optuna
 import pytest
 from conftest import Store, run_train, start_train, sweep_into
 
+from analysis.search import search_report
 from gansweep.search import ATTR_INTERRUPTED, ATTR_RETRY_OF, ATTR_RUN_ID
 
 pytestmark = pytest.mark.slow
@@ -97,6 +98,52 @@ def test_a_search_makes_one_child_per_trial_and_the_same_command_continues_it(tm
     assert [t.state for t in study_of(store, "smoke").get_trials()] == [S.COMPLETE] * 6
     assert len(children(store)) == 6 and len(parents(store)) == 2
     assert {k.data.tags["gansweep.trial"] for k in children(store)} == {str(n) for n in range(6)}
+
+    report = search_report(store.tracking_uri, "smoke", tmp_path / "report")
+    names = {f.name for f in report.files}
+    assert {"trials.csv", "history.png", "report.md"} <= names, report.messages
+    assert "importance_0.png" in names or report.messages  # fANOVA needs params that differ
+    text = (tmp_path / "report" / "search" / "report.md").read_text()
+    assert "6 trials (6 complete)" in text and "## Best trial" in text
+    uploaded = client.list_artifacts(report.parent, "analysis/search")
+    assert "analysis/search/history.png" in {a.path for a in uploaded}
+
+
+def test_several_objectives_give_a_pareto_front_on_the_parent_run_and_in_the_analysis(tmp_path: Path) -> None:
+    store = search_into(
+        tmp_path,
+        "study=pareto",
+        *TINY,
+        "eval=default",
+        "eval.every=15",
+        "eval.n_samples=200",
+        "eval.metrics=[fd,modes]",
+        "eval.stretched=false",
+        "hydra.sweeper.objective=[eval/fd,eval/modes_covered]",
+        "hydra.sweeper.direction=[minimize,maximize]",
+        "hydra.sweeper.sampler.name=nsgaii",
+        "hydra.sweeper.sampler.seed=0",
+        "optimizer.lr=tag(log,interval(0.00001,0.001))",
+        "hydra.sweeper.n_trials=3",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        experiment="pareto",
+    )
+    assert store.proc.returncode == 0, store.proc.stderr[-4000:]
+    study = study_of(store, "pareto")
+    assert [t.state for t in study.get_trials()] == [S.COMPLETE] * 3
+    front = sorted(t.number for t in study.best_trials)
+    parent = parents(store)[0]
+    assert parent.data.tags["gansweep.best_trials"] == ",".join(map(str, front))
+    assert parent.data.tags["gansweep.objectives"] == "eval/fd:minimize eval/modes_covered:maximize"
+    report = search_report(store.tracking_uri, "pareto", tmp_path / "report", upload=False)
+    assert {"pareto.png", "history.png"} <= {f.name for f in report.files}
+    assert "## Pareto front" in (tmp_path / "report" / "search" / "report.md").read_text()
+
+
+def test_hydra_lists_the_sweeper_plugin() -> None:
+    proc = run_train("--info", "plugins")
+    assert proc.returncode == 0 and "OptunaSweeper" in proc.stdout
 
 
 def test_a_pruned_trial_ends_killed_with_the_tag_and_the_search_goes_on(tmp_path: Path) -> None:

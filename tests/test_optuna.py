@@ -141,6 +141,59 @@ def test_several_objectives_give_a_pareto_front_on_the_parent_run_and_in_the_ana
     assert "## Pareto front" in (tmp_path / "report" / "search" / "report.md").read_text()
 
 
+def test_a_search_stopped_with_sigterm_leaves_nothing_running_and_continues(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    args = (
+        "-m",
+        "hydra/sweeper=optuna",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"tracking.uri={uri}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        "study=stopped",
+        "train.log_every=50",
+        "train.sample_every=1000",
+        "train.checkpoint_every=1000",
+        "train.grid_size=4",
+        "eval=off",
+        "hydra.sweeper.objective=[loss_g]",
+        "seed=choice(0,1)",
+        "hydra.sweeper.sampler.name=random",
+        "hydra.sweeper.n_trials=2",
+    )
+    proc = start_train(*args, "train.iterations=100000", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def both_running() -> bool:
+        try:
+            trials = optuna.load_study(study_name="stopped", storage=storage).get_trials()
+        except Exception:
+            return False
+        return len(trials) == 2 and all(ATTR_RUN_ID in t.user_attrs for t in trials)
+
+    try:
+        _wait_for(both_running, 240, "both trials' runs to start")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    trials = optuna.load_study(study_name="stopped", storage=storage).get_trials()
+    assert [t.state for t in trials] == [S.FAIL, S.FAIL]
+    assert all(t.user_attrs.get(ATTR_INTERRUPTED) for t in trials)
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("stopped").experiment_id
+    assert {r.info.status for r in client.search_runs([exp])} == {"KILLED"}
+
+    again = run_train(*args, "train.iterations=20")
+    assert again.returncode == 0, again.stderr[-4000:]
+    trials = optuna.load_study(study_name="stopped", storage=storage).get_trials()
+    assert [t.state for t in trials] == [S.FAIL, S.FAIL, S.COMPLETE, S.COMPLETE]
+    assert {t.user_attrs[ATTR_RETRY_OF] for t in trials[2:]} == {0, 1}
+    assert "RUNNING" not in {r.info.status for r in client.search_runs([exp])}
+
+
 def test_hydra_lists_the_sweeper_plugin() -> None:
     proc = run_train("--info", "plugins")
     assert proc.returncode == 0 and "OptunaSweeper" in proc.stdout

@@ -1,6 +1,7 @@
 """The Optuna sweeper: a batch ask/tell loop over Hydra's configured launcher.
 
-Each batch asks ``n_jobs`` trials (default: as many as the launcher runs at once), launches them as one batch
+Each batch asks ``n_jobs`` trials (default: as many as the launcher runs at once; SLURM: its
+``array_parallelism``), launches them as one batch
 of jobs (each job trains one config and logs one MLflow child run of the sweep's parent), and tells each
 trial's outcome to the study: a FINISHED run's objective values, PRUNED, or FAIL. It stops at ``n_trials``
 counted trials in the study, so the same command again continues the study. The sweep callback
@@ -18,7 +19,7 @@ from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from gansweep import contract as K
 from gansweep import search, tracking
@@ -62,7 +63,7 @@ class OptunaSweeper(Sweeper):
                     K.TAG_OBJECTIVES: _objectives_text(found),
                 },
             )
-        batch_size = found.n_jobs or parallel_workers(self.config, None)
+        batch_size = found.n_jobs or _batch_size(self.config)
         done = search.counted(study)
         _say(
             f"Optuna study '{found.info.study_name}' in {search.public_storage(found.info.storage)}: "
@@ -136,6 +137,16 @@ class OptunaSweeper(Sweeper):
             "best_trials.csv": search.trials_table(study, found.info.objectives, only=best),
         }
         tracking.log_texts(target.uri, target.parent_run_id, tables, K.SEARCH_DIR)
+
+
+def _batch_size(config: DictConfig) -> int:
+    """Trials per batch when ``n_jobs`` is not set: the SLURM launcher's ``array_parallelism`` (jobs of the
+    array running at once), else as many as the launcher runs at once (joblib's workers, 1 for basic)."""
+    launcher = OmegaConf.select(config, "hydra.launcher", default=None)
+    target = str((launcher or {}).get("_target_", ""))
+    if "submitit" in target and "Slurm" in target:
+        return max(1, int(launcher.get("array_parallelism") or 1))
+    return parallel_workers(config, None)
 
 
 def _target(sweep_dir: Path) -> tracking.Target | None:

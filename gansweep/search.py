@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 from gansweep import contract as K
 from gansweep import paths
+from gansweep.tracking import pid_alive  # plain os/proc, no mlflow import
 
 SAMPLERS = ("tpe", "random", "nsgaii", "cmaes")
 # Samplers that take several objectives (CMA-ES optimises one).
@@ -142,7 +143,7 @@ def check_settings(
         raise SearchError(f"hydra.sweeper.n_jobs={n_jobs!r}: trials per batch, an integer > 0 (or null)")
 
 
-def build_sampler(sampler: Mapping[str, Any], n_objectives: int):
+def build_sampler(sampler: Mapping[str, Any]):
     """The Optuna sampler named by ``sampler.name`` with its ``seed`` (and TPE/CMA-ES's ``n_startup_trials``,
     NSGA-II's ``population_size``)."""
     optuna = _optuna()
@@ -202,7 +203,7 @@ def open_study(info: SearchInfo, sampler: Mapping[str, Any]):
         storage=storage,
         study_name=info.study_name,
         directions=list(info.directions),
-        sampler=build_sampler(sampler, len(info.objectives)),
+        sampler=build_sampler(sampler),
         pruner=build_pruner(info.pruner),
         load_if_exists=True,
     )
@@ -229,17 +230,7 @@ def _alive(host: str | None, pid: Any) -> bool:
     """Whether the launcher (host, pid) may still run: another host's is assumed alive."""
     if host != socket.gethostname():
         return True
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError, TypeError):
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{int(pid)}/stat").read_text()
-        return stat[stat.rindex(")") + 2] != "Z"
-    except (OSError, ValueError, IndexError):
-        return True
+    return str(pid).isdigit() and pid_alive(int(pid))
 
 
 def recover(study) -> tuple[list[Any], list[int]]:

@@ -93,4 +93,4 @@ lock:
 	 /tmp/gansweep-lock/bin/pip freeze --exclude-editable) > requirements.lock
 
 clean-results:
-	rm -rf mlruns.db mlartifacts outputs multirun reports
+	rm -rf mlruns.db optuna.db mlartifacts outputs multirun reports

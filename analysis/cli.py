@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from analysis import contract
 from analysis.load import StudyNotFoundError, list_studies
 from analysis.pipeline import regenerate
+from analysis.search import search_report
 from gansweep import paths
 
 T = TypeVar("T")
@@ -27,6 +28,7 @@ T = TypeVar("T")
 KEYS = {
     "experiment": "the study (MLflow experiment) to analyse",
     "collapse_modes": "collapse threshold (digits)",
+    "optuna_storage": "a search's Optuna storage URL (default: the one its parent run names)",
 }
 
 
@@ -168,6 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"report: {result.out_dir / 'report.md'}")
     if result.uploaded_to:
         print(f"logged to parent run {result.uploaded_to} under {contract.REPORT_ARTIFACT_PATH}/")
+    found = search_report(uri, name, out, storage=overrides.get("optuna_storage"), upload=not args.no_upload)
+    for message in found.messages:
+        print(f"note: {message}")
+    if found.files:
+        print(f"search report: {out / 'search' / 'report.md'} ({len(found.files)} files)")
     return 0
 
 

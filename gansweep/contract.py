@@ -43,6 +43,21 @@ TAG_PREVIOUS_PARENT = "gansweep.previous_parent"
 # On a sweep's parent run: ``gansweep.jobs_<status>``, how many jobs ended so.
 JOBS_TAG_PREFIX = "gansweep.jobs_"
 
+# A hyperparameter search (hydra/sweeper=optuna). On each trial's run: its number in the Optuna study and the
+# state Optuna recorded (COMPLETE | PRUNED | FAIL); a pruned run (status KILLED) also gets TAG_PRUNED "true".
+TAG_TRIAL = "gansweep.trial"
+TAG_TRIAL_STATE = "gansweep.trial_state"
+TAG_PRUNED = "gansweep.pruned"
+# On the search's parent run: the Optuna study (name, storage URL without password), what it optimises
+# ("eval/fd:minimize eval/modes_covered:maximize"), the best trial's or the Pareto front's numbers, and per
+# best trial its values and params (TAG_BEST_PREFIX + number). The full tables: artifacts under SEARCH_DIR.
+TAG_OPTUNA_STUDY = "gansweep.optuna_study"
+TAG_OPTUNA_STORAGE = "gansweep.optuna_storage"
+TAG_OBJECTIVES = "gansweep.objectives"
+TAG_BEST_TRIALS = "gansweep.best_trials"
+TAG_BEST_PREFIX = "gansweep.best_trial."
+SEARCH_DIR = "search"  # trials.csv, best_trials.csv
+
 # MLflow's own tags.
 TAG_PARENT_RUN = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
@@ -58,7 +73,9 @@ def previous_tag(tag: str) -> str:
 # diverged run ends FAILED with TAG_DIVERGED "true". Job outcomes of the runner that are no loop's end
 # (SKIPPED, FAILED) keep their names.
 FINISHED, KILLED, FAILED, DIVERGED, SKIPPED = "FINISHED", "KILLED", "FAILED", "DIVERGED", "SKIPPED"
-_RECORDED_AS = {DIVERGED: FAILED}
+# A search's trial stopped by its pruner: the run is KILLED (with TAG_PRUNED), and the sweep goes on.
+PRUNED = "PRUNED"
+_RECORDED_AS = {DIVERGED: FAILED, PRUNED: KILLED}
 
 
 def recorded_status(status: str) -> str:

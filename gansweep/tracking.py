@@ -268,14 +268,15 @@ def prepare_sweep(
 
 
 def finish_sweep(target: Target, statuses: Mapping[str, int]) -> bool:
-    """Close the parent run: FAILED when any job failed or was killed, else FINISHED; counts as tags.
+    """Close the parent run: FAILED when any job failed or was killed (a search's pruned trials are not),
+    else FINISHED; counts as tags.
 
     When every job was skipped (all already FINISHED), the parent run holds nothing: it is deleted (MLflow
     keeps it restorable), so re-running a study does not pile up empty parents. Returns whether it was."""
     c = client(target.uri)
     for status, n in statuses.items():
         c.set_tag(target.parent_run_id, f"{K.JOBS_TAG_PREFIX}{status.lower()}", str(n))
-    bad = any(n for s, n in statuses.items() if s not in (K.FINISHED, K.SKIPPED))
+    bad = any(n for s, n in statuses.items() if s not in (K.FINISHED, K.SKIPPED, K.PRUNED))
     c.set_terminated(target.parent_run_id, status=K.FAILED if bad else K.FINISHED)
     if statuses and set(statuses) == {K.SKIPPED}:
         c.delete_run(target.parent_run_id)
@@ -361,6 +362,20 @@ def end_run(uri: str, run_id: str, status: str, tags: Mapping[str, str] | None =
     for k, v in (tags or {}).items():
         c.set_tag(run_id, k, str(v)[:5000])
     c.set_terminated(run_id, status=status)
+
+
+def set_tags(uri: str, run_id: str, tags: Mapping[str, str]) -> None:
+    """Set tags on a run (values cut to MLflow's 5,000 characters)."""
+    c = client(uri)
+    for k, v in tags.items():
+        c.set_tag(run_id, k, str(v)[:5000])
+
+
+def log_texts(uri: str, run_id: str, files: Mapping[str, str], artifact_path: str) -> None:
+    """Log each ``{file name: text}`` as an artifact of the run under ``artifact_path``."""
+    c = client(uri)
+    for name, text in files.items():
+        c.log_text(run_id, text, f"{artifact_path}/{name}")
 
 
 def download_checkpoint(uri: str, run_id: str, dst: Path) -> Path | None:

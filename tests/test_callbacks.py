@@ -72,4 +72,4 @@ def test_check_jobs_names_the_first_bad_job_by_what_sets_it_apart() -> None:
 )
 def test_parallel_workers_per_launcher(launcher: dict | None, jobs: int, expected: int) -> None:
     cfg = OmegaConf.create({"hydra": {"launcher": launcher}})
-    assert callbacks._parallel_workers(cfg, jobs) == expected
+    assert callbacks.parallel_workers(cfg, jobs) == expected

@@ -10,6 +10,7 @@ from hydra import compose
 from omegaconf import OmegaConf
 
 from gansweep import config as C
+from gansweep.cli.search_space import is_optuna_sweeper, parse_space
 
 GROUPS = (
     "model",
@@ -51,8 +52,12 @@ def test_every_group_option_composes_and_validates(group: str) -> None:
 
 
 def sweep_jobs(study: str) -> list[list[str]]:
-    """The job override lists Hydra's basic sweeper makes from a study's sweeper params."""
+    """The job override lists Hydra's basic sweeper makes from a study's sweeper params (for a search,
+    hydra/sweeper=optuna: the trials at the low and the high corner of its space)."""
     cfg = compose("config", overrides=[f"experiment={study}"], return_hydra_config=True)
+    if is_optuna_sweeper(cfg):
+        space = parse_space(OmegaConf.to_container(cfg.hydra.sweeper.params), [])
+        return [[f"experiment={study}", *corner] for corner in space.corners()]
     params = cfg.hydra.sweeper.params or {}
     keys = list(params)
     values = [str(params[k]).split(",") for k in keys]

@@ -1,12 +1,13 @@
 """Hydra callbacks that run in the launching process of a multirun.
 
 Before any worker starts: compose and validate every job of the sweep (a bad value or an unknown option is
-refused, exit 2, before the store is touched), create the sqlite DB, the study's experiment and the sweep's
-parent run, close runs left RUNNING by dead processes, write the ids to ``<sweep dir>/gansweep_sweep.json``
-(and an environment variable) for the workers, and split the BLAS threads between parallel workers. After the
-sweep: read this sweep's ``result.json`` files, print a summary, close the parent run, and tell ``main``
-whether anything failed. When the sweep is interrupted (Ctrl-C, SIGTERM, a worker that died), the parent run
-and the children its jobs left RUNNING are marked KILLED at exit.
+refused, exit 2, before the store is touched; for a search, its settings, the trials at the corners of its
+space and its objectives, then its Optuna study is opened or created), create the sqlite DB, the study's
+experiment and the sweep's parent run, close runs left RUNNING by dead processes, write the ids to
+``<sweep dir>/gansweep_sweep.json`` (and an environment variable) for the workers, and split the BLAS threads
+between parallel workers. After the sweep: read this sweep's ``result.json`` files, print a summary, close
+the parent run, and tell ``main`` whether anything failed. When the sweep is interrupted (Ctrl-C, SIGTERM, a
+worker that died), the parent run and the children its jobs left RUNNING are marked KILLED at exit.
 """
 
 from __future__ import annotations
@@ -21,18 +22,20 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from gansweep import config as C
 from gansweep import contract as K
 from gansweep import tracking
+from gansweep.cli.jobs import check_jobs, plan_jobs
+from gansweep.cli.search_space import check_search, is_optuna_sweeper
 from gansweep.cli.sweep import LAST_SUMMARY, LAUNCHER_PID_ENV, STOP_FILE, SWEEP_ENV, SWEEP_FILE, read_result
+from gansweep.search import SearchError, check_space, open_study
 
 STOP_GRACE_SECONDS = 30.0
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _parallel_workers(config: DictConfig, n_jobs: int | None) -> int:
+def parallel_workers(config: DictConfig, n_jobs: int | None) -> int:
     """How many jobs run at once under the configured launcher (1 for the basic launcher)."""
     launcher = OmegaConf.select(config, "hydra.launcher", default=None)
     if launcher is None:
@@ -48,40 +51,6 @@ def _parallel_workers(config: DictConfig, n_jobs: int | None) -> int:
     else:
         return 1
     return max(1, min(workers, n_jobs)) if n_jobs else max(1, workers)
-
-
-def plan_jobs(config: DictConfig) -> list[list[str]] | None:
-    """Each job's override list, made as Hydra's basic sweeper makes them (None for another sweeper)."""
-    if not str(OmegaConf.select(config, "hydra.sweeper._target_", default="")).endswith("BasicSweeper"):
-        return None
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
-    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
-    overrides = parser.parse_overrides(
-        [*(f"{k}={v}" for k, v in params.items()), *config.hydra.overrides.task]
-    )
-    return [list(job) for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-
-
-def check_jobs(config: DictConfig, jobs: list[list[str]]) -> None:
-    """Compose and validate every job; the first bad one raises ValueError naming the job and the value."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    loader = GlobalHydra.instance().config_loader()
-    common = set.intersection(*(set(job) for job in jobs)) if len(jobs) > 1 else set()
-    for i, job in enumerate(jobs):
-        try:
-            cfg = loader.load_sweep_config(config, job)
-            with open_dict(cfg):
-                del cfg["hydra"]
-            C.validate(OmegaConf.to_container(cfg, resolve=True))
-        except Exception as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            own = " ".join(o for o in job if o not in common)  # what sets this job apart
-            raise ValueError(f"job {i}{f' ({own})' if own else ''}: {message}") from None
 
 
 class MlflowSweepCallback(Callback):
@@ -101,9 +70,16 @@ class MlflowSweepCallback(Callback):
                 print(f"gansweep: refused: {exc}", file=sys.stderr)
                 raise SystemExit(2) from None
             self.n_jobs = len(jobs)
+        elif is_optuna_sweeper(config):
+            try:  # the search's settings, its trials' configs and objectives, and its Optuna study
+                search = check_search(config, list(config.hydra.overrides.task))
+                check_space(open_study(search.info, search.sampler), search.space.distributions)
+            except (SearchError, ValueError) as exc:
+                print(f"gansweep: refused: {exc}", file=sys.stderr)
+                raise SystemExit(2) from None
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        workers = _parallel_workers(config, self.n_jobs)
+        workers = parallel_workers(config, self.n_jobs)
         if workers > 1:
             threads = max(1, (os.cpu_count() or 1) // workers)
             for var in _THREAD_VARS:
@@ -148,9 +124,10 @@ class MlflowSweepCallback(Callback):
                 "status": K.FAILED,
                 "error": "the job left no result (its worker died)",
             }
-            status = K.recorded_status(result["status"])
+            # a search's pruned trial is counted as such, not as a killed job
+            status = K.PRUNED if result["status"] == K.PRUNED else K.recorded_status(result["status"])
             counts[status] += 1
-            if status not in (K.FINISHED, K.SKIPPED):
+            if status not in (K.FINISHED, K.SKIPPED, K.PRUNED):
                 failed.append(
                     f"  job {job_dir.name}: {result['status']} "
                     f"{result.get('error') or result.get('detail', '')}"

@@ -4,7 +4,9 @@ environment variables through which they talk, and the summary ``main`` reads fo
 The launching process writes the sweep's tracking target to ``<sweep dir>/gansweep_sweep.json`` (and
 :data:`SWEEP_ENV`), its pid to :data:`LAUNCHER_PID_ENV`, and :data:`STOP_FILE` when the whole sweep is told to
 stop (Ctrl-C, SIGTERM): a worker handed another job after that records it as KILLED without starting it.
-Each job writes its outcome to ``<job dir>/result.json``, which the launching process reads for the summary.
+A search's launcher also writes :data:`SEARCH_FILE` (where the Optuna study is, what it optimises, how it
+prunes) and hands each job its trial number in :data:`TRIAL_ENV`. Each job writes its outcome to
+``<job dir>/result.json``, which the launching process reads for the summary.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ SWEEP_FILE = "gansweep_sweep.json"
 SWEEP_ENV = "GANSWEEP_SWEEP_TARGET"
 LAUNCHER_PID_ENV = "GANSWEEP_LAUNCHER_PID"
 STOP_FILE = "gansweep_stopping"
+# A search (hydra/sweeper=optuna): the launcher writes the study's SearchInfo to SEARCH_FILE, and gives each
+# trial's job its trial number in TRIAL_ENV (through the job's hydra.job.env_set).
+SEARCH_FILE = "gansweep_search.json"
+TRIAL_ENV = "GANSWEEP_TRIAL"
 
 # Filled by the sweep callback at the end of a multirun (and by a stop signal): counts per status, the lines
 # of the jobs that failed, the signal that stopped the sweep. ``gansweep.cli.train.main`` reads it.

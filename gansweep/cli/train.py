@@ -32,6 +32,8 @@ from gansweep.cli.decision import JobRefused, decide
 from gansweep.cli.runs import run_tags, store_state, target_of
 from gansweep.cli.stop import TIME_LIMIT_SIGNAL, StopFlag, stopped_by_sigint
 from gansweep.cli.sweep import LAST_SUMMARY, LAUNCHER_PID_ENV, STOP_FILE, write_result
+from gansweep.cli.trial import TrialLogger, trial_link
+from gansweep.search import TrialLink
 from gansweep.train import NullLogger, Result, Setup, build, check_checkpoint, load_checkpoint, train
 
 CONF_DIR = str(paths.project_root() / "conf")
@@ -64,6 +66,10 @@ class _Job:
     uri: str | None = None
     run_id: str | None = None
     resume_state: dict[str, Any] | None = None
+    trial: TrialLink | None = None  # the Optuna trial, when the job is one of a search
+
+    def pruned(self) -> bool:
+        return self.trial is not None and self.trial.pruned_at is not None
 
     @property
     def label(self) -> str:
@@ -170,7 +176,13 @@ def _set_up(job: _Job, cfg_node: DictConfig, hc: Any, stop: StopFlag) -> dict[st
     job.setup = build(cfg)
     chash = C.config_hash(cfg)
     job.tags = run_tags(cfg, dict(hc.runtime.choices), job.overrides, chash)
+    if hc.mode == RunMode.MULTIRUN:
+        job.trial = trial_link(Path(str(hc.sweep.dir)))
+    if job.trial is not None:
+        job.tags[K.TAG_TRIAL] = str(job.trial.number)
     if not C.get(cfg, "tracking.enabled"):
+        if job.trial is not None:
+            job.logger = TrialLogger(job.logger, job.trial)
         if cfg.get("resume"):
             job.resume_state = _untracked_resume_state(str(cfg["resume"]), job.setup, chash)
         return None
@@ -190,6 +202,10 @@ def _set_up(job: _Job, cfg_node: DictConfig, hc: Any, stop: StopFlag) -> dict[st
         return _not_started(job.dir, hc.job.num, f"{stop.name} during set-up", job.overrides)
     _open_run(job, target, decision.run_id if decision.action == "resume" else None)
     job.logger = tracking.MlflowRunLogger(job.uri, job.run_id)
+    if job.trial is not None:
+        job.logger.set_tag(K.TAG_TRIAL, str(job.trial.number))  # a resumed run was another trial's
+        job.trial.set_run_id(job.run_id)
+        job.logger = TrialLogger(job.logger, job.trial)
     resolved = job.dir / "resolved.yaml"
     OmegaConf.save(cfg_node, resolved, resolve=True)
     job.logger.log_artifact(resolved, K.CONFIG_DIR)
@@ -220,7 +236,7 @@ def _train(job: _Job, stop: StopFlag, multirun: bool) -> dict[str, Any]:
             setup=job.setup,
             evaluator=job.evaluator,
             resume_state=job.resume_state,
-            should_stop=stop,
+            should_stop=lambda: stop() or job.pruned(),
             label=job.label,
         )
     except BaseException as exc:
@@ -238,6 +254,12 @@ def _train(job: _Job, stop: StopFlag, multirun: bool) -> dict[str, Any]:
     end_tags = {K.TAG_ITERATIONS_DONE: str(result.iteration)}
     if result.status == K.DIVERGED:
         end_tags.update({K.TAG_DIVERGED: "true", K.TAG_ERROR: result.detail})
+    elif result.status == K.KILLED and job.pruned() and not stop():
+        step = job.trial.pruned_at
+        result.status, result.detail = K.PRUNED, f"pruned at iteration {step}, stopped at {result.iteration}"
+        end_tags.update(
+            {K.TAG_PRUNED: "true", K.TAG_ERROR: f"the search's pruner stopped it: {result.detail}"}
+        )
     elif result.status == K.KILLED:
         end_tags[K.TAG_ERROR] = f"{result.detail} ({stop.name})"
     if job.run_id is not None:

@@ -1,0 +1,180 @@
+"""A hyperparameter search's own report: the optimisation history, the Pareto front (several objectives) and
+the parameters' importances (Optuna's fANOVA), plotted with matplotlib from the Optuna study that the
+search's MLflow parent run names. Written to ``<out>/search/`` (``report.md``, ``report.html``, the plots and
+``trials.csv``) and uploaded beside the study's report. Reads MLflow and the Optuna storage only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from mlflow import MlflowClient
+
+from analysis import contract
+from analysis.plots import save
+from analysis.report import Block, write_report
+
+FOLDER = "search"
+
+
+@dataclass
+class SearchReport:
+    """What :func:`search_report` wrote (empty when the study is no search) and what the user should know."""
+
+    files: list[Path] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    parent: str | None = None
+
+
+def find_search(tracking_uri: str, experiment: str) -> Any | None:
+    """The newest parent run of the experiment that ran an Optuna search, or None."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`{contract.TAG_ROLE}` = '{contract.ROLE_PARENT}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
+    return next((r for r in runs if r.data.tags.get(contract.TAG_OPTUNA_STUDY)), None)
+
+
+def trials_frame(study: Any) -> pd.DataFrame:
+    """One row per trial: number, state, the objective values (``value_<i>``) and the params."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        row = {"trial": t.number, "state": t.state.name}
+        for i, v in enumerate(t.values or []):
+            row[f"value_{i}"] = v
+        row.update({f"param.{k}": v for k, v in t.params.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _history(frame: pd.DataFrame, objective: str, direction: str, path: Path) -> Path:
+    done = frame[frame["state"] == "COMPLETE"].sort_values("trial")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.scatter(done["trial"], done["value_0"], s=14, label="trial", color="tab:blue")
+    best = done["value_0"].cummin() if direction == "minimize" else done["value_0"].cummax()
+    ax.step(done["trial"], best, where="post", color="tab:red", label="best so far")
+    for state, marker in (("PRUNED", "x"), ("FAIL", "|")):
+        others = frame[frame["state"] == state]
+        if len(others):
+            ax.scatter(
+                others["trial"], [best.iloc[-1]] * len(others), marker=marker, color="grey", label=state
+            )
+    ax.set(xlabel="trial", ylabel=objective, title=f"Optimisation history ({direction} {objective})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def _pareto(frame: pd.DataFrame, front: list[int], names: list[str], path: Path) -> Path:
+    done = frame[frame["state"] == "COMPLETE"]
+    on = done["trial"].isin(front)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(done.loc[~on, "value_0"], done.loc[~on, "value_1"], s=14, color="tab:blue", label="trial")
+    ax.scatter(done.loc[on, "value_0"], done.loc[on, "value_1"], s=24, color="tab:red", label="Pareto front")
+    for _, row in done[on].iterrows():
+        ax.annotate(str(int(row["trial"])), (row["value_0"], row["value_1"]), fontsize=7)
+    ax.set(xlabel=names[0], ylabel=names[1], title="Pareto front")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def _importances(study: Any, objective: int, name: str, path: Path) -> Path:
+    import optuna
+
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    scores = optuna.importance.get_param_importances(
+        study, evaluator=evaluator, target=lambda t: t.values[objective]
+    )
+    keys = list(scores)[::-1]
+    fig, ax = plt.subplots(figsize=(6, 1.6 + 0.4 * len(keys)))
+    ax.barh(keys, [scores[k] for k in keys], color="tab:green")
+    ax.set(xlabel="importance (fANOVA)", title=f"Parameter importances for {name}")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def search_report(
+    tracking_uri: str, experiment: str, out_dir: Path, *, storage: str | None = None, upload: bool = True
+) -> SearchReport:
+    """Write the search's history, Pareto front and importances under ``out_dir/search`` when the
+    experiment's newest parent run ran an Optuna search; ``storage`` overrides the URL its tag names."""
+    import optuna
+
+    report = SearchReport()
+    parent = find_search(tracking_uri, experiment)
+    if parent is None:
+        return report
+    tags = parent.data.tags
+    url = storage or tags.get(contract.TAG_OPTUNA_STORAGE, "")
+    if "***" in url:
+        report.messages.append(
+            f"the search's storage {url} needs its password: pass optuna_storage=<url> to read the study"
+        )
+        return report
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=tags[contract.TAG_OPTUNA_STUDY], storage=url)
+    pairs = [p.rsplit(":", 1) for p in tags.get(contract.TAG_OBJECTIVES, "").split()]
+    names = [p[0] for p in pairs] or [f"objective {i}" for i in range(len(study.directions))]
+    directions = [d.name.lower() for d in study.directions]
+    folder = Path(out_dir) / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = trials_frame(study)
+    frame.to_csv(folder / "trials.csv", index=False)
+    report.files.append(folder / "trials.csv")
+    counts = frame["state"].value_counts().to_dict() if len(frame) else {}
+    blocks = [
+        Block("h1", f"Search {study.study_name}"),
+        Block(
+            "p",
+            f"{len(frame)} trials ({', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))}); "
+            f"objectives: {', '.join(f'{d} {n}' for n, d in zip(names, directions, strict=False))}; "
+            f"Optuna storage {url}.",
+        ),
+    ]
+    try:
+        best = sorted(study.best_trials, key=lambda t: t.number)
+    except ValueError:
+        best = []
+    if not best:
+        report.messages.append(f"search {study.study_name}: no completed trial yet")
+    else:
+        table = pd.DataFrame(
+            [{"trial": t.number, **dict(zip(names, t.values, strict=False)), **t.params} for t in best]
+        )
+        title = "Best trial" if len(directions) == 1 else "Pareto front"
+        blocks += [Block("h2", title), Block("table", table=table)]
+        done = frame[frame["state"] == "COMPLETE"]
+        report.files.append(_history(frame, names[0], directions[0], folder / "history.png"))
+        blocks += [Block("h2", "Optimisation history"), Block("image", "history", path="history.png")]
+        if len(directions) > 1:
+            report.files.append(_pareto(frame, [t.number for t in best], names, folder / "pareto.png"))
+            blocks += [Block("h2", "Pareto front"), Block("image", "Pareto front", path="pareto.png")]
+        searched = [c for c in frame.columns if c.startswith("param.")]
+        varied = [c for c in searched if done[c].nunique() > 1] if len(done) else []
+        if len(done) >= 2 and varied:
+            blocks.append(Block("h2", "Parameter importances (fANOVA)"))
+            for i, name in enumerate(names):
+                path = folder / f"importance_{i}.png"
+                try:
+                    report.files.append(_importances(study, i, name, path))
+                    blocks.append(Block("image", f"importances for {name}", path=path.name))
+                except (RuntimeError, ValueError) as err:
+                    report.messages.append(f"importances for {name}: {err}")
+        else:
+            report.messages.append("importances need two completed trials whose params differ")
+    report.files += write_report(blocks, folder, f"Search {study.study_name}")
+    if upload:
+        client = MlflowClient(tracking_uri=tracking_uri)
+        client.log_artifacts(parent.info.run_id, str(folder), f"{contract.REPORT_ARTIFACT_PATH}/{FOLDER}")
+        report.parent = parent.info.run_id
+    return report

@@ -5,9 +5,9 @@ buffer. When the parameters (and the gradients passed to :meth:`step`) are thems
 in one buffer, as an :class:`gansweep.nn.MLP` lays them out, the update runs over the whole network at once;
 otherwise tensor by tensor. Both paths run the same kernel, so they give bit-identical results.
 
-The kernels walk the buffers in cache-sized chunks (views prepared once and cached for flat networks) with
-preallocated scratch and ``out=`` on every ufunc: each chunk's ten elementwise passes stay in L2 instead of
-streaming ~3 MB through memory ten times.
+The kernels walk the buffers in cache-sized chunks (CHUNK_BYTES of each array whatever the dtype; views
+prepared once and cached for flat networks) with preallocated scratch and ``out=`` on every ufunc: each
+chunk's ten elementwise passes stay in L2 instead of streaming ~3 MB through memory ten times.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from gansweep.errors import ArgumentError
 
 BIAS_CORRECTIONS = ("standard", "post_constant")
-CHUNK = 32768  # elements per kernel chunk: 5 arrays x 128 KiB stay in a 2 MiB L2 (measured best)
+CHUNK_BYTES = 256 * 1024  # bytes of each array in one kernel chunk (see Optimizer.chunk)
 FLUSH_EVERY = 64  # steps between flushes of subnormal optimizer state (see Optimizer._flush_subnormals)
 
 
@@ -100,12 +100,15 @@ class Optimizer:
             for s in self.state_names:
                 self.state[s][k] = self._flat_state[s][off : off + p.size].reshape(p.shape)
             off += p.size
-        self._scratch = np.empty(min(CHUNK, total), dtype)
+        # elements per kernel chunk: 5 arrays of CHUNK_BYTES stay in L2 whatever the dtype
+        self.chunk = max(1, CHUNK_BYTES // dtype.itemsize)
+        self._scratch = np.empty(min(self.chunk, total), dtype)
         self._cached: tuple[tuple[int, int] | None, list[tuple[np.ndarray, ...]]] = (None, [])
 
     def _chunks(self, grads: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, ...]]:
-        """Validate ``grads``; return (param, grad, *state, scratch) 1-D chunks of at most CHUNK elements
-        covering every parameter: whole-network chunks (cached) when parameters and gradients are flat."""
+        """Validate ``grads``; return (param, grad, *state, scratch) 1-D chunks of at most ``self.chunk``
+        elements covering every parameter: whole-network chunks (cached) when parameters and gradients are
+        flat."""
         missing = [k for k in self.names if k not in grads]
         if missing or len(grads) != len(self.names):
             extra = sorted(set(grads) - set(self.names))
@@ -137,8 +140,8 @@ class Optimizer:
         chunks = []
         for seg in segments:
             n = seg[0].size
-            for i in range(0, n, CHUNK):
-                j = min(i + CHUNK, n)
+            for i in range(0, n, self.chunk):
+                j = min(i + self.chunk, n)
                 chunks.append((*(a[i:j] for a in seg), self._scratch[: j - i]))
         return chunks
 
@@ -163,8 +166,8 @@ class Optimizer:
         """
         tiny = np.finfo(self.dtype).tiny
         for flat in self._flat_state.values():
-            for i in range(0, flat.size, CHUNK):
-                seg = flat[i : i + CHUNK]
+            for i in range(0, flat.size, self.chunk):
+                seg = flat[i : i + self.chunk]
                 mag = np.abs(seg, out=self._scratch[: seg.size])
                 seg[mag < tiny] = 0
 

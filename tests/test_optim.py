@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gansweep.nn import build_mlp
-from gansweep.optim import CHUNK, SGD, Adam, build_optimizer, flat_view
+from gansweep.optim import CHUNK_BYTES, SGD, Adam, build_optimizer, flat_view
 
 # Gradients for three steps of a two-element parameter, chosen by hand.
 GRADS = [[0.5, -2.0], [0.1, -1.0], [-0.3, 4.0]]
@@ -98,8 +98,8 @@ def test_lr_override() -> None:
 def _net_and_copies(seed: int) -> tuple:
     """An MLP (flat-backed parameters) and standalone copies of its tensors, with random gradients."""
     rng = np.random.default_rng(seed)
-    net = build_mlp("G", 30, [700, 100], ["relu", "sigmoid"], rng=rng)  # 91 800 parameters > 2 chunks
-    assert net.num_params() > 2 * CHUNK
+    net = build_mlp("G", 30, [700, 200], ["relu", "sigmoid"], rng=rng)  # 161 900 parameters > 2 chunks
+    assert net.num_params() > 2 * CHUNK_BYTES // net.dtype.itemsize
     copies = {k: v.copy() for k, v in net.params.items()}
     grads = [
         {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in net.params.items()} for _ in range(4)

@@ -25,10 +25,10 @@ target verdicts leave contended workers out instead of passing or failing on the
 
 Then, in the launching process, the post's runs (``post=<run>``, batch 1) in float64 and float32: ms per
 iteration, the bytes an iteration must move and their share of the memory bandwidth measured in the same run
-(:mod:`gansweep.cli.bench_post`).
+(:mod:`gansweep.cli.bench_post`), each timed in ``--post-instances`` fresh processes.
 
     gansweep-bench [--quick] [--json] [--batches 1,64,256] [--threads 1,2] [--no-torch] [--no-post]
-                   [--remedy-batch 64] [--no-remedies]
+                   [--post-instances 2] [--remedy-batch 64] [--no-remedies]
 """
 
 from __future__ import annotations
@@ -493,6 +493,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--no-post", action="store_true", help="skip the post runs (ms per iteration, share of bandwidth)"
     )
+    p.add_argument(
+        "--post-instances",
+        type=int,
+        default=None,
+        help="fresh processes per post run and dtype, the fastest reported (2; --quick: 1)",
+    )
     p.add_argument("--remedy-batch", type=int, default=64, help="B at which the remedies are timed (64)")
     p.add_argument("--no-remedies", action="store_true", help="skip timing the mode-collapse remedies")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -502,6 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args.rounds = args.rounds or (3 if args.quick else 5)
     args.seconds = args.seconds or (0.3 if args.quick else 1.0)
+    args.post_instances = args.post_instances or (1 if args.quick else 2)
     args.memory_iters = (
         args.memory_iters if args.memory_iters is not None else (1_000 if args.quick else 10_000)
     )
@@ -512,6 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for what, values in (("--batches", args.batches), ("--threads", args.threads)):
         if not values or min(values) <= 0:
             p.error(f"{what} needs positive integers; got {values}")
+    if args.post_instances <= 0:
+        p.error(f"--post-instances must be > 0; got {args.post_instances}")
     if args.rounds <= 0 or args.seconds <= 0 or args.memory_iters < 0:
         p.error(
             f"--rounds/--seconds must be > 0 and --memory-iters >= 0; got {args.rounds}, {args.seconds}, "
@@ -532,7 +541,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_post:  # in this process, after the workers: the post's configs at batch 1
         from gansweep.cli import bench_post
 
-        report["post_runs"] = bench_post.measure(rounds=args.rounds, seconds=args.seconds)
+        report["post_runs"] = bench_post.measure(
+            rounds=args.rounds, seconds=args.seconds, instances=args.post_instances
+        )
         text = None if args.json else f"{text}\n\n{bench_post.render(report['post_runs'])}"
     print(json.dumps(report, indent=2) if args.json else text)
     return 0

@@ -274,6 +274,8 @@ def test_benchmark_runs_and_counts_the_iterations_flops(capsys: pytest.CaptureFi
         "0.05",
         "--memory-iters",
         "20",
+        "--post-instances",
+        "1",
     ]
     assert bench.main(args) == 0
     report = json.loads(capsys.readouterr().out)
@@ -293,6 +295,7 @@ def test_benchmark_runs_and_counts_the_iterations_flops(capsys: pytest.CaptureFi
     assert post["bandwidth_gb_per_s"]["cores"] >= 1 and post["bandwidth_gb_per_s"]["all_cores"] > 0
     for r in post["runs"]:
         assert r["batch"] == 1 and 0 < r["ms_per_iteration"] <= r["ms_per_iteration_median"]
+        assert r["instances"] == 1 and r["ms_per_iteration_slowest_instance"] == r["ms_per_iteration"]
         # 12 passes over G's and D's parameters, each value 8 or 4 bytes
         assert r["bytes_per_iteration"] == 12 * r["params"] * (8 if r["dtype"] == "float64" else 4)
         assert (
@@ -300,3 +303,20 @@ def test_benchmark_runs_and_counts_the_iterations_flops(capsys: pytest.CaptureFi
         )
         share = r["bytes_per_iteration"] / (r["ms_per_iteration"] / 1e3) / (r["bandwidth_gb_per_s"] * 1e9)
         assert 0 < r["bandwidth_share"] and abs(r["bandwidth_share"] - share) < 1e-9
+
+
+def test_post_bench_times_a_cell_in_fresh_processes_and_refuses_bad_input() -> None:
+    from gansweep.cli import bench_post
+
+    report = bench_post.measure(["failed6"], ["float32"], rounds=2, seconds=0.05, instances=2)
+    (cell,) = report["runs"]
+    assert report["instances"] == cell["instances"] == 2
+    # the fastest round over both processes, the slowest process's fastest round, the median of all rounds
+    assert 0 < cell["ms_per_iteration"] <= cell["ms_per_iteration_slowest_instance"]
+    assert cell["ms_per_iteration"] <= cell["ms_per_iteration_median"]
+    assert "failed6 | float32" in bench_post.render(report)
+    for kwargs, named in (({"instances": 0}, "instances"), ({"rounds": 0}, "rounds")):
+        with pytest.raises(ValueError, match=named):
+            bench_post.measure(["failed6"], ["float32"], **kwargs)
+    with pytest.raises(ValueError, match="failed9"):
+        bench_post.measure(["failed9"], ["float32"])

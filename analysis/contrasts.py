@@ -241,17 +241,14 @@ def contrast_rows(
             treat = group[group[fcol] == level]
             if treat.empty:
                 continue
-            coll = contract.COLLAPSED
-            t_coll = treat[coll].astype("boolean").fillna(False) if coll in treat else pd.Series(dtype=bool)
-            b_coll = base[coll].astype("boolean").fillna(False) if coll in base else pd.Series(dtype=bool)
             common = {
                 "contrast": contrast.name,
                 "group": group_name,
                 "level": level,
                 "baseline": baseline,
-                "level_collapsed": int(t_coll.sum()),
+                "level_collapsed": _count_collapsed(treat),
                 "level_n": len(treat),
-                "baseline_collapsed": int(b_coll.sum()),
+                "baseline_collapsed": _count_collapsed(base),
                 "baseline_n": len(base),
             }
             for metric in metrics:
@@ -320,6 +317,19 @@ def also_differs(part: pd.DataFrame) -> str:
     return ", ".join(words)
 
 
+def _count_collapsed(runs: pd.DataFrame) -> int | None:
+    """How many of ``runs`` collapsed; None when none of them logged the digit figure collapse is judged on
+    (Stacked-MNIST runs log the 1,000-mode figures instead): unknown, not "none collapsed"."""
+    coll = contract.COLLAPSED
+    if coll not in runs or runs[coll].isna().all():
+        return None
+    return int(runs[coll].astype("boolean").fillna(False).sum())
+
+
+def _known(value: object) -> bool:
+    return value is not None and not pd.isna(value)
+
+
 def wide_markdown(long: pd.DataFrame) -> pd.DataFrame:
     """One row per (group, level): the difference of each figure as "mean [low, high]", the collapse counts,
     and the verdict read from the first figure, followed by the other figures whose interval excludes 0."""
@@ -338,8 +348,10 @@ def wide_markdown(long: pd.DataFrame) -> pd.DataFrame:
                 float(r["mean_diff"]), float(r["ci_low"]), float(r["ci_high"]), int(r["n_pairs"])
             ).replace(f" (n={int(r['n_pairs'])})", "")
         row["collapsed"] = (
-            f"{first['level_collapsed']}/{first['level_n']} vs "
-            f"{first['baseline_collapsed']}/{first['baseline_n']}"
+            f"{int(first['level_collapsed'])}/{first['level_n']} vs "
+            f"{int(first['baseline_collapsed'])}/{first['baseline_n']}"
+            if _known(first["level_collapsed"]) and _known(first["baseline_collapsed"])
+            else "n/a"
         )
         also = also_differs(part)
         row["verdict"] = first["verdict"] + (f"; also {also}" if also else "")
@@ -412,6 +424,10 @@ def _also_clause(part: pd.DataFrame, first_metric: str, place: Any) -> str:
 
 
 def _collapsed(rows: pd.DataFrame) -> str:
+    """The collapse counts of ``rows``; "" when collapse is not judged there (no digit figure)."""
+    rows = rows[rows["level_collapsed"].map(_known) & rows["baseline_collapsed"].map(_known)]
+    if rows.empty:
+        return ""
     bases = rows.drop_duplicates("group")
     return (
         f"collapsed: {int(rows['level_collapsed'].sum())}/{int(rows['level_n'].sum())} runs against "

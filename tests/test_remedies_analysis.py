@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 from analysis import contract, references
-from analysis.contrasts import ReportSpecError, contrast_rows, load_spec, parse_spec, summary_sentence
+from analysis.contrasts import (
+    ReportSpecError,
+    contrast_rows,
+    load_spec,
+    parse_spec,
+    summary_sentence,
+    wide_markdown,
+)
 from analysis.labels import relabel
 from analysis.publish import META, README, publish, render_readme
 from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
@@ -35,9 +42,11 @@ def _runs() -> pd.DataFrame:
                     gain = 300.0 if remedy == "pack2" else 0.0
                     row[contract.metric_column(contract.STACKED_MODES)] = 400.0 + gain + seed
                     row[contract.metric_column(contract.STACKED_KL)] = 2.0 - gain / 300.0 + 0.01 * seed
-                row[contract.COLLAPSED] = False
+                # collapse is judged on the digit figure, which Stacked-MNIST runs do not log: unknown there
+                row[contract.COLLAPSED] = False if data == "mnist" else pd.NA
                 rows.append(row)
     frame = pd.DataFrame(rows)
+    frame[contract.COLLAPSED] = frame[contract.COLLAPSED].astype("boolean")
     for column in frame.columns:
         if column.startswith("metrics."):
             frame[column] = frame[column].astype("float64")
@@ -57,6 +66,13 @@ def test_the_remedies_contrast_compares_each_data_set_on_its_own_figures() -> No
     assert "In mnist: no difference detected in any" in text
     assert "In stacked_mnist (stacked_modes_covered): more Stacked-MNIST modes than none: pack2 Δ 300" in text
     assert "smaller Stacked-MNIST KL" in text
+    # collapse counts where collapse is judged (MNIST's digits), none where it is not (no "0/3" for Stacked)
+    mnist_part, stacked_part = text.split("In stacked_mnist")
+    assert "collapsed: 0/3 runs against 0/3 of the baseline" in mnist_part
+    assert "collapsed" not in stacked_part
+    wide = wide_markdown(long)
+    assert set(wide.loc[wide["runs"] == "stacked_mnist", "collapsed"]) == {"n/a"}
+    assert set(wide.loc[wide["runs"] == "mnist", "collapsed"]) == {"0/3 vs 0/3"}
 
 
 def test_the_reference_figures_come_from_the_study_file_only() -> None:

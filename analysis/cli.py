@@ -1,7 +1,8 @@
 """``gansweep-analyze experiment=NAME [collapse_modes=N] [--tracking-uri URI] [--out DIR] [--no-upload]``:
 regenerate a study's tables, plots and report from the MLflow store. ``--bench`` runs the speed benchmark,
 ``--list`` prints the studies in the store, ``--publish`` writes the study's answer to
-experiments/<study>/."""
+experiments/<study>/ (a grid's from its contrasts, a search's from its trials; a search with no trials or
+whose Optuna storage cannot be found is refused, exit 2, before anything is written)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from analysis import contract
+from analysis.contrasts import ReportSpecError
 from analysis.load import StudyNotFoundError, list_studies
 from analysis.pipeline import regenerate
-from analysis.search import search_report
+from analysis.search import SearchUnavailableError, search_report
 from gansweep import paths
 
 T = TypeVar("T")
@@ -93,10 +95,11 @@ def _store_missing(uri: str) -> str | None:
 
 def _read_study(name: str, uri: str, job: Callable[[], T]) -> tuple[T | None, int]:
     """Run ``job`` (which reads study ``name`` from ``uri``) -> (its result, 0), or (None, exit code) with the
-    error printed: 2 for an unknown study, 1 when the store cannot be read."""
+    error printed: 2 for an unknown study, a search that cannot be published or a bad ``report:`` block, 1
+    when the store cannot be read."""
     try:
         return job(), 0
-    except StudyNotFoundError as err:
+    except (StudyNotFoundError, SearchUnavailableError, ReportSpecError) as err:
         print(f"gansweep-analyze: {err}", file=sys.stderr)
         return None, 2
     except MlflowException as err:
@@ -142,8 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from analysis.publish import publish, update_findings
 
         target = args.out or paths.project_root() / "experiments" / name
+        storage = overrides.get("optuna_storage")
         files, code = _read_study(
-            name, uri, lambda: publish(uri, name, target, collapse_modes=collapse_modes)
+            name,
+            uri,
+            lambda: publish(uri, name, target, collapse_modes=collapse_modes, storage=storage),
         )
         if code:
             return code

@@ -5,15 +5,19 @@ search's MLflow parent run names. Written to ``<out>/search/`` (``report.md``, `
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import yaml
 from mlflow import MlflowClient
 
 from analysis import contract
+from analysis.contrasts import ReportSpecError, study_file
 from analysis.plots import save
 from analysis.report import Block, write_report
 
@@ -42,6 +46,173 @@ def find_search(tracking_uri: str, experiment: str) -> Any | None:
         max_results=1000,
     )
     return next((r for r in runs if r.data.tags.get(contract.TAG_OPTUNA_STUDY)), None)
+
+
+class SearchUnavailableError(LookupError):
+    """A search that cannot be published: no search in the store, its storage missing, or no trials. The
+    message names the study."""
+
+
+@dataclass
+class Search:
+    """An opened search: its newest parent run, the Optuna study, its objectives and the storage URL."""
+
+    parent: Any
+    study: Any
+    names: list[str]
+    directions: list[str]
+    url: str
+
+
+def declares_search(study: str, root: Path) -> bool:
+    """Whether the study file of ``study`` selects the Optuna sweeper (``override /hydra/sweeper``)."""
+    path = study_file(study, root)
+    if not path.is_file():
+        return False
+    defaults = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("defaults") or []
+    return any(isinstance(d, Mapping) and d.get("override /hydra/sweeper") == "optuna" for d in defaults)
+
+
+def _objectives(parent: Any, study: Any) -> tuple[list[str], list[str]]:
+    pairs = [p.rsplit(":", 1) for p in parent.data.tags.get(contract.TAG_OBJECTIVES, "").split()]
+    names = [p[0] for p in pairs] or [f"objective {i}" for i in range(len(study.directions))]
+    return names, [d.name.lower() for d in study.directions]
+
+
+def open_search(tracking_uri: str, experiment: str, *, storage: str | None = None) -> Search:
+    """The newest search of study ``experiment`` with its Optuna study, read without writing anything (a
+    sqlite storage that does not exist is not created). :class:`SearchUnavailableError` naming the study when
+    the store holds no search of it, its storage cannot be found or read, or the search has no trials."""
+    import optuna
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    if client.get_experiment_by_name(experiment) is None:
+        raise SearchUnavailableError(
+            f"study {experiment!r}: no MLflow experiment of that name in {tracking_uri}; run its search "
+            f"first (gansweep-train -m experiment={experiment})"
+        )
+    parent = find_search(tracking_uri, experiment)
+    if parent is None:
+        raise SearchUnavailableError(
+            f"study {experiment!r}: no parent run in {tracking_uri} ran an Optuna search "
+            "(hydra/sweeper=optuna)"
+        )
+    name = parent.data.tags[contract.TAG_OPTUNA_STUDY]
+    url = storage or parent.data.tags.get(contract.TAG_OPTUNA_STORAGE, "")
+    if not url or "***" in url:
+        raise SearchUnavailableError(
+            f"study {experiment!r}: the search's storage {url or '(not recorded)'} cannot be opened as "
+            "recorded; pass optuna_storage=<url>"
+        )
+    if url.startswith("sqlite:///"):
+        db = Path(url.removeprefix("sqlite:///"))
+        if str(db) != ":memory:" and not db.is_file():
+            raise SearchUnavailableError(
+                f"study {experiment!r}: its Optuna storage {db} does not exist (storage {url}); pass "
+                "optuna_storage=<url> if it moved"
+            )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=name, storage=url)
+    except KeyError:
+        raise SearchUnavailableError(
+            f"study {experiment!r}: Optuna study {name!r} is not in storage {url}"
+        ) from None
+    except Exception as err:  # a storage that cannot be read: sqlalchemy or optuna's own errors
+        raise SearchUnavailableError(f"study {experiment!r}: cannot read storage {url}: {err}") from None
+    if not study.get_trials(deepcopy=False):
+        raise SearchUnavailableError(
+            f"study {experiment!r}: its search (Optuna study {name!r} in {url}) has no trials; nothing to "
+            "publish"
+        )
+    names, directions = _objectives(parent, study)
+    return Search(parent, study, names, directions, url)
+
+
+@dataclass(frozen=True)
+class AnswerRule:
+    """Which trial answers a search's question (the study file's ``report.answer``): the best value of
+    objective ``best`` among the completed trials whose objectives meet ``at_least`` / ``at_most``. Without
+    ``best``, the answer is the best trial (one objective) or the Pareto front (several)."""
+
+    best: str | None = None
+    at_least: tuple[tuple[str, float], ...] = ()
+    at_most: tuple[tuple[str, float], ...] = ()
+
+    def to_meta(self) -> dict[str, object]:
+        return {"best": self.best, "at_least": dict(self.at_least), "at_most": dict(self.at_most)}
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> AnswerRule:
+        return cls(
+            meta.get("best"),
+            tuple((k, float(v)) for k, v in (meta.get("at_least") or {}).items()),
+            tuple((k, float(v)) for k, v in (meta.get("at_most") or {}).items()),
+        )
+
+    def for_objectives(self, names: list[str]) -> AnswerRule:
+        """This rule checked against the search's objectives (the default: its one objective, if one);
+        :class:`ReportSpecError` naming the key that names no objective."""
+        for key, value in (("best", self.best), *((f"at_least.{k}", k) for k, _ in self.at_least)):
+            if value is not None and value not in names:
+                raise ReportSpecError(
+                    f"report.answer.{key}={value!r} is no objective of the search ({', '.join(names)})"
+                )
+        for key, _ in self.at_most:
+            if key not in names:
+                raise ReportSpecError(
+                    f"report.answer.at_most.{key} is no objective of the search ({', '.join(names)})"
+                )
+        if self.best is None and not (self.at_least or self.at_most) and len(names) == 1:
+            return AnswerRule(names[0])
+        return self
+
+    def conditions(self) -> list[str]:
+        """``["eval/modes_covered ≥ 10"]``."""
+        return [f"{k} ≥ {v:g}" for k, v in self.at_least] + [f"{k} ≤ {v:g}" for k, v in self.at_most]
+
+    def meets(self, values: Mapping[str, float]) -> bool:
+        """Whether a completed trial's objective values meet the conditions."""
+        for key, low in self.at_least:
+            if not (math.isfinite(values[key]) and values[key] >= low):
+                return False
+        for key, high in self.at_most:
+            if not (math.isfinite(values[key]) and values[key] <= high):
+                return False
+        return True
+
+
+def parse_rule(block: Any) -> AnswerRule:
+    """A study file's ``report.answer`` mapping -> :class:`AnswerRule`; :class:`ReportSpecError` naming a bad
+    entry."""
+    if not block:
+        return AnswerRule()
+    if not isinstance(block, Mapping):
+        raise ReportSpecError(f"report.answer={block!r}: expected a mapping with best, at_least, at_most")
+    unknown = set(block) - {"best", "at_least", "at_most"}
+    if unknown:
+        first = sorted(unknown)[0]
+        raise ReportSpecError(f"report.answer.{first}: unknown key; known: best, at_least, at_most")
+    bounds = {}
+    for key in ("at_least", "at_most"):
+        items = block.get(key) or {}
+        if not isinstance(items, Mapping):
+            raise ReportSpecError(f"report.answer.{key}={items!r}: expected a mapping objective -> bound")
+        for name, value in items.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ReportSpecError(f"report.answer.{key}.{name}={value!r}: must be a number")
+        bounds[key] = tuple((str(k), float(v)) for k, v in items.items())
+    best = block.get("best")
+    return AnswerRule(str(best) if best is not None else None, bounds["at_least"], bounds["at_most"])
+
+
+def load_rule(study: str, root: Path) -> AnswerRule:
+    """The ``report.answer`` of the study file (an empty rule when it has none)."""
+    path = study_file(study, root)
+    if not path.is_file():
+        return AnswerRule()
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return parse_rule((data.get("report") or {}).get("answer"))
 
 
 def trials_frame(study: Any) -> pd.DataFrame:
@@ -123,9 +294,7 @@ def search_report(
         return report
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=tags[contract.TAG_OPTUNA_STUDY], storage=url)
-    pairs = [p.rsplit(":", 1) for p in tags.get(contract.TAG_OBJECTIVES, "").split()]
-    names = [p[0] for p in pairs] or [f"objective {i}" for i in range(len(study.directions))]
-    directions = [d.name.lower() for d in study.directions]
+    names, directions = _objectives(parent, study)
     folder = Path(out_dir) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     frame = trials_frame(study)

@@ -176,12 +176,15 @@ def plot_intervals(
     xlabel: str,
     xlim: tuple[float, float] | None = None,
 ) -> Path:
-    """One metric per config: runs as dots, mean and 95 % CI (Student t) as a diamond with whiskers."""
+    """One metric per config: runs as dots, mean and 95 % CI (Student t) as a diamond with whiskers. Configs
+    none of whose runs logged the metric (MNIST runs on a Stacked-MNIST figure) are left out; colours stay
+    those of the study's other plots."""
     column = contract.metric_column(key)
     if column not in runs or not np.isfinite(_finite(completed(runs)[column])).any():
         raise NoDataError(f"no completed run logged {key}")
-    labels = _labels(runs)
-    colors = config_colors(labels)
+    colors = config_colors(_labels(runs))
+    logged = runs.groupby("config_label")[column].apply(lambda v: bool(v.notna().any()))
+    labels = [label for label in _labels(runs) if logged.get(label, False)]
     with plt.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(9, _height(len(labels))))
         _interval_panel(ax, runs, summary, column, labels, colors)

@@ -166,3 +166,30 @@ def test_publishing_a_stacked_study_renders_the_references_and_the_stacked_figur
     head = readme.split("## Final figures per config")[1]
     assert "eval/stacked_kl_to_uniform" in head.split("\n\n")[2].splitlines()[0]
     assert np.isfinite(meta["runs"])
+
+
+def test_a_stacked_figure_plots_only_the_configs_that_logged_it(tmp_path: Path, monkeypatch) -> None:
+    from analysis import plots
+    from analysis.stats import status_counts, summarize
+
+    runs = _runs()
+    runs["run_id"] = [f"r{i}" for i in range(len(runs))]
+    runs["diverged"] = False
+    shown: list[list[str]] = []
+    real_axis = plots._config_axis
+    monkeypatch.setattr(
+        plots,
+        "_config_axis",
+        lambda ax, labels, status: (shown.append(list(labels)), real_axis(ax, labels, status))[1],
+    )
+    path = plots.plot_intervals(
+        runs,
+        summarize(runs, [contract.metric_column(contract.STACKED_MODES)]),
+        status_counts(runs),
+        contract.STACKED_MODES,
+        tmp_path / "s.png",
+        title="t",
+        xlabel="x",
+    )
+    assert path.exists()
+    assert shown == [["data=stacked_mnist remedy=none", "data=stacked_mnist remedy=pack2"]]

@@ -77,16 +77,37 @@ class Server:
                 found.append(int(f.read_text().split()[0]))
         return found
 
-    def sql(self, query: str) -> list[tuple]:
-        """A query straight to the PostgreSQL database behind the server (proof of where runs live)."""
+    def _login(self) -> tuple[str, str]:
+        return (self.dir / "pg.password").read_text().strip(), (self.dir / "pg.port").read_text().strip()
+
+    def sql(self, query: str, dbname: str = "mlflow") -> list[tuple]:
+        """A query straight to a PostgreSQL database of the server's cluster (by default the MLflow store's:
+        proof of where runs live)."""
         import psycopg
 
-        password = (self.dir / "pg.password").read_text().strip()
-        port = (self.dir / "pg.port").read_text().strip()
+        password, port = self._login()
         with psycopg.connect(
-            host="127.0.0.1", port=port, user="postgres", password=password, dbname="mlflow"
+            host="127.0.0.1", port=port, user="postgres", password=password, dbname=dbname
         ) as conn:
             return conn.execute(query).fetchall()
+
+    def database(self, name: str) -> str:
+        """A fresh database ``name`` beside the MLflow store's, in the same PostgreSQL cluster (dropped first
+        if a previous test left it); its SQLAlchemy URL (psycopg 3)."""
+        import psycopg
+
+        password, port = self._login()
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=port,
+            user="postgres",
+            password=password,
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://postgres:{password}@127.0.0.1:{port}/{name}"
 
 
 def train_env(**extra: str) -> dict[str, str]:

@@ -2,7 +2,9 @@
 its cores and memory) runs sweeps through ``hydra/launcher=slurm``, logging to the PostgreSQL-backed MLflow
 server (scripts/mlflow-server.sh): every job is a SLURM job and a child of the sweep's parent run; ``scancel``
 (SIGTERM) and the time-limit signal (SIGUSR2) leave KILLED runs with checkpoints that ``resume=auto``
-through SLURM finishes bit-identically; a failing job leaves the others running and the summary names it."""
+through SLURM finishes bit-identically; a failing job leaves the others running and the summary names it; an
+Optuna search (``hydra/sweeper=optuna``) runs each batch of trials as one array job, its study in a
+PostgreSQL database the nodes reach."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import optuna
 import pytest
 from conftest import Store
 from scaleout import (
@@ -28,6 +31,8 @@ from scaleout import (
 )
 from test_integration_server import count_server_store
 from test_sweep import LONG, QUICK, SMOKE_MODELS, _params, check_smoke_store
+
+from gansweep.search import ATTR_RUN_ID
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -61,17 +66,21 @@ def node_tmp(request: pytest.FixtureRequest) -> Path:
 
 
 def slurm_jobs(cluster: Cluster, sweep_dir: Path) -> dict[str, str]:
-    """{array task id (e.g. '3_0'): SLURM job state} of the sweep's jobs, as slurmctld reports them."""
-    tasks = [p.name for p in (sweep_dir / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name)]
+    """{job (array task '3_0', or '4' for a batch of one, which submitit submits as a plain job): SLURM job
+    state} of the sweep's jobs, as slurmctld reports them."""
+    tasks = [p.name for p in (sweep_dir / ".submitit").iterdir() if re.fullmatch(r"\d+(_\d+)?", p.name)]
     ids = sorted({t.split("_")[0] for t in tasks})
-    assert ids, f"no SLURM array task folders in {sweep_dir / '.submitit'}"
+    assert ids, f"no SLURM job folders in {sweep_dir / '.submitit'}"
     states = {}
-    for array_id in ids:
-        out = cluster.run("scontrol", "-o", "show", "job", array_id)
+    for job_id in ids:
+        out = cluster.run("scontrol", "-o", "show", "job", job_id)
         assert out.returncode == 0, out.stderr
         for line in out.stdout.splitlines():
             fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
-            states[f"{fields['ArrayJobId']}_{fields['ArrayTaskId']}"] = fields["JobState"]
+            if "ArrayJobId" in fields:
+                states[f"{fields['ArrayJobId']}_{fields['ArrayTaskId']}"] = fields["JobState"]
+            else:
+                states[fields["JobId"]] = fields["JobState"]
     return states
 
 
@@ -201,3 +210,65 @@ def test_a_failing_slurm_job_leaves_the_others_running_and_the_summary_names_it(
     assert parent.info.status == "FAILED" and parent.data.tags["gansweep.jobs_failed"] == "1"
     # the SLURM jobs themselves both completed: the failure is the run's, recorded, not a crashed job
     assert set(slurm_jobs(cluster, tmp / "multirun").values()) == {"COMPLETED"}
+
+
+def test_an_optuna_search_runs_each_batch_as_a_slurm_array_with_its_study_in_postgresql(
+    cluster: Cluster, server: Server, node_tmp: Path
+) -> None:
+    """The SLURM launcher unchanged under the Optuna sweeper: 3 trials in batches of 2 are 2 array jobs, every
+    trial a COMPLETED SLURM task, an Optuna trial in PostgreSQL and a child run in the server's store; the
+    same command with n_trials=4 continues the study."""
+    tmp = node_tmp
+    storage = server.database("optuna_slurm")
+    password = storage.split(":")[2].split("@")[0]
+    search = (
+        "experiment=smoke",
+        "study=slurm_search",
+        "hydra/sweeper=optuna",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.sampler.seed=0",
+    )
+    proc = slurm_sweep(cluster, server, tmp, *search, "hydra.sweeper.n_trials=3")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "0 of 3 trials done" in proc.stderr and "batches of 2" in proc.stderr, proc.stderr[-3000:]
+    assert password not in proc.stderr
+    jobs = slurm_jobs(cluster, tmp / "multirun")
+    assert len(jobs) == 3 and set(jobs.values()) == {"COMPLETED"}, jobs
+    assert len({j.split("_")[0] for j in jobs}) == 2, jobs  # one SLURM submission per batch
+
+    study = optuna.load_study(study_name="slurm_search", storage=storage)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    client = mlflow.MlflowClient(server.uri)
+    exp = client.get_experiment_by_name("slurm_search").experiment_id
+    kids = {
+        r.data.tags["gansweep.trial"]: r for r in client.search_runs([exp], "tags.`gansweep.role`='child'")
+    }
+    assert set(kids) == {"0", "1", "2"}
+    for t in trials:
+        run = kids[str(t.number)]
+        assert run.info.status == "FINISHED" and t.user_attrs[ATTR_RUN_ID] == run.info.run_id
+        assert t.values[0] == pytest.approx(run.data.metrics["eval/fd"])
+    (parent,) = client.search_runs([exp], "tags.`gansweep.role`='parent'")
+    assert parent.info.status == "FINISHED"
+    assert {r.data.tags["mlflow.parentRunId"] for r in kids.values()} == {parent.info.run_id}
+    tag = parent.data.tags["gansweep.optuna_storage"]
+    assert password not in tag and tag.endswith("/optuna_slurm"), tag
+
+    again = train(
+        "-m",
+        *search,
+        "hydra.sweeper.n_trials=4",
+        *SLURM,
+        "tracking=server",
+        f"tracking.uri={server.uri}",
+        f"hydra.sweep.dir={tmp / 'again'}",
+        env=cluster.env,
+    )
+    assert again.returncode == 0 and "3 of 4 trials done" in again.stderr, again.stderr[-4000:]
+    assert set(slurm_jobs(cluster, tmp / "again").values()) == {"COMPLETED"}
+    assert [t.state for t in optuna.load_study(study_name="slurm_search", storage=storage).get_trials()] == [
+        optuna.trial.TrialState.COMPLETE
+    ] * 4
+    assert len(client.search_runs([exp], "tags.`gansweep.role`='child'")) == 4

@@ -86,6 +86,7 @@ class GAN:
         self.pack, self.unroll_steps = int(pack), int(unroll_steps)
         self._x: np.ndarray | None = None  # D-step input buffer [real packs; fake packs]
         self._glogits: np.ndarray | None = None  # D-step gradient of the logits
+        self._n_real = 0  # real packs in _x
         self._d_saved: np.ndarray | None = None  # D's parameters while it is unrolled
 
     def _packs(self, n: int, what: str) -> int:
@@ -119,10 +120,18 @@ class GAN:
         if self._x is None or self._x.shape[0] != n:
             self._x = np.empty((n, D.in_dim), D.dtype)
             self._glogits = np.empty((n, 1), D.dtype)
-        x, glogits = self._x, self._glogits
-        x[:n_real] = real.reshape(n_real, D.in_dim)  # m consecutive samples side by side: one pack
-        x[n_real:] = fake.reshape(n_fake, D.in_dim)
-        logits = D.forward(x, segments=(n_real, n_fake) if D.batch_coupled else None)
+        self._x[:n_real] = real.reshape(n_real, D.in_dim)  # m consecutive samples side by side: one pack
+        self._x[n_real:] = fake.reshape(n_fake, D.in_dim)
+        self._n_real = n_real
+        return self._d_update(lr)
+
+    def _d_update(self, lr: float) -> dict[str, float]:
+        """D's update on the batch :meth:`d_step` last assembled (``self._x``: real packs, then fake packs).
+        The unrolled steps call it again: the reals and the noise are the D step's, and G has not moved, so
+        G's forward is not recomputed."""
+        D, x, glogits, n_real = self.D, self._x, self._glogits, self._n_real
+        segments = (n_real, x.shape[0] - n_real) if D.batch_coupled else None
+        logits = D.forward(x, segments=segments)
         real_logits, fake_logits = logits[:n_real], logits[n_real:]
         loss, grad_real, grad_fake = self.loss.d(real_logits, fake_logits)
         glogits[:n_real], glogits[n_real:] = grad_real, grad_fake
@@ -165,8 +174,8 @@ class GAN:
         np.copyto(self._d_saved, D.flat_params)
         opt_state = self.opt_d.state_dict()  # a copy
         try:
-            for _ in range(self.unroll_steps):
-                self.d_step(real, z_d, lr)
+            for _ in range(self.unroll_steps):  # on the D step's batch: G(z_d) as it was
+                self._d_update(lr)
             stats.update(self.g_step(z_g, lr))
         finally:
             np.copyto(D.flat_params, self._d_saved)

@@ -197,6 +197,10 @@ def test_unrolled_g_step_sees_d_k_steps_ahead_and_d_is_restored(optimizer: str, 
     for _ in range(k):
         b.d_step(real, z_d, lr)
     assert np.any(b.D.flat_params != d_after_step)  # unrolling moved D
+    # the unrolled steps reuse the D step's batch: the same bits as full D steps recomputing G(z_d)
+    b.G.flat_params[...] = g_before
+    assert b.g_step(z_g, lr)["loss_g"] == stats["loss_g"]
+    np.testing.assert_array_equal(b.G.flat_grads, a.G.flat_grads)
     b.G.flat_params[...] = g_before
 
     def loss_g() -> float:

@@ -17,6 +17,28 @@ ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
 
 
+# Searches cut to seconds (tests/test_optuna*.py, test_publish_search.py): 30 iterations of the default
+# config, metrics every 5, a checkpoint and a grid at 15 and 30, no post-style fresh-z grid.
+TINY_TRAIN = (
+    "train.iterations=30",
+    "train.log_every=5",
+    "train.sample_every=15",
+    "train.checkpoint_every=15",
+    "train.grid_size=4",
+    "train.fresh_grid_every=null",
+)
+# eval points at 0, 15 and 30 on 200 samples, FD and digits only
+TINY_EVAL = ("eval.every=15", "eval.n_samples=200", "eval.metrics=[fd,modes]", "eval.stretched=false")
+# the long-running search job the stop tests interrupt: checkpoints every 1,000, no evaluator
+STOPPABLE = (
+    "train.log_every=50",
+    "train.sample_every=1000",
+    "train.checkpoint_every=1000",
+    "train.grid_size=4",
+    "eval=off",
+)
+
+
 @dataclass
 class Store:
     """A temporary MLflow store filled by a real ``gansweep-train`` invocation."""

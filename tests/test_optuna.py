@@ -12,23 +12,14 @@ from pathlib import Path
 import mlflow
 import optuna
 import pytest
-from conftest import Store, run_train, start_train, sweep_into
+from conftest import STOPPABLE, TINY_EVAL, TINY_TRAIN, Store, run_train, start_train, sweep_into
 
 from analysis.search import search_report
 from gansweep.search import ATTR_INTERRUPTED, ATTR_RETRY_OF, ATTR_RUN_ID
 
 pytestmark = pytest.mark.slow
 S = optuna.trial.TrialState
-# The default config (arch1, post recipe) cut to seconds: metrics every 5 iterations, no evaluator.
-TINY = (
-    "train.iterations=30",
-    "train.log_every=5",
-    "train.sample_every=15",
-    "train.checkpoint_every=15",
-    "train.grid_size=4",
-    "train.fresh_grid_every=null",
-    "eval=off",
-)
+TINY = (*TINY_TRAIN, "eval=off")  # the default config (arch1, post recipe) cut to seconds
 
 
 @pytest.fixture(autouse=True)
@@ -113,12 +104,8 @@ def test_several_objectives_give_a_pareto_front_on_the_parent_run_and_in_the_ana
     store = search_into(
         tmp_path,
         "study=pareto",
-        *TINY,
-        "eval=default",
-        "eval.every=15",
-        "eval.n_samples=200",
-        "eval.metrics=[fd,modes]",
-        "eval.stretched=false",
+        *TINY_TRAIN,
+        *TINY_EVAL,
         "hydra.sweeper.objective=[eval/fd,eval/modes_covered]",
         "hydra.sweeper.direction=[minimize,maximize]",
         "hydra.sweeper.sampler.name=nsgaii",
@@ -152,11 +139,7 @@ def test_a_search_stopped_with_sigterm_leaves_nothing_running_and_continues(tmp_
         f"tracking.uri={uri}",
         f"hydra.sweep.dir={tmp_path / 'multirun'}",
         "study=stopped",
-        "train.log_every=50",
-        "train.sample_every=1000",
-        "train.checkpoint_every=1000",
-        "train.grid_size=4",
-        "eval=off",
+        *STOPPABLE,
         "hydra.sweeper.objective=[loss_g]",
         "seed=choice(0,1)",
         "hydra.sweeper.sampler.name=random",
@@ -306,11 +289,7 @@ def test_a_search_killed_with_sigkill_leaves_nothing_running_after_the_next_invo
         f"hydra.sweep.dir={tmp_path / 'multirun'}",
         "study=killed",
         "train.iterations=100000",
-        "train.log_every=50",
-        "train.sample_every=1000",
-        "train.checkpoint_every=1000",
-        "train.grid_size=4",
-        "eval=off",
+        *STOPPABLE,
         "hydra.sweeper.objective=[loss_g]",
         "seed=choice(0)",
         "hydra.sweeper.n_trials=1",

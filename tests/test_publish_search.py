@@ -14,7 +14,7 @@ import mlflow
 import optuna
 import pandas as pd
 import pytest
-from conftest import Store, sweep_into
+from conftest import TINY_EVAL, TINY_TRAIN, Store, sweep_into
 
 from analysis.cli import main as analyze
 from analysis.contrasts import ReportSpecError, parse_spec
@@ -42,16 +42,8 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> Store:
         tmp_path_factory.mktemp("publish-search"),
         "hydra/sweeper=optuna",
         f"study={STUDY}",
-        "train.iterations=30",
-        "train.log_every=5",
-        "train.sample_every=15",
-        "train.checkpoint_every=15",
-        "train.grid_size=4",
-        "train.fresh_grid_every=null",
-        "eval.every=15",
-        "eval.n_samples=200",
-        "eval.metrics=[fd,modes]",
-        "eval.stretched=false",
+        *TINY_TRAIN,
+        *TINY_EVAL,
         f"hydra.sweeper.objective=[{FD},{MODES}]",
         "hydra.sweeper.direction=[minimize,maximize]",
         "hydra.sweeper.sampler.name=random",

@@ -25,7 +25,9 @@ import json
 import math
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -61,21 +63,37 @@ _TEXT_COLUMNS = {"contrast": "string", "group": "string", "level": "string", "ba
 
 
 def _wall(runs: pd.DataFrame) -> dict[str, object]:
-    """First start to last end of the study's runs, the summed run time and the most runs at once."""
+    """The time some run of the study was running (the union of the runs' intervals, so the hours between
+    two invocations of a study continued later do not count), the summed run time and the most runs at once.
+
+    A run closed by a later invocation (tag ``gansweep.stale``: its process was gone) has the closing time as
+    its end, not the time it stopped: it counts as 0 h, and ``stale_runs`` says how many did."""
     times = runs.dropna(subset=["start_time", "end_time"])
     if times.empty:
         return {"wall_hours": None, "run_hours": None, "max_parallel": None}
     start, end = times["start_time"].astype("int64"), times["end_time"].astype("int64")
-    events = sorted([(int(s), 1) for s in start] + [(int(e), -1) for e in end])
+    column = "tags.gansweep.stale"
+    stale = times[column].notna() if column in times else pd.Series(False, index=times.index)
+    end = end.where(~stale, start)
+    live = ~stale  # a stale run's interval is unknown: it adds no event
+    events = sorted([(int(s), 1) for s in start[live]] + [(int(e), -1) for e in end[live]])
     level = peak = 0
-    for _, delta in events:
+    busy, since = 0, 0
+    for t, delta in events:
+        if level == 0 and delta > 0:
+            since = t
         level += delta
         peak = max(peak, level)
-    return {
-        "wall_hours": round((int(end.max()) - int(start.min())) / 3.6e6, 2),
+        if level == 0:
+            busy += t - since
+    wall = {
+        "wall_hours": round(busy / 3.6e6, 2),
         "run_hours": round(float((end - start).sum()) / 3.6e6, 2),
         "max_parallel": peak,
     }
+    if stale.any():
+        wall["stale_runs"] = int(stale.sum())
+    return wall
 
 
 def _tag_values(runs: pd.DataFrame, tag: str) -> list[str]:
@@ -291,10 +309,16 @@ def _closing_sections(meta: dict, captions: dict[str, str], source: str) -> list
 def _wall_text(meta: dict) -> str:
     if meta["wall_hours"] is None:
         return "unknown"
-    return (
+    text = (
         f"{meta['wall_hours']} h wall clock ({meta['run_hours']} run-hours, at most {meta['max_parallel']} "
         "runs at once)"
     )
+    if meta.get("stale_runs"):
+        text += (
+            f"; {meta['stale_runs']} run(s) whose process was gone when a later invocation closed them count "
+            "as 0 h (when they stopped is not recorded)"
+        )
+    return text
 
 
 def _provenance(meta: dict, wall: str) -> list[str]:
@@ -319,17 +343,38 @@ def _search_command(study: str) -> str:
     return f"gansweep-train -m experiment={study} hydra/launcher=joblib"
 
 
+def _trial_note(attrs: Mapping[str, Any], retried_as: int | None) -> str:
+    """Why a trial is not a plain completed one, from what the sweeper recorded on it: interrupted (and the
+    trial that asked its params again), failed (the run's reason, shortened), pruned, or a retry."""
+    from gansweep.search import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_PRUNED_AT, ATTR_RETRY_OF
+
+    notes = []
+    if ATTR_INTERRUPTED in attrs:
+        notes.append(f"interrupted ({attrs[ATTR_INTERRUPTED]})")
+    if ATTR_FAIL_REASON in attrs:
+        reason = " ".join(str(attrs[ATTR_FAIL_REASON]).split())
+        notes.append(f"failed: {reason if len(reason) <= 80 else reason[:77] + '...'}")
+    if ATTR_PRUNED_AT in attrs:
+        notes.append(f"pruned at iteration {attrs[ATTR_PRUNED_AT]}")
+    if retried_as is not None:
+        notes.append(f"asked again as trial {retried_as}")
+    if ATTR_RETRY_OF in attrs:
+        notes.append(f"asks interrupted trial {attrs[ATTR_RETRY_OF]} again")
+    return "; ".join(notes)
+
+
 def _trial_tables(
     found: search.Search, rule: search.AnswerRule
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(trials, best, states): every trial at full precision with whether it meets the rule; the Pareto
     front (one objective: the best trial) and the rule's pick, rounded as the README shows them; the number of
     trials per state."""
-    from gansweep.search import ATTR_RUN_ID
+    from gansweep.search import ATTR_RETRY_OF, ATTR_RUN_ID
 
     names = found.names
     trials = found.study.get_trials(deepcopy=False)
     params = sorted({k for t in trials for k in t.params})
+    retried_by = {t.user_attrs[ATTR_RETRY_OF]: t.number for t in trials if ATTR_RETRY_OF in t.user_attrs}
     rows = []
     for t in trials:
         values = dict(zip(names, t.values or [], strict=False)) if t.state.name == "COMPLETE" else {}
@@ -341,10 +386,11 @@ def _trial_tables(
                 "meets_rule": meets,
                 **{n: values.get(n, float("nan")) for n in names},
                 **{k: t.params.get(k) for k in params},
+                "note": _trial_note(t.user_attrs, retried_by.get(t.number)),
                 "run_id": t.user_attrs.get(ATTR_RUN_ID, ""),
             }
         )
-    frame = pd.DataFrame(rows, columns=["trial", "state", "meets_rule", *names, *params, "run_id"])
+    frame = pd.DataFrame(rows, columns=["trial", "state", "meets_rule", *names, *params, "note", "run_id"])
     frame = frame.sort_values("trial", kind="stable").reset_index(drop=True)
     done = frame[frame["state"] == "COMPLETE"]
     try:
@@ -577,8 +623,9 @@ def render_search_readme(folder: Path, meta: dict) -> str:
     out.append(markdown_table(states))
     out.append("## Every trial\n")
     out.append(
-        "`meets_rule`: whether a completed trial meets the answer's conditions. CSV at full precision, with "
-        "each trial's MLflow run id: [tables/trials.csv](tables/trials.csv).\n"
+        "`meets_rule`: whether a completed trial meets the answer's conditions; `note`: what the sweeper "
+        "recorded on an interrupted, failed, pruned or retried trial. CSV at full precision, with each "
+        "trial's MLflow run id: [tables/trials.csv](tables/trials.csv).\n"
     )
     out.append(markdown_table(trials.drop(columns=["run_id"])))
     out += _closing_sections(meta, _search_captions(meta), "the MLflow store and the Optuna storage")

@@ -15,7 +15,7 @@ from analysis import contract
 from analysis.contrasts import Contrast, contrast_rows, load_spec, parse_spec, wide_markdown
 from analysis.labels import parse_label, relabel
 from analysis.pipeline import regenerate
-from analysis.publish import META, README, publish, render_readme
+from analysis.publish import META, README, _wall, _wall_text, publish, render_readme
 from analysis.stats import summarize, wilson
 from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
 from gansweep import paths
@@ -246,3 +246,34 @@ def test_answer_with_several_levels_names_them_per_group() -> None:
     verdicts = dict(zip(table["runs"] + " " + table["compared"], table["verdict"], strict=True))
     assert verdicts["post batch − none"].endswith("; also lower precision")
     assert "also" not in verdicts["post split − none"]
+
+
+def test_wall_time_counts_the_hours_some_run_was_running_and_stale_runs_as_zero() -> None:
+    """Two invocations an hour apart: the gap is not wall time; a run closed by a later invocation (its end
+    is the closing time, not when it stopped) counts as 0 h and is counted in stale_runs."""
+    h = 3_600_000
+    runs = pd.DataFrame(
+        {
+            "start_time": [0, h // 2, 3 * h, int(1.5 * h)],
+            "end_time": [h, h, 4 * h, 3 * h],
+            "tags.gansweep.stale": [None, None, None, "process gone; closed by a later invocation"],
+        }
+    )
+    wall = _wall(runs)
+    assert wall == {"wall_hours": 2.0, "run_hours": 2.5, "max_parallel": 2, "stale_runs": 1}
+    assert "stale_runs" not in _wall(runs.iloc[:3])
+    text = _wall_text(wall)
+    assert text.startswith("2.0 h wall clock (2.5 run-hours, at most 2 runs at once); 1 run(s) whose process")
+
+
+def test_a_trial_note_tells_what_the_sweeper_recorded() -> None:
+    from analysis.publish import _trial_note
+    from gansweep.search import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_PRUNED_AT, ATTR_RETRY_OF
+
+    assert _trial_note({}, None) == ""
+    gone = {ATTR_INTERRUPTED: "its launching process was gone"}
+    assert _trial_note(gone, 14) == "interrupted (its launching process was gone); asked again as trial 14"
+    assert _trial_note({ATTR_RETRY_OF: 13}, None) == "asks interrupted trial 13 again"
+    assert _trial_note({ATTR_PRUNED_AT: 1500}, None) == "pruned at iteration 1500"
+    note = _trial_note({ATTR_FAIL_REASON: "diverged:\n  loss_d is nan " + "x" * 200}, None)
+    assert note.startswith("failed: diverged: loss_d is nan x") and note.endswith("...") and len(note) == 88

@@ -80,6 +80,7 @@ ui: $(STAMP)
 
 bench: evaluator
 	$(BIN)/gansweep-bench
+	$(BIN)/python -m gansweep.cli.bench_adam
 	$(BIN)/gansweep-data info
 	$(BIN)/gansweep-evaluator bench
 	$(BIN)/python -m gansweep.cli.bench_tracking

@@ -182,9 +182,10 @@ def plot_intervals(
     column = contract.metric_column(key)
     if column not in runs or not np.isfinite(_finite(completed(runs)[column])).any():
         raise NoDataError(f"no completed run logged {key}")
-    colors = config_colors(_labels(runs))
+    every = _labels(runs)
+    colors = config_colors(every)
     logged = runs.groupby("config_label")[column].apply(lambda v: bool(v.notna().any()))
-    labels = [label for label in _labels(runs) if logged.get(label, False)]
+    labels = [label for label in every if logged.get(label, False)]
     with plt.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(9, _height(len(labels))))
         _interval_panel(ax, runs, summary, column, labels, colors)

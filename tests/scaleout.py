@@ -80,33 +80,33 @@ class Server:
     def _login(self) -> tuple[str, str]:
         return (self.dir / "pg.password").read_text().strip(), (self.dir / "pg.port").read_text().strip()
 
-    def sql(self, query: str, dbname: str = "mlflow") -> list[tuple]:
-        """A query straight to a PostgreSQL database of the server's cluster (by default the MLflow store's:
-        proof of where runs live)."""
+    def _connect(self, dbname: str, *, autocommit: bool = False):
+        """A psycopg connection to database ``dbname`` of the server's PostgreSQL cluster, as postgres."""
         import psycopg
 
         password, port = self._login()
-        with psycopg.connect(
-            host="127.0.0.1", port=port, user="postgres", password=password, dbname=dbname
-        ) as conn:
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=port,
+            user="postgres",
+            password=password,
+            dbname=dbname,
+            autocommit=autocommit,
+        )
+
+    def sql(self, query: str, dbname: str = "mlflow") -> list[tuple]:
+        """A query straight to a PostgreSQL database of the server's cluster (by default the MLflow store's:
+        proof of where runs live)."""
+        with self._connect(dbname) as conn:
             return conn.execute(query).fetchall()
 
     def database(self, name: str) -> str:
         """A fresh database ``name`` beside the MLflow store's, in the same PostgreSQL cluster (dropped first
         if a previous test left it); its SQLAlchemy URL (psycopg 3)."""
-        import psycopg
-
-        password, port = self._login()
-        with psycopg.connect(
-            host="127.0.0.1",
-            port=port,
-            user="postgres",
-            password=password,
-            dbname="postgres",
-            autocommit=True,
-        ) as conn:
+        with self._connect("postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{name}"')
+        password, port = self._login()
         return f"postgresql+psycopg://postgres:{password}@127.0.0.1:{port}/{name}"
 
 

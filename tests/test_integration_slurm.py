@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import mlflow
 import numpy as np
@@ -84,15 +85,17 @@ def slurm_jobs(cluster: Cluster, sweep_dir: Path) -> dict[str, str]:
     return states
 
 
-def slurm_sweep(cluster: Cluster, server: Server, tmp: Path, *overrides: str) -> subprocess.CompletedProcess:
-    """A multirun through SLURM, logging to the server, its sweep folder in ``tmp/multirun``."""
+def slurm_sweep(
+    cluster: Cluster, server: Server, tmp: Path, *overrides: str, folder: str = "multirun"
+) -> subprocess.CompletedProcess:
+    """A multirun through SLURM, logging to the server, its sweep folder in ``tmp/<folder>``."""
     return train(
         "-m",
         *overrides,
         *SLURM,
         "tracking=server",
         f"tracking.uri={server.uri}",
-        f"hydra.sweep.dir={tmp / 'multirun'}",
+        f"hydra.sweep.dir={tmp / folder}",
         env=cluster.env,
     )
 
@@ -220,7 +223,7 @@ def test_an_optuna_search_runs_each_batch_as_a_slurm_array_with_its_study_in_pos
     same command with n_trials=4 continues the study."""
     tmp = node_tmp
     storage = server.database("optuna_slurm")
-    password = storage.split(":")[2].split("@")[0]
+    password = urlparse(storage).password
     search = (
         "experiment=smoke",
         "study=slurm_search",
@@ -256,16 +259,7 @@ def test_an_optuna_search_runs_each_batch_as_a_slurm_array_with_its_study_in_pos
     tag = parent.data.tags["gansweep.optuna_storage"]
     assert password not in tag and tag.endswith("/optuna_slurm"), tag
 
-    again = train(
-        "-m",
-        *search,
-        "hydra.sweeper.n_trials=4",
-        *SLURM,
-        "tracking=server",
-        f"tracking.uri={server.uri}",
-        f"hydra.sweep.dir={tmp / 'again'}",
-        env=cluster.env,
-    )
+    again = slurm_sweep(cluster, server, tmp, *search, "hydra.sweeper.n_trials=4", folder="again")
     assert again.returncode == 0 and "3 of 4 trials done" in again.stderr, again.stderr[-4000:]
     assert set(slurm_jobs(cluster, tmp / "again").values()) == {"COMPLETED"}
     assert [t.state for t in optuna.load_study(study_name="slurm_search", storage=storage).get_trials()] == [

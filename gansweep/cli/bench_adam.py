@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from gansweep.cli.bench_post import DTYPES, Bandwidth
+from gansweep.cli.bench_post import ADAM_PASSES, DTYPES, Bandwidth
 from gansweep.optim import CHUNK_BYTES, Adam
 
-ADAM_ARRAY_PASSES = 7  # read p, g, m, v; write p, m, v
 # G's parameters in extreme_decay (100-128-256-346-480-560-686-784), the post run with the most after failed5
 DEFAULT_PARAMS = 1_494_248
 # constants of one post_constant step at lr 3e-5 (the values do not change the timings)
@@ -82,10 +81,9 @@ def measure_dtype(dtype: str, *, params: int, repeats: int, copy: Bandwidth) -> 
     opt = Adam({"w": p}, lr=3e-5, bias_correction="post_constant")
     grads = {"w": g}
     opt.step(grads)
-    steps = max(3, repeats // 20)
-    step_s = min(_best(lambda: opt.step(grads), 1) for _ in range(steps))
+    step_s = _best(lambda: opt.step(grads), max(3, repeats // 20))
     compute_ns = 1e9 * sum(passes.values()) / chunk
-    memory_ns = 1e9 * ADAM_ARRAY_PASSES * dt.itemsize / bandwidth
+    memory_ns = 1e9 * ADAM_PASSES * dt.itemsize / bandwidth
     step_ns = 1e9 * step_s / params
     return {
         "dtype": dtype,
@@ -134,7 +132,7 @@ def render(rows: Sequence[dict[str, Any]]) -> str:
     for r in rows:
         lines.append(
             f"- {r['dtype']}: the ten passes on a cached chunk take {r['compute_ns_per_element']:.2f} ns per "
-            f"element; Adam's {ADAM_ARRAY_PASSES} array passes at the copy's "
+            f"element; Adam's {ADAM_PASSES} array passes at the copy's "
             f"{r['bandwidth_gb_per_s']:.1f} GB/s take {r['memory_ns_per_element']:.2f} ns. A whole step "
             f"over {r['params']:,} parameters: "
             f"{r['step_ms']:.2f} ms, {r['step_ns_per_element']:.2f} ns per element, "

@@ -43,7 +43,8 @@ import numpy as np
 #    (write), their norm (read), Adam (read p, g, m, v; write p, m, v: 7).
 # D: D step, forward (read W), weight gradients (write), their norm (read), Adam (7); G step, forward (read
 #    W) and the input gradient passed to G (read W).
-PASSES = {"G": 1 + (1 + 1 + 1 + 1 + 7), "D": (1 + 1 + 1 + 7) + (1 + 1)}
+ADAM_PASSES = 7  # Adam over one parameter array: read p, g, m, v; write p, m, v
+PASSES = {"G": 1 + (1 + 1 + 1 + 1 + ADAM_PASSES), "D": (1 + 1 + 1 + ADAM_PASSES) + (1 + 1)}
 POST_RUNS = (
     "failed1",
     "failed2",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from conftest import CONF, ROOT
 from hydra import compose
@@ -58,12 +56,14 @@ def sweep_jobs(study: str) -> list[list[str]]:
     if is_optuna_sweeper(cfg):
         space = parse_space(OmegaConf.to_container(cfg.hydra.sweeper.params), [])
         return [[f"experiment={study}", *corner] for corner in space.corners()]
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     params = cfg.hydra.sweeper.params or {}
-    keys = list(params)
-    values = [str(params[k]).split(",") for k in keys]
+    # Hydra's own parser: a value may be a list of group options (ablation=[init,scale]) holding commas
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
     return [
-        [f"experiment={study}", *(f"{k}={v}" for k, v in zip(keys, combo, strict=True))]
-        for combo in itertools.product(*values)
+        [f"experiment={study}", *job] for batch in BasicSweeper.split_arguments(parsed, None) for job in batch
     ]
 
 

@@ -23,6 +23,18 @@ def _config_label(overrides: list[str]) -> str:
     return " ".join(sorted(kept)) or "default"
 
 
+def _choice(choices: dict[str, Any], overrides: list[str], group: str) -> str:
+    """The option of config group ``group``. Hydra leaves a list of options (``ablation=[init,scale]``) out
+    of its choices: then the list as the override wrote it."""
+    if choices.get(group) is not None:
+        return str(choices[group])
+    for override in reversed(overrides):
+        key, _, value = override.partition("=")
+        if key.lstrip("+~") == group:
+            return value
+    return "None"
+
+
 def _sweep_target(job_dir: Path) -> tracking.Target | None:
     """The experiment and parent run the launching process created for this sweep, if any."""
     if (job_dir.parent / SWEEP_FILE).is_file():
@@ -39,9 +51,9 @@ def run_tags(
     return {
         K.TAG_STUDY: cfg["study"],
         K.TAG_MODEL: C.get(cfg, "model.name"),
-        K.TAG_RECIPE: str(choices.get("recipe")),
-        K.TAG_POST: str(choices.get("post")),
-        K.TAG_ABLATION: str(choices.get("ablation")),
+        K.TAG_RECIPE: _choice(choices, overrides, "recipe"),
+        K.TAG_POST: _choice(choices, overrides, "post"),
+        K.TAG_ABLATION: _choice(choices, overrides, "ablation"),
         K.TAG_LOSS: C.get(cfg, "loss.name"),
         K.TAG_SCHEDULE: C.get(cfg, "schedule.name"),
         K.TAG_SEED: str(cfg["seed"]),

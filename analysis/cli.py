@@ -2,7 +2,9 @@
 regenerate a study's tables, plots and report from the MLflow store. ``--bench`` runs the speed benchmark,
 ``--list`` prints the studies in the store, ``--publish`` writes the study's answer to
 experiments/<study>/ (a grid's from its contrasts, a search's from its trials; a search with no trials or
-whose Optuna storage cannot be found is refused, exit 2, before anything is written)."""
+whose Optuna storage cannot be found is refused, exit 2, before anything is written); ``--rederive``
+re-derives a published study's answer from its committed tables/runs.csv and the study file's ``report:``
+block, without the store (``experiment=all``: every published study)."""
 
 from __future__ import annotations
 
@@ -60,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
         "--publish",
         action="store_true",
         help="write the study's published answer to experiments/<study>/ (README, tables, figures)",
+    )
+    parser.add_argument(
+        "--rederive",
+        action="store_true",
+        help="re-derive experiments/<study>/ from its tables/runs.csv and the study file, without the store "
+        "(experiment=all: every published study), and update README.md's findings",
     )
     parser.add_argument("--list", action="store_true", help="list the studies in the store and exit")
     parser.add_argument(
@@ -124,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         collapse_modes = float(overrides.get("collapse_modes", contract.DEFAULT_COLLAPSE_MODES))
     except ValueError as err:
         parser.error(str(err))
+    if args.rederive:
+        return _rederive(overrides.get("experiment"), args.out)
     missing = _store_missing(uri)
     if missing:
         print(f"gansweep-analyze: {missing}", file=sys.stderr)
@@ -181,6 +191,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"note: {message}")
     if found.files:
         print(f"search report: {out / 'search' / 'report.md'} ({len(found.files)} files)")
+    return 0
+
+
+def _rederive(name: str | None, out: Path | None) -> int:
+    from analysis.contrasts import load_spec
+    from analysis.publish import rederive, update_findings
+
+    root = paths.project_root()
+    experiments = root / "experiments"
+    if not name:
+        print("gansweep-analyze: --rederive needs experiment=<study> or experiment=all", file=sys.stderr)
+        return 2
+    names = sorted(p.parent.name for p in experiments.glob("*/meta.json")) if name == "all" else [name]
+    for study in names:
+        folder = out if out is not None and name != "all" else experiments / study
+        if not (folder / "meta.json").is_file():
+            print(f"gansweep-analyze: {folder} holds no published study (no meta.json)", file=sys.stderr)
+            return 2
+        try:
+            files = rederive(folder, load_spec(study, root))
+        except ReportSpecError as err:
+            print(f"gansweep-analyze: {err}", file=sys.stderr)
+            return 2
+        print(f"re-derived {study}: {len(files)} files in {folder}")
+    if out is None and update_findings(root / "README.md", experiments):
+        print(f"findings in {root / 'README.md'} updated")
     return 0
 
 

@@ -1,10 +1,12 @@
 """What the analysis reads of a run and adds to it. The names a run writes (tags, metric keys, artifacts) come
 from the run contract, :mod:`gansweep.contract`, the one place to rename one; re-exported here so the
-analysis spells them ``contract.<NAME>``. Defined here: which figures the analysis reads and shows, their
-ranges, and the column names it adds."""
+analysis spells them ``contract.<NAME>``. What each figure is (range, better direction, minimum meaningful
+difference, words, caption) is the figure registry's, :mod:`gansweep.figures`. Defined here: which figures the
+analysis reads and shows, and the column names it adds."""
 
 from __future__ import annotations
 
+from gansweep import figures
 from gansweep.contract import (
     CLASS_SHARES,
     CONTRAST,
@@ -62,6 +64,7 @@ HISTORY_KEYS = (
     PRECISION,
     RECALL,
     DIVERSITY,
+    CONTRAST,
 )
 # Figures shown in the headline table, in this order (those a study logged).
 HEADLINE = (
@@ -81,44 +84,39 @@ HEADLINE = (
 # Columns the analysis adds to the run table.
 COLLAPSE_STEP = "collapse_step"
 COLLAPSED = "collapsed"
+MAX_MODES = "max_modes"
+NEVER_LEARNED = "never_learned"
+OUTCOME = "outcome"
 # Default collapse threshold: at most this many digits covered from some eval point on. The one definition
 # of collapse is analysis.stats.collapse_onset; every report states this threshold.
 DEFAULT_COLLAPSE_MODES = 3
 
-# The range each figure can take: confidence intervals are clipped to it (and the report says so).
-RANGES: dict[str, tuple[float, float]] = {
-    MODES: (0.0, float(N_DIGITS)),
-    STRETCHED_MODES: (0.0, float(N_DIGITS)),
-    STACKED_MODES: (0.0, float(N_STACKED_MODES)),
-    STACKED_KL: (0.0, float("inf")),
-    KL_TO_UNIFORM: (0.0, float("inf")),
-    FD: (0.0, float("inf")),
-    NDB: (0.0, 1.0),
-    PRECISION: (0.0, 1.0),
-    RECALL: (0.0, 1.0),
-    DIVERSITY: (0.0, float("inf")),
-    CONTRAST: (0.0, 1.0),
-    **{share: (0.0, 1.0) for share in CLASS_SHARES},
-}
-# Fewer completed seeds than this: the report gives no interval (it would say nothing).
-MIN_N_FOR_CI = 3
+# The range each figure can take (the figure registry, gansweep.figures): intervals are clipped to it.
+RANGES: dict[str, tuple[float, float]] = {key: (f.low, f.high) for key, f in figures.BY_KEY.items()}
 # Figures a contrast table compares (those a study logged), the first one carries the verdict; a contrast of a
 # study's report block may list its own (``metrics:``, any figure of RANGES).
 CONTRAST_METRICS = (MODES, STRETCHED_MODES, PRECISION, RECALL, FD, CONTRAST)
 
 
 def short_name(metric: str) -> str:
-    """A figure's name for a table column or panel title: ``eval/recall`` -> ``recall``,
-    ``eval_stretched/modes_covered`` -> ``stretched modes``."""
-    return metric.replace(STRETCHED_MODES, "stretched modes").removeprefix(EVAL_PREFIX)
+    """A figure's name for a table column or panel title (the registry's ``short``): ``eval/recall`` ->
+    ``recall``, ``eval_stretched/modes_covered`` -> ``stretched digits``; a key the registry does not hold
+    loses its ``eval/`` prefix."""
+    found = figures.BY_KEY.get(metric)
+    return found.short if found else metric.removeprefix(EVAL_PREFIX)
+
+
+def figure(metric: str) -> figures.Figure:
+    """The registry record of metric key ``metric``."""
+    return figures.figure(metric)
 
 
 def figure_key(name: str) -> str:
     """A figure named in a study file (``stacked_modes_covered`` or ``eval/stacked_modes_covered``) as the
-    metric key a run logs; ValueError for a figure the analysis has no range for."""
+    metric key a run logs; ValueError for a figure the registry does not hold."""
     key = name if name.startswith((EVAL_PREFIX, STRETCHED_PREFIX)) else EVAL_PREFIX + name
-    if key not in RANGES:
-        known = ", ".join(sorted(short_name(k) for k in RANGES))
+    if key not in figures.BY_KEY:
+        known = ", ".join(sorted(short_name(k) for k in figures.BY_KEY))
         raise ValueError(f"unknown figure {name!r}; known: {known}")
     return key
 

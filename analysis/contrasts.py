@@ -1,10 +1,15 @@
-"""The comparisons a study's question needs, declared in its study file's ``report:`` block.
+"""The comparisons a study's question needs, declared in its study file's ``report:`` block, and the verdicts
+they give.
 
 A contrast names a ``factor`` (a key the study varies), its ``baseline`` value and optionally ``by`` (keys
 whose values the table's rows name). Runs that differ only in the factor are compared with the baseline on
-the same seeds: the paired difference of each figure in :data:`analysis.contract.CONTRAST_METRICS`, its
-Student-t interval (clipped to the largest difference the figure's range allows), the collapse counts of
-both sides, and a verdict derived from the first figure's interval, never typed.
+the same seeds: the paired difference of each figure in :data:`analysis.contract.CONTRAST_METRICS` (or the
+contrast's ``metrics``), tested and bounded as :data:`analysis.inference.METHOD` says. ``pool: true`` adds a
+row pooled over the groups (stratified by group); ``expect: lower | higher`` states the hypothesis' direction
+(a one-sided test); ``primary`` (default: the first contrast only) marks the contrasts whose first figure
+answers the question: the pooled row of a pooled contrast, else each group's row. :func:`decide` applies
+Holm within the primary and within the secondary comparisons and classifies each row;
+:func:`study_verdict` turns the primary rows into the study's **Yes.** / **No.** / **Not decided.**
 """
 
 from __future__ import annotations
@@ -19,47 +24,39 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import contract
+from analysis import contract, inference
 from analysis.labels import FACTOR_PREFIX, SEPARATOR, same_value
-from analysis.stats import CONFIDENCE, clip_interval, completed, mean_ci
-from analysis.tables import fmt, interval_text
+from analysis.stats import completed
+from analysis.tables import fmt
 
-# Plain words for a difference in each figure: (word when the difference is positive, when negative).
-_WORDS = {
-    contract.MODES: ("covers more digits", "covers fewer digits"),
-    contract.RECALL: ("has higher recall", "has lower recall"),
-    contract.PRECISION: ("has higher precision", "has lower precision"),
-    contract.FD: ("has a larger Fréchet distance", "has a smaller Fréchet distance"),
-    contract.STRETCHED_MODES: (
-        "covers more digits once contrast-stretched",
-        "covers fewer digits once contrast-stretched",
-    ),
-    contract.CONTRAST: ("draws with more contrast", "draws with less contrast"),
-    contract.STACKED_MODES: ("covers more Stacked-MNIST modes", "covers fewer Stacked-MNIST modes"),
-    contract.KL_TO_UNIFORM: ("is further from uniform (KL)", "is closer to uniform (KL)"),
-    contract.STACKED_KL: (
-        "is further from uniform over 1,000 modes (KL)",
-        "is closer to uniform over 1,000 modes (KL)",
-    ),
-}
 LONG_COLUMNS = [
     "contrast",
+    "family",
     "group",
     "level",
     "baseline",
     "metric",
     "n_pairs",
     "mean_diff",
+    "sd_diff",
     "ci_low",
     "ci_high",
     "level_mean",
     "baseline_mean",
-    "level_collapsed",
-    "level_n",
-    "baseline_collapsed",
-    "baseline_n",
+    "alternative",
+    "p_value",
+    "p_holm",
     "verdict",
+    "seeds_needed",
+    "diffs",
+    "level_outcomes",
+    "baseline_outcomes",
 ]
+PRIMARY, SECONDARY = "primary", "secondary"
+DEGENERATE = "not compared (recall 0)"  # precision / recall where no pair has samples of any recall
+POOLED = "pooled"
+EXPECT = {"lower": "less", "higher": "greater", "": "two-sided"}
+YES, NO, UNDECIDED = "Yes.", "No.", "Not decided."
 
 
 class ReportSpecError(ValueError):
@@ -75,6 +72,14 @@ class Contrast:
     # the figures compared (metric keys), the first that a group logged carries its verdict; () = the default
     # contract.CONTRAST_METRICS
     metrics: tuple[str, ...] = ()
+    # the hypothesis' direction for the first figure: "lower" | "higher" (level vs baseline; one-sided) | ""
+    expect: str = ""
+    # add a row pooled over the groups (stratified), which is then the primary comparison
+    pool: bool = False
+    # whether the contrast's first figure answers the question (None: the first contrast only)
+    primary: bool | None = None
+    # compare only the runs with these values of varying keys (key, value) pairs, e.g. (("recipe", "modern"),)
+    where: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ class Reference:
 @dataclass(frozen=True)
 class ReportSpec:
     question: str = ""
+    # what a "Yes." would mean, in words (the study's hypothesis)
+    hypothesis: str = ""
     contrasts: tuple[Contrast, ...] = ()
     references: tuple[Reference, ...] = ()
     # what differs between the references' setting and the study's (stated under the references table)
@@ -109,6 +116,17 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
         by = item.get("by") or ()
         if isinstance(by, str):
             by = (by,)
+        expect = str(item.get("expect") or "")
+        if expect not in EXPECT:
+            raise ReportSpecError(
+                f"report.contrasts[{i}].expect={expect!r}: choose lower, higher or leave it out"
+            )
+        where = item.get("where") or {}
+        if not isinstance(where, Mapping):
+            raise ReportSpecError(f"report.contrasts[{i}].where={where!r}: expected a mapping key -> value")
+        for flag in ("pool", "primary"):
+            if flag in item and not isinstance(item[flag], bool):
+                raise ReportSpecError(f"report.contrasts[{i}].{flag}={item[flag]!r}: must be true or false")
         contrasts.append(
             Contrast(
                 name=str(item.get("name") or f"{item['factor']} vs {item['baseline']}"),
@@ -116,6 +134,10 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
                 baseline=str(item["baseline"]),
                 by=tuple(str(b) for b in by),
                 metrics=_figures(item.get("metrics") or (), f"report.contrasts[{i}].metrics"),
+                expect=expect,
+                pool=bool(item.get("pool", False)),
+                primary=item.get("primary", i == 0),
+                where=tuple((str(k), str(v)) for k, v in where.items()),
             )
         )
     references = []
@@ -136,6 +158,7 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
         references.append(Reference(str(item["model"]), str(item["source"]), tuple(values)))
     return ReportSpec(
         question=str(block.get("question") or ""),
+        hypothesis=str(block.get("hypothesis") or ""),
         contrasts=tuple(contrasts),
         references=tuple(references),
         references_note=str(block.get("references_note") or ""),
@@ -165,39 +188,104 @@ def load_spec(study: str, root: Path) -> ReportSpec:
     return parse_spec(data.get("report"))
 
 
-def _diff_bounds(metric: str) -> tuple[float, float] | None:
-    bounds = contract.RANGES.get(metric)
-    if bounds is None:
-        return None
-    width = bounds[1] - bounds[0]
-    return (-width, width)
-
-
-def _verdict(level: str, baseline: str, n: int, low: float, high: float, metric: str) -> str:
-    name = contract.short_name(metric)
-    if n < contract.MIN_N_FOR_CI:
-        return f"too few paired seeds (n={n})"
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return f"no {name} to compare"
-    more, fewer = _WORDS.get(metric, (f"has a higher {name}", f"has a lower {name}"))
-    if low > 0:
-        return f"{level} {more} than {baseline}"
-    if high < 0:
-        return f"{level} {fewer} than {baseline}"
-    return "no difference detected"
-
-
 def _per_seed(group: pd.DataFrame, column: str) -> pd.Series:
     values = pd.to_numeric(group[column].astype("Float64"), errors="coerce").astype("float64")
     return values.groupby(group["seed"].astype("int64")).mean()
 
 
+# Figures compared only on pairs where both runs have samples of some quality: recall 0 means the samples
+# cover none of the data (degenerate), and precision / recall are then no measure of quality.
+_NEEDS_RECALL = (contract.PRECISION, contract.RECALL)
+
+
+def _recall_ok(group: pd.DataFrame) -> pd.Series:
+    column = contract.metric_column(contract.RECALL)
+    if column not in group:
+        return pd.Series(dtype=bool)
+    return _per_seed(group, column) > 0
+
+
+def _outcomes(runs: pd.DataFrame) -> str:
+    """An arm's runs in words: the digits each covers at the end (by seed) and how many collapsed or never
+    learned; "" when no run logged the digit figure."""
+    column = contract.metric_column(contract.MODES)
+    if column not in runs or runs[column].isna().all():
+        return ""
+    ordered = runs.sort_values("seed", kind="stable")
+    digits = ",".join(fmt(float(v), 3) for v in ordered[column])
+    text = f"digits {digits}"
+    for flag, words in ((contract.COLLAPSED, "collapsed"), (contract.NEVER_LEARNED, "never learned")):
+        if flag in runs:
+            count = int(runs[flag].astype("boolean").fillna(False).sum())
+            if count:
+                text += f"; {count} {words}"
+    return text
+
+
+def _at_bound(values: np.ndarray, bound: float) -> bool:
+    return bool(values.size) and math.isfinite(bound) and bool(np.all(np.abs(values - bound) <= 1e-6))
+
+
+def _row(
+    common: dict[str, object],
+    metric: str,
+    treat: pd.DataFrame,
+    base: pd.DataFrame,
+    alternative: str,
+) -> dict[str, object] | None:
+    """One comparison of ``metric`` between the runs ``treat`` and ``base`` (paired by seed within each
+    ``_group``); None when neither side logged the figure."""
+    column = contract.metric_column(metric)
+    if treat[column].isna().all() and base[column].isna().all():
+        return None  # a figure this group does not log (the 1,000-mode figures on MNIST)
+    diffs, strata, t_all, b_all = [], [], [], []
+    for group_name in dict.fromkeys(treat["_group"]):
+        t_part, b_part = treat[treat["_group"] == group_name], base[base["_group"] == group_name]
+        t_seed, b_seed = _per_seed(t_part, column), _per_seed(b_part, column)
+        pair = (t_seed - b_seed).dropna()
+        if metric in _NEEDS_RECALL:
+            ok = (_recall_ok(t_part) & _recall_ok(b_part)).reindex(pair.index, fill_value=False)
+            pair = pair[ok]
+        diffs += pair.tolist()
+        strata += [group_name] * len(pair)
+        t_all += t_seed.loc[pair.index].tolist()
+        b_all += b_seed.loc[pair.index].tolist()
+    d = np.asarray(diffs, dtype=np.float64)
+    n = int(d.size)
+    low, high = inference.bootstrap_ci(d, strata) if n >= 2 else (float("nan"), float("nan"))
+    both = np.asarray(t_all + b_all, dtype=np.float64)
+    fig = contract.figure(metric)
+    return {
+        **common,
+        "metric": metric,
+        "n_pairs": n,
+        "mean_diff": float(d.mean()) if n else float("nan"),
+        "sd_diff": float(d.std(ddof=1)) if n >= 2 else float("nan"),
+        "ci_low": low,
+        "ci_high": high,
+        "level_mean": float(np.mean(t_all)) if n else float("nan"),
+        "baseline_mean": float(np.mean(b_all)) if n else float("nan"),
+        "alternative": alternative,
+        "p_value": inference.sign_flip_p(d, alternative) if n else float("nan"),
+        "p_holm": float("nan"),
+        "verdict": "",
+        "seeds_needed": float("nan"),
+        "diffs": " ".join(fmt(float(v), 3) for v in d),
+        "_nonzero": int(np.count_nonzero(d)),
+        # every run of both arms at the lowest (highest) attainable value: a difference below (above) could
+        # not show, so the design cannot tell, unless the hypothesis only asks for one the other way
+        "_floor": _at_bound(both, fig.low) and alternative != "greater",
+        "_ceiling": _at_bound(both, fig.high) and alternative != "less",
+    }
+
+
 def contrast_rows(
-    runs: pd.DataFrame, varying: Sequence[str], contrast: Contrast, confidence: float = CONFIDENCE
+    runs: pd.DataFrame, varying: Sequence[str], contrast: Contrast
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Long table (:data:`LONG_COLUMNS`), one row per (group, level, figure); plus messages on what could
-    not be compared. ``runs`` is relabelled (``factor.<key>`` columns, see
-    :func:`analysis.labels.relabel`)."""
+    """Long table (:data:`LONG_COLUMNS`), one row per (group, level, figure), plus a pooled row per (level,
+    figure) for a pooled contrast; plus messages on what could not be compared. ``runs`` is relabelled
+    (``factor.<key>`` columns, see :func:`analysis.labels.relabel`). p-values are raw: :func:`decide` adjusts
+    them and gives the verdicts."""
     messages: list[str] = []
     fcol = FACTOR_PREFIX + contrast.factor
     if fcol not in runs:
@@ -209,8 +297,17 @@ def contrast_rows(
     missing_by = [b for b in contrast.by if b not in varying]
     if missing_by:
         messages.append(f"contrast {contrast.name!r}: by {missing_by} do not vary; ignored")
-    group_keys = [k for k in contrast.by if k in varying]
-    group_keys += [k for k in varying if k != contrast.factor and k not in group_keys]
+    unknown = [k for k, _ in contrast.where if k not in varying]
+    if unknown:
+        return pd.DataFrame(columns=LONG_COLUMNS), [
+            f"contrast {contrast.name!r}: where names {unknown}, which do not vary "
+            f"(varying: {', '.join(varying)})"
+        ]
+    for key, value in contrast.where:
+        runs = runs[runs[FACTOR_PREFIX + key].map(lambda v, value=value: same_value(v, value))]
+    fixed = {k for k, _ in contrast.where}
+    group_keys = [k for k in contrast.by if k in varying and k not in fixed]
+    group_keys += [k for k in varying if k != contrast.factor and k not in group_keys and k not in fixed]
     done = completed(runs).dropna(subset=["seed"])
     levels: list[str] = []
     for value in runs[fcol].dropna():
@@ -224,7 +321,6 @@ def contrast_rows(
     baseline = next(v for v in levels if same_value(contrast.baseline, v))
     wanted = contrast.metrics or contract.CONTRAST_METRICS
     metrics = [m for m in wanted if contract.metric_column(m) in runs]
-    rows: list[dict[str, object]] = []
     if group_keys:
         keyed = done.assign(
             _group=done[[FACTOR_PREFIX + k for k in group_keys]].astype(str).agg(SEPARATOR.join, axis=1)
@@ -232,248 +328,295 @@ def contrast_rows(
     else:
         keyed = done.assign(_group="all runs")
     group_order = list(dict.fromkeys(keyed.sort_values("config_label")["_group"]))
-    for group_name in group_order:
-        group = keyed[keyed["_group"] == group_name]
-        base = group[group[fcol].map(lambda v: same_value(v, baseline))]
-        for level in levels:
-            if level == baseline:
-                continue
-            treat = group[group[fcol] == level]
+    is_base = keyed[fcol].map(lambda v: same_value(v, baseline))
+    rows: list[dict[str, object]] = []
+    for level in levels:
+        if level == baseline:
+            continue
+        places = [(g, [g]) for g in group_order]
+        if contrast.pool and len(group_order) > 1:
+            places.append((POOLED, group_order))
+        for place, groups in places:
+            chosen = keyed["_group"].isin(groups)
+            treat, base = keyed[chosen & (keyed[fcol] == level)], keyed[chosen & is_base]
             if treat.empty:
                 continue
             common = {
                 "contrast": contrast.name,
-                "group": group_name,
+                "group": place,
                 "level": level,
                 "baseline": baseline,
-                "level_collapsed": _count_collapsed(treat),
-                "level_n": len(treat),
-                "baseline_collapsed": _count_collapsed(base),
-                "baseline_n": len(base),
+                "level_outcomes": _outcomes(treat),
+                "baseline_outcomes": _outcomes(base),
             }
+            first = True  # the first figure the place logs carries the question (digits, or Stacked modes)
             for metric in metrics:
-                column = contract.metric_column(metric)
-                if treat[column].isna().all() and base[column].isna().all():
-                    continue  # a figure this group does not log (the 1,000-mode figures on MNIST)
-                t_seed, b_seed = _per_seed(treat, column), _per_seed(base, column)
-                diffs = (t_seed - b_seed).dropna()
-                stats = mean_ci(diffs.to_numpy(), confidence)
-                low, high = stats["ci_low"], stats["ci_high"]
-                if stats["n"] < contract.MIN_N_FOR_CI:
-                    low = high = float("nan")
-                low, high = clip_interval(low, high, _diff_bounds(metric))
-                rows.append(
-                    {
-                        **common,
-                        "metric": metric,
-                        "n_pairs": stats["n"],
-                        "mean_diff": stats["mean"],
-                        "ci_low": low,
-                        "ci_high": high,
-                        "level_mean": float(t_seed.loc[diffs.index].mean()) if len(diffs) else np.nan,
-                        "baseline_mean": float(b_seed.loc[diffs.index].mean()) if len(diffs) else np.nan,
-                        "verdict": _verdict(level, baseline, stats["n"], low, high, metric),
-                    }
+                alternative = EXPECT[contrast.expect] if first else "two-sided"
+                row = _row(common, metric, treat, base, alternative)
+                if row is None:
+                    continue
+                # primary: the first figure of a primary contrast, pooled when it pools, else per group
+                pooled = contrast.pool and len(group_order) > 1
+                row["family"] = (
+                    PRIMARY if contrast.primary and first and (place == POOLED) == pooled else SECONDARY
                 )
-    return pd.DataFrame(rows, columns=LONG_COLUMNS), messages
+                rows.append(row)
+                first = False
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=LONG_COLUMNS), messages
+    return frame[[*LONG_COLUMNS, "_floor", "_ceiling", "_nonzero"]], messages
 
 
-# The same differences without their verb, for lists: (when positive, when negative).
-_ADJECTIVES = {
-    contract.MODES: ("more digits", "fewer digits"),
-    contract.RECALL: ("higher recall", "lower recall"),
-    contract.PRECISION: ("higher precision", "lower precision"),
-    contract.FD: ("larger FD", "smaller FD"),
-    contract.STRETCHED_MODES: ("more digits once stretched", "fewer digits once stretched"),
-    contract.CONTRAST: ("more contrast", "less contrast"),
-    contract.STACKED_MODES: ("more Stacked-MNIST modes", "fewer Stacked-MNIST modes"),
-    contract.KL_TO_UNIFORM: ("larger KL", "smaller KL"),
-    contract.STACKED_KL: ("larger Stacked-MNIST KL", "smaller Stacked-MNIST KL"),
-}
-# At most this many places are named in a clause of the answer; beyond, only their count.
-_MAX_NAMED = 6
-
-
-def _direction(row: Mapping[str, Any]) -> int:
-    """+1 / -1 when the row's interval lies above / below 0 (with enough pairs), else 0."""
-    if int(row["n_pairs"]) < contract.MIN_N_FOR_CI:
-        return 0
-    low, high = float(row["ci_low"]), float(row["ci_high"])
-    return 1 if low > 0 else -1 if high < 0 else 0
-
-
-def _adjective(metric: str, direction: int) -> str:
-    name = contract.short_name(metric)
-    more, fewer = _ADJECTIVES.get(metric, (f"higher {name}", f"lower {name}"))
-    return more if direction > 0 else fewer
-
-
-def also_differs(part: pd.DataFrame) -> str:
-    """The figures other than the first whose interval excludes 0, in plain words ("lower precision, larger
-    FD"), or "" when none does."""
-    words = [
-        _adjective(str(r["metric"]), d) for _, r in part.iloc[1:].iterrows() if (d := _direction(r)) != 0
+def decide(long: pd.DataFrame) -> pd.DataFrame:
+    """``long`` (every contrast of a study, from :func:`contrast_rows`) with Holm's p within each family, the
+    verdict class of each row and, for a row not decided, the seeds that would decide it."""
+    out = long.copy()
+    if out.empty:
+        return out[LONG_COLUMNS]
+    out["p_holm"] = np.nan
+    out["_min_p"] = [
+        inference.min_p(int(n), a) for n, a in zip(out["_nonzero"], out["alternative"], strict=True)
     ]
-    return ", ".join(words)
+    sizes = {}
+    for family in (PRIMARY, SECONDARY):
+        mask = out["family"] == family
+        if mask.any():
+            out.loc[mask, "p_holm"] = inference.holm(
+                out.loc[mask, "p_value"].to_numpy(dtype=float), out.loc[mask, "_min_p"]
+            )
+            # the strictest Holm level of the whole family: what a comparison must reach with more seeds
+            sizes[family] = max(1, int(out.loc[mask, "p_value"].notna().sum()))
+    verdicts, needed = [], []
+    for _, r in out.iterrows():
+        fig = contract.figure(str(r["metric"]))
+        verdict = inference.classify(
+            n=int(r["n_pairs"]),
+            mean=float(r["mean_diff"]),
+            low=float(r["ci_low"]),
+            high=float(r["ci_high"]),
+            p_adjusted=float(r["p_holm"]),
+            mmd=fig.mmd,
+            at_floor=bool(r.get("_floor", False)),
+            at_ceiling=bool(r.get("_ceiling", False)),
+        )
+        if int(r["n_pairs"]) == 0 and r["metric"] in _NEEDS_RECALL:
+            verdict = DEGENERATE
+        verdicts.append(verdict)
+        if verdict == inference.NOT_DECIDED:
+            level = inference.ALPHA / sizes.get(r["family"], 1)
+            needed.append(
+                inference.seeds_needed(
+                    float(r["mean_diff"]),
+                    float(r["sd_diff"]),
+                    fig.mmd,
+                    level=level,
+                    alternative=r["alternative"],
+                )
+            )
+        else:
+            needed.append(float("nan"))
+    out["verdict"] = verdicts
+    out["seeds_needed"] = needed
+    return out[LONG_COLUMNS].reset_index(drop=True)
 
 
-def _count_collapsed(runs: pd.DataFrame) -> int | None:
-    """How many of ``runs`` collapsed; None when none of them logged the digit figure collapse is judged on
-    (Stacked-MNIST runs log the 1,000-mode figures instead): unknown, not "none collapsed"."""
-    coll = contract.COLLAPSED
-    if coll not in runs or runs[coll].isna().all():
-        return None
-    return int(runs[coll].astype("boolean").fillna(False).sum())
+# ---- words ------------------------------------------------------------------------------------------------
 
 
-def _known(value: object) -> bool:
-    return value is not None and not pd.isna(value)
+def _sign(row: Mapping[str, Any]) -> int:
+    mean = float(row["mean_diff"])
+    return 0 if not math.isfinite(mean) or mean == 0 else (1 if mean > 0 else -1)
 
 
-def wide_markdown(long: pd.DataFrame) -> pd.DataFrame:
-    """One row per (group, level): the difference of each figure as "mean [low, high]", the collapse counts,
-    and the verdict read from the first figure, followed by the other figures whose interval excludes 0."""
+def _p(value: float) -> str:
+    if not math.isfinite(value):
+        return "–"
+    return f"{value:.2g}" if value >= 0.001 else "< 0.001"
+
+
+def delta_text(row: Mapping[str, Any]) -> str:
+    """``"-8.4 [-8.9, -7.8]"``; one value when every pair differs alike (``"-9 (every pair)"``); no
+    interval below 2 pairs."""
+    mean, low, high, n = (float(row[k]) for k in ("mean_diff", "ci_low", "ci_high", "n_pairs"))
+    if n == 0 or not math.isfinite(mean):
+        return "–"
+    if n < 2 or not (math.isfinite(low) and math.isfinite(high)):
+        return f"{fmt(mean, 3)} (one pair)"
+    if low == high:
+        return f"{fmt(mean, 3)} (every pair)"
+    return f"{fmt(mean, 3)} [{fmt(low, 3)}, {fmt(high, 3)}]"
+
+
+def _where(row: Mapping[str, Any]) -> str:
+    group = str(row["group"])
+    if group == "all runs":
+        return ""
+    return " pooled over all groups" if group == POOLED else f" in {group}"
+
+
+def claim(row: Mapping[str, Any]) -> str:
+    """One comparison as a clause: what differs, by how much, on how many pairs, with its test."""
+    fig = contract.figure(str(row["metric"]))
+    sign = _sign(row)
+    words = fig.more if sign > 0 else fig.fewer if sign < 0 else f"the same {fig.short}"
+    holm = float(row["p_holm"])
+    adjusted = (
+        f"Holm {_p(holm)}"
+        if math.isfinite(holm)
+        else "too few pairs for the exact test to reach Holm's level"
+    )
+    return (
+        f"{row['level']} has {words} than {row['baseline']}{_where(row)}: Δ {fig.short} {delta_text(row)}, "
+        f"{int(row['n_pairs'])} seed pairs, sign-flip p {_p(float(row['p_value']))} ({adjusted})"
+    )
+
+
+def _needed(row: Mapping[str, Any]) -> str:
+    n = float(row["seeds_needed"])
+    if not math.isfinite(n):
+        return ""
+    return (
+        f"about {int(n)} seed pairs would decide it"
+        if n <= 100
+        else "more than 100 seed pairs would decide it"
+    )
+
+
+def study_verdict(long: pd.DataFrame, contrasts: Sequence[Contrast]) -> tuple[str, str]:
+    """(``Yes.`` | ``No.`` | ``Not decided.``, the answer in one sentence) from the primary rows of a decided
+    long table: Yes when a primary comparison is a difference in the expected direction (any direction
+    when none is expected); No when every primary comparison is an equivalence or a difference against
+    the expectation; else Not decided (the rows at a floor or ceiling, and the seeds that would decide the
+    largest effect, said)."""
+    primary = long[long["family"] == PRIMARY] if not long.empty else long
+    if primary.empty:
+        return UNDECIDED, "No primary comparison could be computed yet (see the messages below)."
+    expect = {c.name: {"lower": -1, "higher": 1}.get(c.expect, 0) for c in contrasts}
+
+    def expected(r: Mapping[str, Any]) -> bool:
+        want = expect.get(str(r["contrast"]), 0)
+        return want == 0 or _sign(r) == want
+
+    rows = list(primary.to_dict("records"))
+    hits = [r for r in rows if r["verdict"] == inference.DIFFERENCE and expected(r)]
+    against = [
+        r
+        for r in rows
+        if r["verdict"] == inference.EQUIVALENT or (r["verdict"] == inference.DIFFERENCE and not expected(r))
+    ]
+    total = len(rows)
+    if hits:
+        text = "; ".join(claim(r) for r in hits[:4])
+        more = f" (and {len(hits) - 4} more)" if len(hits) > 4 else ""
+        lead = "" if total == 1 else f"{len(hits)} of {total} primary comparisons differ as expected: "
+        return YES, f"{lead}{text}{more}."
+    if len(against) == total:
+        parts = []
+        for r in against[:3]:
+            fig = contract.figure(str(r["metric"]))
+            if r["verdict"] == inference.EQUIVALENT:
+                parts.append(
+                    f"{r['level']} and {r['baseline']}{_where(r)} are equivalent within ± {fmt(fig.mmd, 3)} "
+                    f"{fig.short}: Δ {delta_text(r)}, {int(r['n_pairs'])} seed pairs"
+                )
+            else:
+                parts.append(claim(r) + ", against the expected direction")
+        return NO, "; ".join(parts) + "."
+    floors = [r for r in rows if r["verdict"] in (inference.FLOOR, inference.CEILING)]
+    if len(floors) == total:
+        fig = contract.figure(str(rows[0]["metric"]))
+        low = rows[0]["verdict"] == inference.FLOOR
+        bound = fig.low if low else fig.high
+        where = "" if total == 1 else f" in all {total} primary comparisons"
+        return UNDECIDED, (
+            f"every run of both arms{where} ends at {fmt(bound, 3)} ({fig.short}), the "
+            f"{'lowest' if low else 'highest'} value the figure takes, so it cannot tell the arms apart in "
+            f"this design ({int(rows[0]['n_pairs'])} seed pairs each)."
+        )
+    open_rows = [r for r in rows if r["verdict"] == inference.NOT_DECIDED]
+    if open_rows:
+        largest = max(
+            open_rows,
+            key=lambda r: abs(float(r["mean_diff"])) if math.isfinite(float(r["mean_diff"])) else -1,
+        )
+        lead = "" if total == 1 else f"none of the {total} primary comparisons is decided; the largest: "
+        tail = f"; {_needed(largest)}" if _needed(largest) else ""
+        return UNDECIDED, f"{lead}{claim(largest)}{tail}."
+    return UNDECIDED, f"{total} primary comparisons: {', '.join(sorted({str(r['verdict']) for r in rows}))}."
+
+
+def verdict_table(long: pd.DataFrame) -> pd.DataFrame:
+    """The small table under the verdict: each primary comparison with both arms' means, Δ, p and class."""
+    primary = long[long["family"] == PRIMARY]
+    rows = []
+    for _, r in primary.iterrows():
+        fig = contract.figure(str(r["metric"]))
+        row = {
+            "compared": f"{r['level']} − {r['baseline']}",
+            "where": "pooled" if r["group"] == POOLED else str(r["group"]),
+            f"{r['level'] if primary['level'].nunique() == 1 else 'level'} ({fig.short})": fmt(
+                float(r["level_mean"]), 3
+            ),
+            f"{r['baseline']} ({fig.short})": fmt(float(r["baseline_mean"]), 3),
+            f"Δ {fig.short}": delta_text(r),
+            "pairs": int(r["n_pairs"]),
+            "p (Holm)": f"{_p(float(r['p_value']))} ({_p(float(r['p_holm']))})",
+            "verdict": _verdict_cell(r),
+        }
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if (
+        not frame.empty
+        and (frame["where"] == frame["where"].iloc[0]).all()
+        and frame["where"].iloc[0] == "all runs"
+    ):
+        frame = frame.drop(columns=["where"])
+    return frame
+
+
+def _verdict_cell(r: Mapping[str, Any]) -> str:
+    verdict = str(r["verdict"])
+    if verdict == inference.NOT_DECIDED and math.isfinite(float(r["seeds_needed"])):
+        needed = int(r["seeds_needed"])
+        return f"not decided (≈{needed} pairs)" if needed <= 100 else "not decided (> 100 pairs)"
+    return verdict
+
+
+def wide_table(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per (group, level) of one contrast: Δ of each figure as "mean [low, high]" with its verdict
+    class, and both arms' outcomes (digits per seed, collapsed, never learned)."""
     if long.empty:
         return pd.DataFrame()
     rows = []
     for (group, level), part in long.groupby(["group", "level"], sort=False):
         first = part.iloc[0]
         row: dict[str, object] = {
-            "runs": group,
+            "runs": "pooled" if group == POOLED else group,
             "compared": f"{level} − {first['baseline']}",
             "pairs": int(first["n_pairs"]),
         }
         for _, r in part.iterrows():
-            row[f"Δ {contract.short_name(str(r['metric']))}"] = interval_text(
-                float(r["mean_diff"]), float(r["ci_low"]), float(r["ci_high"]), int(r["n_pairs"])
-            ).replace(f" (n={int(r['n_pairs'])})", "")
-        row["collapsed"] = (
-            f"{int(first['level_collapsed'])}/{first['level_n']} vs "
-            f"{int(first['baseline_collapsed'])}/{first['baseline_n']}"
-            if _known(first["level_collapsed"]) and _known(first["baseline_collapsed"])
-            else "n/a"
-        )
-        also = also_differs(part)
-        row["verdict"] = first["verdict"] + (f"; also {also}" if also else "")
+            short = contract.short_name(str(r["metric"]))
+            row[f"Δ {short}"] = f"{delta_text(r)} · {_verdict_cell(r)}"
+        row["level runs"] = first["level_outcomes"]
+        row["baseline runs"] = first["baseline_outcomes"]
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if (frame["runs"] == "all runs").all():
+        frame = frame.drop(columns=["runs"])
+    return frame
 
 
-def _named(places: Sequence[str], total: int, *, limit: int = _MAX_NAMED, every: bool = False) -> str:
-    """``"in 2 of 6 (a, b)"``, ``"in both"``, ``"in all 6"``; the places named up to ``limit`` (when they are
-    all of them, only with ``every``)."""
-    if len(places) == total and total > 1:
-        count = "in both" if total == 2 else f"in all {total}"
-        return f"{count} ({', '.join(places)})" if every and len(places) <= limit else count
-    count = f"in {len(places)} of {total}" if total > 1 else ""
-    if len(places) > limit:
-        return count
-    names = ", ".join(places)
-    return f"{count} ({names})" if count else f"({names})"
-
-
-def _delta(row: Mapping[str, Any]) -> str:
-    return f"Δ {fmt(float(row['mean_diff']), 3)}"
-
-
-def _primary_clauses(rows: pd.DataFrame, baseline: str, place: Any, subject: str | None) -> list[str]:
-    """Clauses on the first figure: the places where it differs in each direction (with the mean paired
-    difference), then those with no detected difference, then those with too few pairs. ``subject`` (the one
-    compared level) makes the clause a sentence ("post covers fewer digits than modern in 5 of 6 (...)");
-    without it the clause is a list ("fewer digits than none: a Δ -7, b Δ -6")."""
-    metric = str(rows["metric"].iloc[0])
-    total = len(rows)
-    clauses = []
-    directions = rows.apply(_direction, axis=1)
-    for direction in (-1, 1):
-        hit = rows[directions == direction]
-        if hit.empty:
-            continue
-        places = [f"{place(r)} {_delta(r)}" for _, r in hit.iterrows()]
-        if subject is None:
-            clauses.append(f"{_adjective(metric, direction)} than {baseline}: {', '.join(places)}")
-        else:
-            more, fewer = _WORDS.get(metric, _ADJECTIVES.get(metric, ("differs", "differs")))
-            verb = more if direction > 0 else fewer
-            clauses.append(f"{subject} {verb} than {baseline} {_named(places, total, every=True)}")
-    enough = rows["n_pairs"] >= contract.MIN_N_FOR_CI
-    for mask, words in ((enough & (directions == 0), "no difference detected"), (~enough, "too few pairs")):
-        places = [place(r) for _, r in rows[mask].iterrows()]
-        if places and subject is None:
-            clauses.append(f"{words}: {', '.join(places)}" if len(places) < total else f"{words} in any")
-        elif places:
-            clauses.append(f"{words} {_named(places, total)}")
-    return clauses
-
-
-def _also_clause(part: pd.DataFrame, first_metric: str, place: Any) -> str:
-    """The other figures whose interval excludes 0: each direction with where (named up to three places)."""
-    others = []
-    total = int((part["metric"] == first_metric).sum())
-    for metric in dict.fromkeys(part["metric"]):
-        if metric == first_metric:
-            continue
-        sub = part[part["metric"] == metric]
-        directions = sub.apply(_direction, axis=1)
-        for direction in (-1, 1):
-            hit = sub[directions == direction]
-            if not hit.empty:
-                where = _named([place(r) for _, r in hit.iterrows()], total, limit=3)
-                others.append(f"{_adjective(str(metric), direction)} {where}".rstrip())
-    return "besides, " + ", ".join(others) if others else ""
-
-
-def _collapsed(rows: pd.DataFrame) -> str:
-    """The collapse counts of ``rows``; "" when collapse is not judged there (no digit figure)."""
-    rows = rows[rows["level_collapsed"].map(_known) & rows["baseline_collapsed"].map(_known)]
-    if rows.empty:
-        return ""
-    bases = rows.drop_duplicates("group")
-    return (
-        f"collapsed: {int(rows['level_collapsed'].sum())}/{int(rows['level_n'].sum())} runs against "
-        f"{int(bases['baseline_collapsed'].sum())}/{int(bases['baseline_n'].sum())} of the baseline"
-    )
-
-
-def summary_sentence(long: pd.DataFrame, contrast: Contrast) -> str:
-    """The answer of one contrast, from its long table: where the first figure differs (with the mean paired
-    difference) and where not, what else differs, and the collapse counts. With one compared level the
-    places are the groups; with several levels, one part per group naming the levels."""
-    part = long[(long["contrast"] == contrast.name)]
+def secondary_findings(long: pd.DataFrame) -> list[str]:
+    """The secondary comparisons that are differences (after Holm, and at least the figure's minimum
+    meaningful difference), one clause each, then a count of the rest by verdict class."""
+    part = long[long["family"] == SECONDARY] if not long.empty else long
     if part.empty:
-        return f"{contrast.name}: nothing to compare yet."
-    first_metric = str(part["metric"].iloc[0])
-    baseline = str(part["baseline"].iloc[0])
-    levels = list(dict.fromkeys(part["level"]))
-    groups = list(dict.fromkeys(part["group"]))
-    head = f"{contrast.name} ({contract.short_name(first_metric)})"
-    primary = part[part["metric"] == first_metric]
-    # groups that lead with different figures (10 digits on MNIST, 1,000 Stacked modes) get a part each
-    mixed = part.groupby("group", sort=False)["metric"].first().nunique() > 1
-    if len(levels) == 1 and not mixed:
-
-        def place(r: Mapping[str, Any]) -> str:
-            return str(r["group"])
-
-        clauses = _primary_clauses(primary, baseline, place, subject=levels[0])
-        clauses.append(_also_clause(part, first_metric, place))
-        clauses.append(_collapsed(primary))
-        return f"{head}: " + "; ".join(c for c in clauses if c) + "."
-
-    def level_place(r: Mapping[str, Any]) -> str:
-        return str(r["level"])
-
-    pieces = []
-    for group in groups:
-        in_group = part[part["group"] == group]
-        group_metric = str(
-            in_group["metric"].iloc[0]
-        )  # a group may not log the first figure (MNIST vs Stacked)
-        rows = in_group[in_group["metric"] == group_metric]
-        clauses = _primary_clauses(rows, baseline, level_place, subject=None)
-        clauses.append(_also_clause(in_group, group_metric, level_place))
-        clauses.append(_collapsed(rows))
-        figure = "" if group_metric == first_metric else f" ({contract.short_name(group_metric)})"
-        where = "" if group == "all runs" else f"In {group}{figure}: "
-        pieces.append(where + "; ".join(c for c in clauses if c) + ".")
-    return f"{head}. " + " ".join(pieces)
+        return []
+    found = part[part["verdict"] == inference.DIFFERENCE]
+    lines = [claim(r) for _, r in found.iterrows()]
+    counts = part["verdict"].value_counts()
+    tally = ", ".join(f"{int(counts[c])} {c}" for c in inference.CLASSES if c in counts)
+    lines.append(f"All {len(part)} secondary comparisons (Holm over all of them): {tally}.")
+    return lines

@@ -3,6 +3,7 @@ study's most recent parent run. Missing data never raises: it becomes a message 
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,18 +11,20 @@ from pathlib import Path
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from analysis import contract, plots, references
+from analysis import contract, plots
 from analysis.artifacts import fetch_samples, upload_report
-from analysis.contrasts import ReportSpec, contrast_rows, load_spec, summary_sentence, wide_markdown
+from analysis.contrasts import ReportSpec, contrast_rows, decide, load_spec, wide_table
+from analysis.document import study_blocks
 from analysis.labels import relabel
 from analysis.load import Study, load_study
-from analysis.report import Block, write_report
-from analysis.stats import CONFIDENCE, add_collapse, status_counts, summarize
+from analysis.meta import META, build_meta
+from analysis.report import write_report
+from analysis.stats import add_collapse, status_counts, summarize
 from analysis.tables import headline_table, run_table, summary_markdown, write_table
 from gansweep import paths
 
 # Everything regenerate() writes lives under these names in the output folder (removed before rewriting).
-OUTPUTS = ("plots", "tables", "report.md", "report.html")
+OUTPUTS = ("plots", "tables", "report.md", "report.html", META)
 PLOT_FILES = {
     "modes": "modes_covered.png",
     "quality": "quality_kl_fd_ndb.png",
@@ -47,9 +50,8 @@ class Result:
     spec: ReportSpec = field(default_factory=ReportSpec)
     shared: dict[str, str] = field(default_factory=dict)
     contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)
-    contrast_files: list[tuple[str, pd.DataFrame, Path | None]] = field(default_factory=list)
     runs: pd.DataFrame = field(default_factory=pd.DataFrame)
-    answer: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
 
 
 def _clear(out_dir: Path) -> None:
@@ -105,7 +107,7 @@ def _make_plots(
             status,
             contract.MODES,
             p,
-            title="Digits covered per config (of 10; mean ± 95 % CI)",
+            title="Digits covered per config (of 10; mean and 95 % bootstrap interval)",
             xlabel="eval/modes_covered at the end of training",
             xlim=(-0.3, contract.N_DIGITS + 0.3),
         ),
@@ -123,7 +125,7 @@ def _make_plots(
             status,
             contract.STACKED_MODES,
             p,
-            title="Stacked-MNIST modes covered per config (of 1000; mean ± 95 % CI)",
+            title="Stacked-MNIST modes covered per config (of 1000; mean and 95 % bootstrap interval)",
             xlabel="eval/stacked_modes_covered at the end of training",
             xlim=(0, contract.N_STACKED_MODES),
         ),
@@ -133,10 +135,15 @@ def _make_plots(
             status,
             contract.STACKED_KL,
             p,
-            title="Stacked-MNIST KL to uniform over 1000 modes per config (nats; mean ± 95 % CI)",
+            title="Stacked-MNIST KL to uniform over 1000 modes (nats; mean and 95 % bootstrap interval)",
             xlabel="eval/stacked_kl_to_uniform at the end of training",
         ),
     }
+    stacked = contract.metric_column(contract.STACKED_MODES)
+    if stacked not in runs or runs[stacked].isna().all():
+        jobs = {
+            k: v for k, v in jobs.items() if k not in ("stacked", "stacked_kl")
+        }  # not this study's figures
     for name, job in jobs.items():
         try:
             result.plots[name] = job(plot_dir / PLOT_FILES[name])
@@ -150,162 +157,51 @@ def _samples_plot(study: Study, runs: pd.DataFrame, path: Path, result: Result, 
     return plots.plot_samples(images, sorted(runs["config_label"].unique()), path, artifact)
 
 
-def _blocks(
-    study: Study,
-    runs: pd.DataFrame,
-    status: pd.DataFrame,
-    headline: pd.DataFrame,
-    result: Result,
-    collapse_modes: float,
-    parent: str | None,
-) -> list[Block]:
-    n_configs = runs["config_label"].nunique() if not runs.empty else 0
-    blocks = [
-        Block("h1", f"Study {study.name}: mode collapse across configs and seeds"),
-        Block(
-            "p",
-            f"{len(runs)} runs in {n_configs} configs, read from MLflow experiment {study.name} "
-            f"(id {study.experiment_id}). Regenerate with: gansweep-analyze experiment={study.name}",
-        ),
-    ]
-    blocks += answer_blocks(result, collapse_modes)
-    if parent:
-        blocks.append(
-            Block(
-                "p",
-                f"Most recent parent run: {parent}; this report is also logged there under "
-                f"{contract.REPORT_ARTIFACT_PATH}/.",
-            )
-        )
-    if result.messages:
-        blocks += [Block("h2", "Messages"), Block("list", items=tuple(result.messages))]
-    blocks += [Block("h2", "Runs per config by outcome"), Block("table", table=status)]
-    if not headline.empty and len(headline.columns) > 1:
-        blocks += [
-            Block("h2", "Final metrics per config"),
-            Block(
-                "p",
-                f"Mean [{CONFIDENCE:.0%} CI] (n = completed runs with a finite value): {HEADLINE_METHOD}. "
-                "Full table: tables/summary.csv; per run: tables/runs.csv.",
-            ),
-            Block("table", table=headline),
-        ]
-    if result.spec.references:
-        refs = references.to_meta(result.spec.references)
-        blocks += [
-            Block("h2", "Beside the published figures"),
-            Block(
-                "table",
-                table=references.table(refs, headline.astype(str) if not headline.empty else headline),
-            ),
-        ]
-        if result.spec.references_note:
-            blocks.append(Block("p", result.spec.references_note))
-    captions = {
-        "modes": "Digits covered at the end of training (dots: runs, diamond: mean with 95 % CI).",
-        "quality": "KL of the class distribution to uniform, Fréchet distance and NDB per config.",
-        "precision_recall": "Precision (sample fidelity) against recall (coverage of the data), per run and "
-        "per config mean.",
-        "curves": "Training curves per config; the collapse onset of a run is marked by a dotted line and ▼.",
-        "class_shares": "Share of each digit among a config's final samples (collapse: one bright cell).",
-        "samples": "Final sample grid of each config's representative run, on the absolute grey scale.",
-        "samples_stretched": "The same samples with each image's contrast stretched to its own min-max, as "
-        "matplotlib's imshow shows them and as the post saw them: a digit drawn in the 5th decimal of a grey "
-        "square appears here (eval/contrast says how faint it really is).",
-        "stacked": "Stacked-MNIST modes covered (of 1000).",
-        "stacked_kl": "Stacked-MNIST KL of the mode distribution to uniform over 1000 modes (nats).",
-    }
-    if result.plots:
-        blocks.append(Block("h2", "Plots"))
-        for name, path in result.plots.items():
-            if name not in captions:  # the contrast figures stand beside their tables above
+@dataclass
+class Derived:
+    """What :func:`derive_tables` wrote and found."""
+
+    files: list[Path] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)  # every contrast's rows, decided together
+    plots: dict[str, Path] = field(default_factory=dict)  # the contrast plots by name
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec, out_dir: Path) -> Derived:
+    """The tables a study's answer rests on, from its runs (with the outcome columns of
+    :func:`analysis.stats.add_collapse`): one contrast table per contrast of ``spec`` (decided together:
+    Holm across the study) with its plot, the per-config summary and headline."""
+    out = Derived()
+    files, messages, made = out.files, out.messages, out.plots
+    parts = []
+    for i, contrast in enumerate(spec.contrasts, start=1):
+        long, said = contrast_rows(runs, varying, contrast)
+        messages.extend(said)
+        if not long.empty:
+            parts.append(long.assign(_index=i))
+    decided = decide(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
+    if parts:
+        index = pd.concat(parts, ignore_index=True)["_index"]
+        for i, contrast in enumerate(spec.contrasts, start=1):
+            long = decided[(index == i).to_numpy()].reset_index(drop=True)
+            if long.empty:
                 continue
-            blocks += [Block("p", captions[name]), Block("image", text=name, path=f"plots/{path.name}")]
-    blocks += [
-        Block("h2", "How to read this report"),
-        Block(
-            "list",
-            items=(
-                "Statistics use the completed runs of a config: status FINISHED (trained to the end). "
-                "Diverged runs (tag gansweep.diverged; the runner stops them, status FAILED), failed, "
-                "killed and running runs are counted in the outcome table (outcomes add up to runs) but "
-                "stopped early, so their last values are not averaged.",
-                "95 % CI: mean ± t(0.975, n−1) · s/√n with the sample standard deviation s, clipped to the "
-                "figure's range (digits 0–10, shares and precision/recall 0–1, distances ≥ 0); the collapsed "
-                f"fraction has a Wilson score interval; none with fewer than {contract.MIN_N_FOR_CI} seeds "
-                "(the report then says 'no CI').",
-                f"Collapse onset: the first eval step from which eval/modes_covered stays ≤ "
-                f"{collapse_modes:g} up to the last eval point (NaN/Inf counts as collapsed); "
-                "a run whose last eval covers more never collapsed. "
-                "collapsed = fraction of completed runs with an onset.",
-                "Representative run of a config: a completed, non-diverged run whose final modes_covered is "
-                "closest to the config median (ties: lowest seed).",
-            ),
-        ),
-    ]
-    return blocks
-
-
-HEADLINE_METHOD = (
-    "Student-t 95 % interval of the mean over seeds, clipped to each figure's range (contract.RANGES: "
-    f"digits [0, 10], precision, recall, NDB and contrast [0, 1], distances ≥ 0); collapsed: "
-    f"Wilson {CONFIDENCE:.0%} score interval of the proportion; no interval below n = {contract.MIN_N_FOR_CI}"
-)
-CONTRAST_METHOD = (
-    "Δ = level − baseline on the same seeds (completed runs of both), mean and Student-t 95 % interval of "
-    "the paired differences, clipped to the largest difference the figure's range allows; no interval "
-    f"below {contract.MIN_N_FOR_CI} pairs. Verdict from the first figure: a difference when its interval "
-    "excludes 0, else 'no difference detected' (no correction for the number of comparisons); after 'also', "
-    "the other figures whose interval excludes 0."
-)
-
-
-def answer_blocks(result: Result, collapse_modes: float) -> list[Block]:
-    """The study's question, what its runs share, the collapse definition and the contrast tables."""
-    blocks: list[Block] = []
-    if result.spec.question:
-        blocks.append(Block("p", f"Question: {result.spec.question}"))
-    if result.answer:
-        blocks += [Block("h2", "Answer"), Block("list", items=tuple(result.answer))]
-    if result.shared:
-        shared = " ".join(f"{k}={v}" for k, v in result.shared.items())
-        blocks.append(Block("p", f"Every run of this study shares: {shared}. Labels name what varies."))
-    blocks.append(
-        Block(
-            "p",
-            f"Collapse: a run has collapsed when eval/modes_covered stays ≤ {collapse_modes:g} digits from "
-            "some eval point to its last one (collapse_modes; onset marked on the training curves).",
-        )
-    )
-    for name, table, plot in result.contrast_files:
-        blocks += [Block("h2", f"Contrast: {name}"), Block("p", CONTRAST_METHOD), Block("table", table=table)]
-        if plot is not None:
-            blocks.append(Block("image", text=name, path=f"plots/{plot.name}"))
-    return blocks
-
-
-def _contrasts(runs: pd.DataFrame, varying: tuple[str, ...], out_dir: Path, result: Result) -> list[Path]:
-    files: list[Path] = []
-    longs = []
-    for i, contrast in enumerate(result.spec.contrasts, start=1):
-        long, messages = contrast_rows(runs, varying, contrast)
-        result.messages.extend(messages)
-        if long.empty:
-            continue
-        longs.append(long)
-        wide = wide_markdown(long)
-        name = f"contrast_{i}"
-        files += write_table(long, out_dir / "tables", name, markdown=wide)
-        plot = None
-        try:
-            plot = plots.plot_contrast(long, out_dir / "plots" / f"{name}.png", title=contrast.name)
-            result.plots[f"contrast_{i}"] = plot
-        except plots.NoDataError as err:
-            result.messages.append(f"plot {name}.png skipped: {err}")
-        result.contrast_files.append((contrast.name, wide, plot))
-        result.answer.append(summary_sentence(long, contrast))
-    result.contrasts = pd.concat(longs, ignore_index=True) if longs else pd.DataFrame()
-    return files
+            name = f"contrast_{i}"
+            files += write_table(long, out_dir / "tables", name, markdown=wide_table(long))
+            try:
+                made[name] = plots.plot_contrast(long, out_dir / "plots" / f"{name}.png", title=contrast.name)
+            except plots.NoDataError as err:
+                messages.append(f"plot {name}.png skipped: {err}")
+    metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
+    flags = [c for c in (contract.COLLAPSED, contract.NEVER_LEARNED, contract.COLLAPSE_STEP) if c in runs]
+    summary = summarize(runs, [*metric_cols, *flags])
+    headline_cols = [contract.metric_column(k) for k in contract.HEADLINE] + flags[:2]
+    tables = out_dir / "tables"
+    files += write_table(summary, tables, "summary", markdown=summary_markdown(summary))
+    files += write_table(headline_table(summary, headline_cols), tables, "headline")
+    out.contrasts, out.summary = decided, summary
+    return out
 
 
 def regenerate(
@@ -317,10 +213,11 @@ def regenerate(
     upload: bool = True,
     spec: ReportSpec | None = None,
 ) -> Result:
-    """Read study ``study_name`` and (re)write its tables, plots and report under ``out_dir``; upload them to
-    the most recent parent run when ``upload``. Raises :class:`analysis.load.StudyNotFoundError` for an
-    unknown study; everything else that is missing becomes a message. ``spec``: the study's question and
-    contrasts (default: the ``report:`` block of ``experiments/<study>.yaml``)."""
+    """Read study ``study_name`` and (re)write its tables, plots, ``meta.json`` and report under
+    ``out_dir``; upload them to the most recent parent run when ``upload``. Raises
+    :class:`analysis.load.StudyNotFoundError` for an unknown study; everything else that is missing becomes
+    a message. ``spec``: the study's question and contrasts (default: the ``report:`` block of
+    ``experiments/<study>.yaml``)."""
     study = load_study(tracking_uri, study_name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -333,27 +230,40 @@ def regenerate(
     if runs.empty:
         result.messages.append(f"study {study_name} has no runs (only parent runs, or nothing logged yet)")
     result.messages.extend(_run_messages(runs))
-    metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
-    summary = summarize(runs, [*metric_cols, contract.COLLAPSED, contract.COLLAPSE_STEP])
-    status = status_counts(runs)
-    headline_cols = [contract.metric_column(k) for k in contract.HEADLINE] + [contract.COLLAPSED]
-    headline = headline_table(summary, headline_cols)
     result.runs = runs
-    result.files += _contrasts(runs, labelled.varying, out_dir, result)
+    derived = derive_tables(runs, labelled.varying, result.spec, out_dir)
+    result.files += derived.files
+    result.messages.extend(derived.messages)
+    result.plots.update(derived.plots)
+    result.contrasts = derived.contrasts
     tables = out_dir / "tables"
-    result.files += write_table(status, tables, "status")
-    result.files += write_table(summary, tables, "summary", markdown=summary_markdown(summary))
-    result.files += write_table(headline, tables, "headline")
+    result.files += write_table(status_counts(runs), tables, "status")
+    metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
+    headline_cols = [contract.metric_column(k) for k in contract.HEADLINE]
     full_runs = run_table(runs, metric_cols)
     short_runs = run_table(runs, [c for c in headline_cols if c in runs]).drop(columns=["run_id"])
     result.files += write_table(full_runs, tables, "runs", markdown=short_runs)
     if not runs.empty:
-        _make_plots(study, runs, summary, status, out_dir / "plots", collapse_modes, result)
+        _make_plots(
+            study, runs, derived.summary, status_counts(runs), out_dir / "plots", collapse_modes, result
+        )
     result.files += sorted(result.plots.values())
     parent = study.latest_parent()
     if upload and parent is None:
         result.messages.append("no parent run in this study: the report is not uploaded to MLflow")
-    blocks = _blocks(study, runs, status, headline, result, collapse_modes, parent if upload else None)
+    result.meta = build_meta(
+        study_name,
+        runs=runs,
+        spec=result.spec,
+        shared=result.shared,
+        messages=result.messages,
+        collapse_modes=collapse_modes,
+    )
+    result.meta["figures"] = sorted(p.name for p in result.plots.values())
+    (out_dir / META).write_text(json.dumps(result.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    blocks = study_blocks(
+        out_dir, figure_dir="plots", published=False, extras={"parent": parent} if upload and parent else {}
+    )
     result.files += write_report(blocks, out_dir, f"Study {study_name}")
     if upload and parent is not None:
         try:

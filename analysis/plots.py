@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from analysis import contract
+from analysis import contract, inference
 from analysis.stats import completed
 
 DPI = 100
@@ -426,6 +426,16 @@ def plot_samples(
         return save(fig, path)
 
 
+# The colour of a compared pair by its verdict class ("difference": red below 0, blue above).
+_VERDICT_COLORS = {
+    inference.DIFFERENCE: "difference",
+    inference.EQUIVALENT: "tab:green",
+    inference.NOT_DECIDED: "grey",
+    inference.FLOOR: "black",
+    inference.CEILING: "black",
+}
+
+
 def plot_contrast(long: pd.DataFrame, path: Path, *, title: str) -> Path:
     """One contrast: per compared pair of configs (rows) and figure (panels), the mean paired difference
     with its interval (diamond and whiskers; hollow: no interval), against a zero line."""
@@ -453,18 +463,22 @@ def plot_contrast(long: pd.DataFrame, path: Path, *, title: str) -> Path:
                 if not np.isfinite(mean):
                     continue
                 ok = np.isfinite(low) and np.isfinite(high)
-                color = "tab:red" if ok and high < 0 else "tab:blue" if ok and low > 0 else "grey"
+                color = _VERDICT_COLORS.get(str(r.get("verdict", "")), "grey")
+                if color == "difference":
+                    color = "tab:red" if mean < 0 else "tab:blue"
                 ax.errorbar(
                     mean,
                     y,
                     xerr=[[mean - low], [high - mean]] if ok else None,
                     fmt="D",
                     color=color,
-                    mfc=color if ok else "white",
+                    mfc=color if str(r.get("verdict", "")) != inference.FLOOR else "white",
                     mec=color,
                     ms=6,
                     capsize=3,
                 )
+            mmd = contract.figure(metric).mmd
+            ax.axvspan(-mmd, mmd, color="tab:green", alpha=0.12, lw=0)
             ax.axvline(0.0, color="black", lw=0.8)
             ax.set_title(f"Δ {contract.short_name(metric)}")
             ax.set_ylim(-0.7, len(pairs) - 0.3)
@@ -472,7 +486,9 @@ def plot_contrast(long: pd.DataFrame, path: Path, *, title: str) -> Path:
         axes[0][0].set_yticklabels([_wrap(n, 30) for n in reversed(names)], fontsize=8)
         baseline = str(long["baseline"].iloc[0])
         fig.suptitle(
-            f"{title}: level − {baseline} on the same seeds (mean, 95 % CI; red/blue: CI excludes 0)"
+            f"{title}: level − {baseline} on the same seeds (mean, 95 % bootstrap CI)\nred/blue: a "
+            "difference (fewer/more); green: equivalent (inside the shaded ± minimum meaningful difference); "
+            "grey: not decided; hollow: both at the floor"
         )
         fig.tight_layout()
         return save(fig, path)

@@ -4,15 +4,19 @@ Two steps, so that a published README cannot drift from its tables:
 
 1. :func:`publish` regenerates the study from the MLflow store (:func:`analysis.pipeline.regenerate`, into a
    temporary folder), copies the tables (CSV and Markdown) and the figures that carry the answer, and writes
-   ``meta.json`` (question, contrasts, command, commits, wall time, machine; all read from the store).
-2. :func:`render_readme` writes ``README.md`` from ``meta.json`` and the CSV tables alone. The first
-   paragraph is the answer: one sentence per contrast, derived from the contrast table's verdicts.
+   ``meta.json`` (question, hypothesis, contrasts, command, commits, wall time, machine; all read from the
+   store and the study file).
+2. :func:`render_readme` writes ``README.md`` from ``meta.json`` and the CSV tables alone, through the one
+   document model (:func:`analysis.document.study_blocks`): the verdict first.
+
+:func:`rederive` re-derives a published grid study's contrasts, summary, headline and contrast figures from
+its own ``tables/runs.csv`` (the final figures of every run) with the current statistics and the study file's
+``report:`` block, without the store: ``gansweep-analyze experiment=<study> --rederive``.
 
 A hyperparameter search (the study file selects ``hydra/sweeper=optuna``, or the store holds a search of the
 study) is published by :func:`publish_search` instead: its tables are the trials, the best trials (Pareto
 front) and the trials per state, its figures the search report's (history, Pareto front, importances), and
-its answer the trial the study file's ``report.answer`` rule picks (:class:`analysis.search.AnswerRule`);
-:func:`render_readme` renders both kinds (``meta.json``'s ``kind``).
+its answer the trial the study file's ``report.answer`` rule picks (:class:`analysis.search.AnswerRule`).
 
 ``tests/test_publish.py`` re-renders every committed ``experiments/*/README.md`` from its own files, and
 publishes a synthetic store twice to check that the output is a function of the store;
@@ -31,15 +35,17 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import contract, references, search
-from analysis.contrasts import LONG_COLUMNS, Contrast, ReportSpec, load_spec, summary_sentence, wide_markdown
+from analysis import contract, search
+from analysis.contrasts import ReportSpec, load_spec
+from analysis.document import README, SEARCH_KIND, findings_table, read_meta, study_blocks
+from analysis.labels import relabel
 from analysis.load import load_study
-from analysis.pipeline import CONTRAST_METHOD, HEADLINE_METHOD, Result, regenerate
+from analysis.meta import META, contrast_meta, tag_values, wall_clock
+from analysis.pipeline import derive_tables, regenerate
+from analysis.report import to_markdown
 from analysis.tables import fmt, markdown_table, write_table
 from gansweep import paths
 
-README = "README.md"
-META = "meta.json"
 # The figures a published study carries (besides one per contrast), when the study has them.
 FIGURES = (
     "modes_covered.png",
@@ -49,102 +55,6 @@ FIGURES = (
     "samples_final_stretched.png",
 )
 TABLES = ("headline", "status", "summary", "runs")
-# Columns of the headline table the README shows (the CSV keeps all of them).
-README_HEADLINE = (
-    "config_label",
-    contract.MODES,
-    contract.PRECISION,
-    contract.RECALL,
-    contract.FD,
-    contract.CONTRAST,
-    contract.COLLAPSED,
-)
-_TEXT_COLUMNS = {"contrast": "string", "group": "string", "level": "string", "baseline": "string"}
-
-
-def _wall(runs: pd.DataFrame) -> dict[str, object]:
-    """The time some run of the study was running (the union of the runs' intervals, so the hours between
-    two invocations of a study continued later do not count), the summed run time and the most runs at once.
-
-    A run closed by a later invocation (tag ``gansweep.stale``: its process was gone) has the closing time as
-    its end, not the time it stopped: it counts as 0 h, and ``stale_runs`` says how many did."""
-    times = runs.dropna(subset=["start_time", "end_time"])
-    if times.empty:
-        return {"wall_hours": None, "run_hours": None, "max_parallel": None}
-    start, end = times["start_time"].astype("int64"), times["end_time"].astype("int64")
-    column = "tags.gansweep.stale"
-    stale = times[column].notna() if column in times else pd.Series(False, index=times.index)
-    end = end.where(~stale, start)
-    live = ~stale  # a stale run's interval is unknown: it adds no event
-    events = sorted([(int(s), 1) for s in start[live]] + [(int(e), -1) for e in end[live]])
-    level = peak = 0
-    busy, since = 0, 0
-    for t, delta in events:
-        if level == 0 and delta > 0:
-            since = t
-        level += delta
-        peak = max(peak, level)
-        if level == 0:
-            busy += t - since
-    wall = {
-        "wall_hours": round(busy / 3.6e6, 2),
-        "run_hours": round(float((end - start).sum()) / 3.6e6, 2),
-        "max_parallel": peak,
-    }
-    if stale.any():
-        wall["stale_runs"] = int(stale.sum())
-    return wall
-
-
-def _tag_values(runs: pd.DataFrame, tag: str) -> list[str]:
-    column = f"tags.{tag}"
-    if column not in runs:
-        return []
-    return sorted(str(v) for v in runs[column].dropna().unique())
-
-
-def _command(study: str) -> str:
-    return f"gansweep-train -m experiment={study} hydra/launcher=joblib hydra.launcher.n_jobs=2 resume=auto"
-
-
-def build_meta(study: str, result: Result, collapse_modes: float) -> dict[str, object]:
-    """What the README says besides its tables, read from the regenerated study."""
-    runs = result.runs
-    return {
-        "study": study,
-        "question": result.spec.question,
-        "contrasts": [
-            {
-                "name": c.name,
-                "factor": c.factor,
-                "baseline": c.baseline,
-                "by": list(c.by),
-                **({"metrics": list(c.metrics)} if c.metrics else {}),
-            }
-            for c in result.spec.contrasts
-        ],
-        **(
-            {
-                "references": references.to_meta(result.spec.references),
-                "references_note": result.spec.references_note,
-            }
-            if result.spec.references
-            else {}
-        ),
-        "command": _command(study),
-        "publish_command": f"gansweep-analyze experiment={study} --publish",
-        "runs": len(runs),
-        "configs": int(runs["config_label"].nunique()) if not runs.empty else 0,
-        "shared": result.shared,
-        "collapse_modes": collapse_modes,
-        "commits": _tag_values(runs, contract.TAG_GIT_COMMIT),
-        "hosts": _tag_values(runs, contract.TAG_HOST),
-        "versions": _tag_values(runs, contract.TAG_VERSIONS),
-        "blas_threads": _tag_values(runs, contract.TAG_BLAS_THREADS),
-        **_wall(runs),
-        "messages": result.messages,
-        "figures": [],
-    }
 
 
 def publish(
@@ -174,166 +84,73 @@ def publish(
         for src in sorted((Path(tmp) / "tables").glob("*")):
             if src.stem in TABLES or src.stem.startswith("contrast_"):
                 written.append(Path(shutil.copy2(src, target / "tables" / src.name)))
-        meta = build_meta(study, result, collapse_modes)
+        meta = dict(result.meta, figures=[])
         plots_dir = Path(tmp) / "plots"
         names = sorted(p.name for p in plots_dir.glob("contrast_*.png")) + list(FIGURES)
         for name in names:
             if (plots_dir / name).is_file():
                 written.append(Path(shutil.copy2(plots_dir / name, target / "figures" / name)))
                 meta["figures"].append(name)
-    (target / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    readme = target / README
-    readme.write_text(render_readme(target), encoding="utf-8")
-    return [*written, target / META, readme]
+    _write_meta(target, meta)
+    return [*written, target / META, _write_readme(target)]
 
 
-def read_contrast(path: Path) -> pd.DataFrame:
-    """A published contrast CSV read back with its text columns as text ("3e-06" stays "3e-06")."""
-    frame = pd.read_csv(path, dtype=_TEXT_COLUMNS, keep_default_na=False, na_values=[""])
-    for column in ("contrast", "group", "level", "baseline", "verdict"):
-        frame[column] = frame[column].astype(str)
-    return frame[LONG_COLUMNS]
+def _write_meta(folder: Path, meta: dict) -> None:
+    (folder / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _read_text_table(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
-
-
-_CAPTIONS = {
-    "modes_covered.png": "Digits covered at the end of training: runs as dots, mean and 95 % CI as a "
-    "diamond.",
-    "class_shares.png": "Share of each digit among each config's final samples (one bright cell: collapse).",
-    "stacked_modes_covered.png": "Stacked-MNIST modes covered of 1,000 at the end of training: runs as dots, "
-    "mean and 95 % CI as a diamond.",
-    "stacked_kl_to_uniform.png": "Stacked-MNIST KL of the generated mode distribution to uniform over 1,000 "
-    "modes (nats; 0 is uniform).",
-    "samples_final_stretched.png": "Final samples of a representative run per config, each image's contrast "
-    "stretched to its own range as the post's imshow showed them.",
-}
-
-
-def _headline_columns(meta: dict) -> list[str]:
-    """The headline columns a README shows: the figures its contrasts name when they name any (with the
-    collapsed fraction), else :data:`README_HEADLINE`."""
-    named = [m for c in meta["contrasts"] for m in c.get("metrics", ())]
-    if not named:
-        return list(README_HEADLINE)
-    return ["config_label", *dict.fromkeys(named), contract.COLLAPSED]
+def _write_readme(folder: Path) -> Path:
+    readme = folder / README
+    readme.write_text(render_readme(folder), encoding="utf-8")
+    return readme
 
 
 def render_readme(folder: Path) -> str:
     """``README.md`` of a published study from its ``meta.json`` and ``tables/*.csv`` alone."""
+    return to_markdown(study_blocks(Path(folder), figure_dir="figures", published=True))
+
+
+def rederive(folder: Path, spec: ReportSpec) -> list[Path]:
+    """Re-derive published grid study ``folder`` from its ``tables/runs.csv`` (see the module docstring): the
+    contrast tables and figures, summary and headline, and ``meta.json``'s question, hypothesis and contrasts
+    from ``spec``; then the README. The runs' outcome columns are the ones runs.csv holds."""
     folder = Path(folder)
-    meta = json.loads((folder / META).read_text(encoding="utf-8"))
+    meta = read_meta(folder)
     if meta.get("kind") == SEARCH_KIND:
-        return render_search_readme(folder, meta)
-    contrasts = [Contrast(c["name"], c["factor"], c["baseline"], tuple(c["by"])) for c in meta["contrasts"]]
-    longs = {}
-    for i, _ in enumerate(contrasts, start=1):
-        path = folder / "tables" / f"contrast_{i}.csv"
-        if path.is_file():
-            longs[i] = read_contrast(path)
-    out = [f"# Study `{meta['study']}`\n"]
-    sentences = [summary_sentence(longs[i], c) for i, c in enumerate(contrasts, start=1) if i in longs] or [
-        "No contrast could be computed yet (see the messages below)."
-    ]
-    question = f"**{meta['question']}** " if meta["question"] else ""
-    out.append(question + " ".join(sentences) + "\n")
-    wall = _wall_text(meta)
-    facts = [
-        f"Runs: {meta['runs']} in {meta['configs']} configs; collapse = eval/modes_covered ≤ "
-        f"{meta['collapse_modes']:g} digits from some eval point to the last.",
-        f"Command: `{meta['command']}`, then `{meta['publish_command']}`.",
-        *_provenance(meta, wall),
-    ]
-    if meta["shared"]:
-        facts.append(
-            "Shared by every run: " + " ".join(f"`{k}={v}`" for k, v in meta["shared"].items()) + "."
-        )
-    out.append("\n".join(f"- {f}" for f in facts) + "\n")
-    for i, contrast in enumerate(contrasts, start=1):
-        if i not in longs:
-            continue
-        out.append(f"## Contrast: {contrast.name}\n")
-        out.append(CONTRAST_METHOD + f" CSV: [tables/contrast_{i}.csv](tables/contrast_{i}.csv).\n")
-        out.append(markdown_table(wide_markdown(longs[i])))
-        figure = f"contrast_{i}.png"
-        if figure in meta["figures"]:
-            out.append(f"![{contrast.name}](figures/{figure})\n")
-    headline = folder / "tables" / "headline.csv"
-    if headline.is_file():
-        out.append("## Final figures per config\n")
-        out.append(
-            f"Mean [95 % CI] (n): {HEADLINE_METHOD}. CSV: [tables/headline.csv](tables/headline.csv); "
-            "every figure: [tables/summary.csv](tables/summary.csv); "
-            "per run: [tables/runs.csv](tables/runs.csv).\n"
-        )
-        table = _read_text_table(headline)
-        out.append(markdown_table(table[[c for c in _headline_columns(meta) if c in table.columns]]))
-        if meta.get("references"):
-            out.append("## Beside the published figures\n")
-            out.append(
-                "The papers' figures as published (from the study file's report.references), then this "
-                "study's configs that log the same figures.\n"
-            )
-            out.append(markdown_table(references.table(meta["references"], table)))
-            if meta.get("references_note"):
-                out.append(meta["references_note"] + "\n")
-    status = folder / "tables" / "status.csv"
-    if status.is_file():
-        out.append("## Runs per config by outcome\n")
-        out.append(markdown_table(_read_text_table(status)))
-    out += _closing_sections(meta, _CAPTIONS, "the MLflow store")
-    return "\n".join(out)
-
-
-def _closing_sections(meta: dict, captions: dict[str, str], source: str) -> list[str]:
-    """A published README's last sections, for grids and searches alike: the figures ``captions`` describe,
-    the analysis's messages, and the generated-file notice naming where the numbers were read (``source``)."""
-    out = []
-    figures = [f for f in meta["figures"] if f in captions]
-    if figures:
-        out.append("## Figures\n")
-        for figure in figures:
-            out.append(f"{captions[figure]}\n\n![{figure}](figures/{figure})\n")
-    if meta["messages"]:
-        out.append("## Messages from the analysis\n")
-        out.append("\n".join(f"- {m}" for m in meta["messages"]) + "\n")
-    out.append(
-        f"*Generated by `gansweep-analyze --publish` from {source}; do not edit by hand "
-        "(tests/test_publish.py re-renders this file from meta.json and tables/).*\n"
+        meta.update(question=spec.question)
+        _write_meta(folder, meta)
+        return [folder / META, _write_readme(folder)]
+    runs = pd.read_csv(folder / "tables" / "runs.csv", keep_default_na=False, na_values=[""])
+    if contract.MAX_MODES not in runs:  # published before the outcome classes: its collapsed is not theirs
+        runs = runs.drop(columns=[contract.COLLAPSED], errors="ignore")
+    labelled = relabel(runs.assign(config_label=runs["run_name"]))
+    for old in folder.glob("tables/contrast_*"):
+        old.unlink()
+    for old in folder.glob("figures/contrast_*.png"):
+        old.unlink()
+    with tempfile.TemporaryDirectory(prefix="gansweep-rederive-") as tmp:
+        derived = derive_tables(labelled.runs, labelled.varying, spec, Path(tmp))
+        written = [Path(shutil.copy2(f, folder / "tables" / f.name)) for f in derived.files]
+        for path in derived.plots.values():
+            written.append(Path(shutil.copy2(path, folder / "figures" / path.name)))
+    stacked = contract.metric_column(contract.STACKED_MODES)
+    logs_stacked = stacked in runs and runs[stacked].notna().any()
+    meta.update(
+        question=spec.question,
+        hypothesis=spec.hypothesis,
+        contrasts=[contrast_meta(c) for c in spec.contrasts],
+        figures=sorted(p.name for p in derived.plots.values())
+        + [n for n in meta["figures"] if not n.startswith("contrast_")],
+        # a plot of a figure the study never logs is no message of this study
+        messages=[m for m in meta["messages"] if logs_stacked or not m.startswith("plot stacked")]
+        + derived.messages,
     )
-    return out
-
-
-def _wall_text(meta: dict) -> str:
-    if meta["wall_hours"] is None:
-        return "unknown"
-    text = (
-        f"{meta['wall_hours']} h wall clock ({meta['run_hours']} run-hours, at most {meta['max_parallel']} "
-        "runs at once)"
-    )
-    if meta.get("stale_runs"):
-        text += (
-            f"; {meta['stale_runs']} run(s) whose process was gone when a later invocation closed them count "
-            "as 0 h (when they stopped is not recorded)"
-        )
-    return text
-
-
-def _provenance(meta: dict, wall: str) -> list[str]:
-    """The README facts after the command: code commits, wall time, machine (grids and searches alike)."""
-    return [
-        f"Code commit(s) of the runs: {', '.join(meta['commits']) or 'unknown'}.",
-        f"Wall time: {wall}.",
-        f"Machine: host {', '.join(meta['hosts']) or 'unknown'}; BLAS threads per run "
-        f"{', '.join(meta['blas_threads']) or 'unknown'}; {'; '.join(meta['versions']) or ''}.",
-    ]
+    _write_meta(folder, meta)
+    return [*written, folder / META, _write_readme(folder)]
 
 
 # ---- hyperparameter searches ------------------------------------------------------------------------------
 
-SEARCH_KIND = "search"
 SEARCH_FIGURES = ("history.png", "pareto.png")  # and importance_<i>.png, one per objective
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 _YES = "yes"
@@ -468,11 +285,11 @@ def publish_search(
         "command": _search_command(study),
         "publish_command": f"gansweep-analyze experiment={study} --publish",
         "runs": len(runs),
-        "commits": _tag_values(runs, contract.TAG_GIT_COMMIT),
-        "hosts": _tag_values(runs, contract.TAG_HOST),
-        "versions": _tag_values(runs, contract.TAG_VERSIONS),
-        "blas_threads": _tag_values(runs, contract.TAG_BLAS_THREADS),
-        **_wall(runs),
+        "commits": tag_values(runs, contract.TAG_GIT_COMMIT),
+        "hosts": tag_values(runs, contract.TAG_HOST),
+        "versions": tag_values(runs, contract.TAG_VERSIONS),
+        "blas_threads": tag_values(runs, contract.TAG_BLAS_THREADS),
+        **wall_clock(runs),
         "messages": [],
         "figures": [],
     }
@@ -492,144 +309,8 @@ def publish_search(
             if (made / name).is_file():
                 written.append(Path(shutil.copy2(made / name, target / "figures" / name)))
                 meta["figures"].append(name)
-    (target / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    readme = target / README
-    readme.write_text(render_readme(target), encoding="utf-8")
-    return [*written, target / META, readme]
-
-
-def _values_text(row: pd.Series, names: list[str], params: list[str]) -> str:
-    values = ", ".join(f"{n} {row[n]}" for n in names)
-    chosen = ", ".join(f"{p}={row[p]}" for p in params)
-    return f"{values}; {chosen}" if chosen else values
-
-
-def search_answer(folder: Path, meta: dict) -> str:
-    """The answer paragraph of a published search, from ``tables/best.csv``, ``tables/trials.csv`` and
-    ``tables/states.csv`` (numbers as those tables print them) and the rule in ``meta.json``."""
-    tables = Path(folder) / "tables"
-    best = _read_text_table(tables / "best.csv")
-    trials = _read_text_table(tables / "trials.csv")
-    states = _read_text_table(tables / "states.csv")
-    names = [o["name"] for o in meta["objectives"]]
-    directions = {o["name"]: o["direction"] for o in meta["objectives"]}
-    params = [c for c in best.columns if c not in ("trial", "answer", "front", *names)]
-    rule = search.AnswerRule.from_meta(meta["rule"])
-    counts = dict(zip(states["state"], states["trials"], strict=True))
-    total = len(trials)
-    completed = counts.get("COMPLETE", "0")
-    tally = f"{total} trials: {_states_text(states)}"
-    question = f"**{meta['question']}** " if meta["question"] else ""
-    if completed == "0":
-        return question + f"No trial completed ({tally}): nothing answers the question yet."
-    front = best[best["front"] == _YES]
-    front_text = "; ".join(
-        f"trial {r['trial']} ({_values_text(r, names, params)})" for _, r in front.iterrows()
-    )
-    if len(names) == 1:
-        front_name = "Best trial"
-    else:
-        front_name = "Pareto front of " + " and ".join(f"{n} ({directions[n]})" for n in names)
-    picked = best[best["answer"] == _YES]
-    conditions = rule.conditions()
-    if rule.best is not None and len(picked):
-        row = picked.iloc[0]
-        word = "lowest" if directions[rule.best] == "minimize" else "highest"
-        others = [n for n in names if n != rule.best]
-        meeting = int((trials["meets_rule"] == _YES).sum())
-        among = f" with {' and '.join(conditions)}" if conditions else ""
-        text = (
-            f"Trial {row['trial']}: {rule.best} {row[rule.best]}"
-            + (f" with {', '.join(f'{n} {row[n]}' for n in others)}" if others else "")
-            + (f", at {', '.join(f'{p}={row[p]}' for p in params)}" if params else "")
-            + f": the {word} {rule.best} of the {meeting} completed trials{among} ({tally})."
-        )
-        if len(names) > 1:
-            text += f" {front_name}: {_trials_text(list(front['trial']))}."
-        return question + text
-    if rule.best is not None and conditions:
-        return question + (
-            f"No completed trial has {' and '.join(conditions)} ({tally}). {front_name}: {front_text}."
-        )
-    return question + f"{front_name} ({tally}): {front_text}."
-
-
-def _trials_text(numbers: list[str]) -> str:
-    return ("trial " if len(numbers) == 1 else "trials ") + ", ".join(numbers)
-
-
-_STATE_WORDS = {"FAIL": "failed"}
-
-
-def _states_text(states: pd.DataFrame) -> str:
-    """``"3 complete, 1 pruned, 0 failed"``."""
-    return ", ".join(
-        f"{n} {_STATE_WORDS.get(s, s.lower())}"
-        for s, n in zip(states["state"], states["trials"], strict=True)
-    )
-
-
-def _rule_text(meta: dict) -> str:
-    rule = search.AnswerRule.from_meta(meta["rule"])
-    directions = {o["name"]: o["direction"] for o in meta["objectives"]}
-    if rule.best is None:
-        return "the Pareto front (the study file's report.answer names no objective to rank by)"
-    word = "lowest" if directions[rule.best] == "minimize" else "highest"
-    conditions = rule.conditions()
-    among = f" with {' and '.join(conditions)}" if conditions else ""
-    return f"the {word} {rule.best} among the completed trials{among} (the study file's report.answer)"
-
-
-def _search_captions(meta: dict) -> dict[str, str]:
-    names = [o["name"] for o in meta["objectives"]]
-    directions = [o["direction"] for o in meta["objectives"]]
-    captions = {
-        "history.png": f"Optimisation history: each completed trial's {names[0]} and the best so far "
-        f"({directions[0]}); pruned and failed trials marked.",
-        "pareto.png": f"{names[0]} against {names[-1]} for the completed trials, the Pareto front "
-        "highlighted and numbered.",
-    }
-    for i, name in enumerate(names):
-        captions[f"importance_{i}.png"] = f"Parameter importances for {name} (Optuna's fANOVA)."
-    return captions
-
-
-def render_search_readme(folder: Path, meta: dict) -> str:
-    """``README.md`` of a published search from its ``meta.json`` and ``tables/*.csv`` alone."""
-    folder = Path(folder)
-    out = [f"# Study `{meta['study']}` (hyperparameter search)\n", search_answer(folder, meta) + "\n"]
-    objectives = ", ".join(f"{o['name']} ({o['direction']})" for o in meta["objectives"])
-    states = _read_text_table(folder / "tables" / "states.csv")
-    trials = pd.read_csv(folder / "tables" / "trials.csv", keep_default_na=False, na_values=[""])
-    facts = [
-        f"Search: Optuna study `{meta['optuna_study']}`, {len(trials)} trials ({_states_text(states)}); "
-        f"objectives {objectives}; the answer is {_rule_text(meta)}; "
-        f"{meta['runs']} MLflow runs.",
-        f"Command: `{meta['command']}`, then `{meta['publish_command']}`.",
-        *_provenance(meta, _wall_text(meta)),
-    ]
-    out.append("\n".join(f"- {f}" for f in facts) + "\n")
-    best = _read_text_table(folder / "tables" / "best.csv")
-    single = len(meta["objectives"]) == 1
-    out.append("## Best trials\n")
-    out.append(
-        ("The best trial" if single else "The Pareto front")
-        + " (`front`) and the trial the answer names (`answer`), rounded to 4 significant figures. CSV: "
-        "[tables/best.csv](tables/best.csv).\n"
-    )
-    out.append(markdown_table(best))
-    out.append("## Trials by state\n")
-    out.append("CSV: [tables/states.csv](tables/states.csv).\n")
-    out.append(markdown_table(states))
-    out.append("## Every trial\n")
-    out.append(
-        "`meets_rule`: whether a completed trial meets the answer's conditions; `note`: what the sweeper "
-        "recorded on an interrupted, failed, pruned or retried trial. CSV at full precision, with each "
-        "trial's MLflow run id: [tables/trials.csv](tables/trials.csv).\n"
-    )
-    out.append(markdown_table(trials.drop(columns=["run_id"])))
-    out += _closing_sections(meta, _search_captions(meta), "the MLflow store and the Optuna storage")
-    return "\n".join(out)
+    _write_meta(target, meta)
+    return [*written, target / META, _write_readme(target)]
 
 
 FINDINGS_START = "<!-- findings: written by gansweep-analyze --publish from experiments/*/README.md -->"
@@ -637,13 +318,10 @@ FINDINGS_END = "<!-- /findings -->"
 
 
 def findings_block(experiments: Path) -> str:
-    """One bullet per published study: its README's answer paragraph, linked."""
-    lines = [FINDINGS_START]
-    for folder in sorted(p.parent for p in Path(experiments).glob(f"*/{META}")):
-        answer = (folder / README).read_text(encoding="utf-8").split("\n\n")[1].strip()
-        lines.append(f"- [`{folder.name}`](experiments/{folder.name}/README.md): {answer}")
-    lines.append(FINDINGS_END)
-    return "\n".join(lines)
+    """The findings table of the project README: one row per published study (question, verdict, key
+    number), between the markers."""
+    table = markdown_table(findings_table(experiments)).rstrip("\n")
+    return "\n".join([FINDINGS_START, table, FINDINGS_END])
 
 
 def update_findings(readme: Path, experiments: Path) -> bool:

@@ -30,7 +30,7 @@ def to_meta(references: Sequence[Any]) -> list[dict[str, Any]]:
 
 def table(references: Sequence[Mapping[str, Any]], headline: pd.DataFrame) -> pd.DataFrame:
     """One row per published reference, then one per config of this study that logged a referenced figure
-    (its mean [95 % CI] (n) from the headline table); a column per referenced figure."""
+    (its mean [95 % interval] from the headline table, with its seeds); a column per referenced figure."""
     keys = figure_keys(references)
     columns = ["model", "source", *(contract.short_name(k) for k in keys)]
     rows = []
@@ -43,7 +43,8 @@ def table(references: Sequence[Mapping[str, Any]], headline: pd.DataFrame) -> pd
         values = [str(ours[k]) for k in present]
         if not values or all(v in ("", "–", "nan") or v.startswith("–") for v in values):
             continue
-        row = {"model": str(ours["config_label"]), "source": "this study (mean [95 % CI] (n))"}
+        seeds = f", {ours['n']} seeds" if "n" in ours else ""
+        row = {"model": str(ours["config_label"]), "source": f"this study (mean [95 % interval]{seeds})"}
         row.update({contract.short_name(k): "–" for k in keys})
         row.update({contract.short_name(k): str(ours[k]) for k in present})
         rows.append(row)

@@ -1,9 +1,11 @@
-"""The study report: one list of blocks (headings, paragraphs, tables, images) rendered to Markdown and to a
-self-contained-layout HTML page that references the same PNG files."""
+"""The one report renderer: a list of blocks (headings, paragraphs, tables, images; built by
+:mod:`analysis.document`) rendered to Markdown (``report.md``, a published ``README.md``) and to a
+self-contained-layout HTML page (``report.html``) that references the same PNG files."""
 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,13 +46,28 @@ def to_markdown(blocks: list[Block]) -> str:
     return "\n".join(out)
 
 
+_CODE = re.compile(r"`([^`]+)`")
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_ITALIC = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+
+
+def inline_html(text: str) -> str:
+    """The Markdown a report's text uses (``code``, **bold**, *italic*, [links](url)) as escaped HTML."""
+    out = html.escape(text, quote=False)
+    out = _CODE.sub(r"<code>\1</code>", out)
+    out = _BOLD.sub(r"<strong>\1</strong>", out)
+    out = _ITALIC.sub(r"<em>\1</em>", out)
+    return _LINK.sub(lambda m: f'<a href="{html.escape(m.group(2))}">{m.group(1)}</a>', out)
+
+
 def _html_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "<p>(no rows)</p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join(
         "<tr>"
-        + "".join(f"<td>{html.escape(fmt(v.item() if hasattr(v, 'item') else v))}</td>" for v in row)
+        + "".join(f"<td>{inline_html(fmt(v.item() if hasattr(v, 'item') else v))}</td>" for v in row)
         + "</tr>"
         for row in frame.itertuples(index=False)
     )
@@ -74,11 +91,11 @@ def to_html(blocks: list[Block], title: str) -> str:
     ]
     for b in blocks:
         if b.kind in ("h1", "h2"):
-            parts.append(f"<{b.kind}>{html.escape(b.text)}</{b.kind}>")
+            parts.append(f"<{b.kind}>{inline_html(b.text)}</{b.kind}>")
         elif b.kind == "p":
-            parts.append(f"<p>{html.escape(b.text)}</p>")
+            parts.append(f"<p>{inline_html(b.text)}</p>")
         elif b.kind == "list":
-            parts.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in b.items) + "</ul>")
+            parts.append("<ul>" + "".join(f"<li>{inline_html(i)}</li>" for i in b.items) + "</ul>")
         elif b.kind == "table":
             parts.append(_html_table(b.table if b.table is not None else pd.DataFrame()))
         elif b.kind == "image":

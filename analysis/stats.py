@@ -1,6 +1,7 @@
-"""Per-config statistics across seeds: run counts by outcome, mean / std / Student-t 95 % CI of each metric
-(clipped to the figure's range, none below :data:`analysis.contract.MIN_N_FOR_CI` seeds), Wilson intervals for
-proportions, and the collapse onset of a run (see :func:`collapse_onset`, the one definition of collapse)."""
+"""Per-config statistics across seeds: run counts by outcome, mean / std / min / max and the bootstrap 95 %
+interval of the mean of each metric, Wilson intervals for proportions, and the outcome of a run (see
+:func:`add_collapse`: never learned, collapsed, or the digits it covers; :func:`collapse_onset` is the one
+definition of collapse)."""
 
 from __future__ import annotations
 
@@ -11,43 +12,29 @@ import numpy as np
 import pandas as pd
 
 from analysis import contract
-from analysis.tdist import t_quantile
+from analysis.inference import bootstrap_ci, normal_quantile
 
 CONFIDENCE = 0.95
 
 
-def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> dict[str, float]:
-    """n, mean, sample std (ddof 1), standard error and the two-sided Student-t confidence interval.
-
-    Non-finite values are left out (and so not counted in ``n``). With n = 0 every figure is NaN; with
-    n = 1 the mean is the value and std / CI are NaN (one seed says nothing about spread).
-    """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence={confidence}: must lie strictly between 0 and 1")
+def describe(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> dict[str, float]:
+    """n, mean, sample std (ddof 1), min, max and the percentile bootstrap interval of the mean
+    (:func:`analysis.inference.bootstrap_ci`: inside the observed values, so never outside what the figure
+    can attain). Non-finite values are left out (and not counted in ``n``). With n = 0 every figure is NaN;
+    with n = 1 std and the interval are NaN (one seed says nothing about spread)."""
     arr = np.asarray(values, dtype=np.float64)
     arr = arr[np.isfinite(arr)]
     n = int(arr.size)
     nan = float("nan")
-    out = {"n": n, "mean": nan, "std": nan, "sem": nan, "t": nan, "ci_low": nan, "ci_high": nan}
+    out = {"n": n, "mean": nan, "std": nan, "min": nan, "max": nan, "ci_low": nan, "ci_high": nan}
     if n == 0:
         return out
-    mean = float(arr.mean())
-    out["mean"] = mean
+    out.update(mean=float(arr.mean()), min=float(arr.min()), max=float(arr.max()))
     if n == 1:
         return out
-    std = float(arr.std(ddof=1))
-    sem = std / math.sqrt(n)
-    t = t_quantile(0.5 + confidence / 2.0, n - 1)
-    out.update(std=std, sem=sem, t=t, ci_low=mean - t * sem, ci_high=mean + t * sem)
+    low, high = bootstrap_ci(arr, confidence=confidence)
+    out.update(std=float(arr.std(ddof=1)), ci_low=low, ci_high=high)
     return out
-
-
-def clip_interval(low: float, high: float, bounds: tuple[float, float] | None) -> tuple[float, float]:
-    """``(low, high)`` clipped to ``bounds`` (no change for None or NaN ends)."""
-    if bounds is None:
-        return low, high
-    lo, hi = bounds
-    return (max(low, lo) if math.isfinite(low) else low, min(high, hi) if math.isfinite(high) else high)
 
 
 def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -63,20 +50,6 @@ def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[floa
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == n else min(1.0, centre + half)
     return low, high
-
-
-def normal_quantile(p: float) -> float:
-    """Standard normal quantile by bisection on ``erf`` (standard library only; ~1e-12)."""
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p={p}: must lie strictly between 0 and 1")
-    lo, hi = -40.0, 40.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < p:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 def collapse_onset(steps: Sequence[float], modes: Sequence[float], max_modes: float) -> float:
@@ -99,19 +72,84 @@ def collapse_onset(steps: Sequence[float], modes: Sequence[float], max_modes: fl
     return float(s[first])
 
 
+# A run "never learned" when, from its first eval point to its last, its samples' contrast moved by less
+# than this (a flat grey square stays one) and its FD by less than this share of its first value.
+NEVER_LEARNED_CONTRAST = 0.05
+NEVER_LEARNED_FD = 0.05
+NEVER_LEARNED = "never learned"
+COLLAPSED_CLASS = "collapsed"
+
+
+def run_classes_text(max_modes: float) -> str:
+    """The outcome classes of a run, in words (every report states them)."""
+    return (
+        "never learned: from the first eval point (iteration 0) to the last, eval/contrast moved by less "
+        f"than {NEVER_LEARNED_CONTRAST:g} and eval/fd by less than {NEVER_LEARNED_FD:.0%} (G never left its "
+        f"start); collapsed: covers at most {max_modes:g} digits from some eval point to the end after "
+        "having covered more; else it covers k digits (k at the last eval point)"
+    )
+
+
+def _first_last(history: pd.DataFrame, key: str) -> dict[str, tuple[float, float]]:
+    part = history[history["key"] == key].sort_values(["run_id", "step"], kind="stable")
+    out = {}
+    for run_id, group in part.groupby("run_id", sort=False):
+        values = group["value"].to_numpy(dtype=np.float64)
+        out[str(run_id)] = (float(values[0]), float(values[-1]))
+    return out
+
+
+def never_learned(contrast: tuple[float, float] | None, fd: tuple[float, float] | None) -> bool | None:
+    """Whether a run never left its start, from (first, last) of its contrast and FD histories; None when
+    either is unknown."""
+    if contrast is None or fd is None or not all(map(math.isfinite, (*contrast, *fd))):
+        return None
+    return abs(contrast[1] - contrast[0]) < NEVER_LEARNED_CONTRAST and abs(fd[1] - fd[0]) < (
+        NEVER_LEARNED_FD * abs(fd[0])
+    )
+
+
 def add_collapse(runs: pd.DataFrame, history: pd.DataFrame, max_modes: float) -> pd.DataFrame:
-    """``runs`` plus ``collapse_step`` (see :func:`collapse_onset`) and ``collapsed`` (NA without evals)."""
+    """``runs`` plus, from the eval histories, ``collapse_step`` (see :func:`collapse_onset`), ``max_modes``
+    (the most digits any eval point covered), ``never_learned``, ``collapsed`` (an onset after having covered
+    more than ``max_modes``; never-learned runs are not collapsed) and ``outcome`` (the class of
+    :func:`run_classes_text`: "never learned", "collapsed" or "<k> digits"); NA without evals."""
     out = runs.copy()
     modes = history[history["key"] == contract.MODES]
+    contrast = _first_last(history, contract.CONTRAST)
+    fd = _first_last(history, contract.FD)
     onset: dict[str, float] = {}
-    evaluated: set[str] = set()
+    peak: dict[str, float] = {}
+    last: dict[str, float] = {}
     for run_id, group in modes.groupby("run_id", sort=True):
-        onset[str(run_id)] = collapse_onset(group["step"].to_numpy(), group["value"].to_numpy(), max_modes)
-        evaluated.add(str(run_id))
-    out[contract.COLLAPSE_STEP] = [onset.get(r, float("nan")) for r in out["run_id"]]
-    out[contract.COLLAPSED] = pd.array(
-        [(not math.isnan(onset[r])) if r in evaluated else pd.NA for r in out["run_id"]], dtype="boolean"
-    )
+        group = group.sort_values("step", kind="stable")
+        values = group["value"].to_numpy(dtype=np.float64)
+        onset[str(run_id)] = collapse_onset(group["step"].to_numpy(), values, max_modes)
+        finite = values[np.isfinite(values)]
+        peak[str(run_id)] = float(finite.max()) if finite.size else float("nan")
+        last[str(run_id)] = float(values[-1])
+    ids = [str(r) for r in out["run_id"]]
+    never = [never_learned(contrast.get(r), fd.get(r)) if r in onset else None for r in ids]
+    collapsed = []
+    classes = []
+    for r, nl in zip(ids, never, strict=True):
+        if r not in onset:
+            collapsed.append(pd.NA)
+            classes.append(None)
+            continue
+        fell = not math.isnan(onset[r]) and peak[r] > max_modes and not nl
+        collapsed.append(fell)
+        if nl:
+            classes.append(NEVER_LEARNED)
+        elif fell:
+            classes.append(COLLAPSED_CLASS)
+        else:
+            classes.append(f"{last[r]:g} digits" if math.isfinite(last[r]) else "no digits")
+    out[contract.COLLAPSE_STEP] = [onset.get(r, float("nan")) for r in ids]
+    out[contract.MAX_MODES] = [peak.get(r, float("nan")) for r in ids]
+    out[contract.NEVER_LEARNED] = pd.array(never, dtype="boolean")
+    out[contract.COLLAPSED] = pd.array(collapsed, dtype="boolean")
+    out[contract.OUTCOME] = pd.array(classes, dtype="string")
     return out
 
 
@@ -128,7 +166,8 @@ OUTCOMES = ("finished", "diverged", "failed", "killed", "running")
 
 def status_counts(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per config label: how many runs, split into exclusive outcomes (see :func:`outcome`; the
-    outcome columns add up to ``runs``), how many completed runs collapsed, and how many distinct seeds ran
+    outcome columns add up to ``runs``), how many completed runs collapsed and how many never learned (see
+    :func:`add_collapse`), and how many distinct seeds ran
     (a count: a config that ran only seed 0 has 1). Every run is counted; none is dropped."""
     rows = []
     for label, group in runs.groupby("config_label", sort=True):
@@ -136,10 +175,17 @@ def status_counts(runs: pd.DataFrame) -> pd.DataFrame:
         collapsed = group[contract.COLLAPSED] if contract.COLLAPSED in group else pd.Series(dtype="boolean")
         row: dict[str, object] = {"config_label": label, "runs": len(group)}
         row.update({kind: kinds.count(kind) for kind in OUTCOMES})
-        row["collapsed"] = int(collapsed[group["status"] == "FINISHED"].fillna(False).sum())
+        finished = group["status"] == "FINISHED"
+        row["collapsed"] = int(collapsed[finished].fillna(False).sum())
+        never = (
+            group[contract.NEVER_LEARNED] if contract.NEVER_LEARNED in group else pd.Series(dtype="boolean")
+        )
+        row["never learned"] = int(never[finished].fillna(False).sum())
         row["seeds"] = int(group["seed"].dropna().nunique())
         rows.append(row)
-    return pd.DataFrame(rows, columns=["config_label", "runs", *OUTCOMES, "collapsed", "seeds"])
+    return pd.DataFrame(
+        rows, columns=["config_label", "runs", *OUTCOMES, "collapsed", "never learned", "seeds"]
+    )
 
 
 def completed(runs: pd.DataFrame) -> pd.DataFrame:
@@ -150,10 +196,10 @@ def completed(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarize(runs: pd.DataFrame, metrics: Sequence[str], confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Long table, one row per (config label, metric): n, mean, std, sem, t, ci_low, ci_high over the
+    """Long table, one row per (config label, metric): n, mean, std, min, max, ci_low, ci_high over the
     completed runs of that config (see :func:`completed`). ``metrics`` are column names of ``runs``;
-    ``collapsed`` (bool) is averaged as a fraction with a Wilson interval; other intervals are Student-t,
-    clipped to the figure's range (``contract.RANGES``); below ``contract.MIN_N_FOR_CI`` seeds, none."""
+    ``collapsed`` and ``never_learned`` (bool) are averaged as fractions with a Wilson interval; other
+    intervals are the percentile bootstrap of the mean (:func:`describe`); none below 2 seeds."""
     done = completed(runs)
     rows = []
     labels = sorted(runs["config_label"].unique())
@@ -165,14 +211,9 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str], confidence: float = CO
             values = pd.to_numeric(group[metric].astype("Float64"), errors="coerce").to_numpy(
                 dtype=np.float64, na_value=np.nan
             )
-            row = {"config_label": label, "metric": metric, **mean_ci(values, confidence)}
-            if row["n"] < contract.MIN_N_FOR_CI:
-                row["ci_low"] = row["ci_high"] = float("nan")
-            elif metric == contract.COLLAPSED:
+            row = {"config_label": label, "metric": metric, **describe(values, confidence)}
+            if metric in (contract.COLLAPSED, contract.NEVER_LEARNED) and row["n"] >= 2:
                 row["ci_low"], row["ci_high"] = wilson(round(row["mean"] * row["n"]), row["n"], confidence)
-            else:
-                bounds = contract.RANGES.get(metric.removeprefix("metrics."))
-                row["ci_low"], row["ci_high"] = clip_interval(row["ci_low"], row["ci_high"], bounds)
             rows.append(row)
-    columns = ["config_label", "metric", "n", "mean", "std", "sem", "t", "ci_low", "ci_high"]
+    columns = ["config_label", "metric", "n", "mean", "std", "min", "max", "ci_low", "ci_high"]
     return pd.DataFrame(rows, columns=columns)

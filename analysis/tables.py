@@ -39,37 +39,46 @@ def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
 
 
 def headline_table(summary: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """Wide table, one row per config: "mean [CI low, CI high] (n=k)" for each of ``metrics`` (column names of
-    the summary) that the summary holds."""
+    """Wide table, one row per config: the seeds it has (``n``, completed runs) and "mean [CI low, CI high]"
+    of each of ``metrics`` (column names of the summary) that the summary holds; the mean alone where there
+    is no interval (one seed)."""
     labels = sorted(summary["config_label"].unique())
     present = [m for m in metrics if (summary["metric"] == m).any()]
     rows = []
     for label in labels:
-        row: dict[str, str] = {"config_label": label}
+        mine = summary[summary["config_label"] == label]
+        row: dict[str, object] = {"config_label": label, "n": int(mine["n"].max()) if len(mine) else 0}
         for metric in present:
-            hit = summary[(summary["config_label"] == label) & (summary["metric"] == metric)]
+            hit = mine[mine["metric"] == metric]
             row[metric.removeprefix("metrics.")] = _mean_ci_text(hit.iloc[0]) if not hit.empty else "–"
         rows.append(row)
-    return pd.DataFrame(rows, columns=["config_label", *[m.removeprefix("metrics.") for m in present]])
+    return pd.DataFrame(rows, columns=["config_label", "n", *[m.removeprefix("metrics.") for m in present]])
 
 
-def interval_text(mean: float, low: float, high: float, n: int, digits: int = 3) -> str:
-    """``"1.5 [0.2, 2.8] (n=3)"``; without an interval (n below ``contract.MIN_N_FOR_CI``) the reason."""
-    if n == 0 or not math.isfinite(mean):
-        return f"– (n={n})"
-    if n < contract.MIN_N_FOR_CI or not (math.isfinite(low) and math.isfinite(high)):
-        return f"{fmt(mean, digits)} (n={n}, no CI)"
-    return f"{fmt(mean, digits)} [{fmt(low, digits)}, {fmt(high, digits)}] (n={n})"
+def interval_text(mean: float, low: float, high: float, digits: int = 3) -> str:
+    """``"1.5 [1.2, 1.8]"``; the mean alone without an interval; "–" without a value."""
+    if not math.isfinite(mean):
+        return "–"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return fmt(mean, digits)
+    return f"{fmt(mean, digits)} [{fmt(low, digits)}, {fmt(high, digits)}]"
 
 
 def _mean_ci_text(row: pd.Series) -> str:
-    return interval_text(float(row["mean"]), float(row["ci_low"]), float(row["ci_high"]), int(row["n"]))
+    return interval_text(float(row["mean"]), float(row["ci_low"]), float(row["ci_high"]))
 
 
 def run_table(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     """Per-run table: identity, outcome, collapse onset and the final value of each of ``metrics``."""
     base = ["config_label", "seed", "run_name", "run_id", "status", "diverged", "error"]
-    extra = [c for c in (contract.COLLAPSE_STEP, contract.COLLAPSED) if c in runs]
+    added = (
+        contract.OUTCOME,
+        contract.MAX_MODES,
+        contract.COLLAPSE_STEP,
+        contract.COLLAPSED,
+        contract.NEVER_LEARNED,
+    )
+    extra = [c for c in added if c in runs]
     return runs[[*base, *extra, *[m for m in metrics if m in runs]]].reset_index(drop=True)
 
 

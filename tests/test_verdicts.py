@@ -1,0 +1,226 @@
+"""Verdicts on planted answers: the exact sign-flip test, the bootstrap interval, Holm, the verdict classes
+(difference, equivalent, not decided, both at floor), the minimum meaningful difference, and the study's
+Yes / No / Not decided."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import contract, inference
+from analysis.contrasts import (
+    NO,
+    PRIMARY,
+    SECONDARY,
+    UNDECIDED,
+    YES,
+    Contrast,
+    contrast_rows,
+    decide,
+    parse_spec,
+    study_verdict,
+)
+from analysis.labels import FACTOR_PREFIX
+
+MODES = contract.metric_column(contract.MODES)
+FD = contract.metric_column(contract.FD)
+
+
+def planted(
+    cells: dict[str, tuple[list[float], list[float]]], fd: dict[str, tuple[list, list]] | None = None
+):
+    """A relabelled run table: per model (a group), the final digits of recipe post and recipe modern by
+    seed (and optionally FD)."""
+    rows = []
+    for model, (post, modern) in cells.items():
+        for recipe, values in (("post", post), ("modern", modern)):
+            for seed, value in enumerate(values):
+                row = {
+                    "config_label": f"{model} · {recipe}",
+                    "seed": seed,
+                    "status": "FINISHED",
+                    "diverged": False,
+                    FACTOR_PREFIX + "model": model,
+                    FACTOR_PREFIX + "recipe": recipe,
+                    MODES: float(value),
+                }
+                if fd is not None:
+                    row[FD] = float(fd[model][0 if recipe == "post" else 1][seed])
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _decided(runs: pd.DataFrame, contrast: Contrast) -> pd.DataFrame:
+    long, messages = contrast_rows(runs, ("model", "recipe"), contrast)
+    assert not messages
+    return decide(long)
+
+
+def test_sign_flip_p_is_the_share_of_sign_patterns_by_enumeration() -> None:
+    d = np.array([-3.0, -1.0, -2.0, 0.5])
+    sums = [float(np.dot(s, d)) for s in itertools.product((1, -1), repeat=4)]
+    obs = d.sum()
+    assert inference.sign_flip_p(d, "less") == pytest.approx(sum(s <= obs + 1e-12 for s in sums) / 16)
+    assert inference.sign_flip_p(d) == pytest.approx(sum(abs(s) >= abs(obs) - 1e-12 for s in sums) / 16)
+    # five identical differences: the smallest p the exact test has at n = 5
+    assert inference.sign_flip_p([-9] * 5, "less") == 1 / 32 == inference.min_p(5, "less")
+    assert inference.sign_flip_p([-9] * 5) == 2 / 32 == inference.min_p(5)
+    assert inference.sign_flip_p([0, 0, 0]) == 1.0 and math.isnan(inference.sign_flip_p([]))
+    # beyond MAX_EXACT: a seeded Monte Carlo estimate, reproducible and never 0
+    many = np.full(30, -1.0)
+    p = inference.sign_flip_p(many, "less")
+    assert 0 < p < 1e-4 and p == inference.sign_flip_p(many, "less")
+
+
+def test_bootstrap_interval_stays_inside_the_data_and_is_seeded() -> None:
+    d = [1.0, 1.0, 2.0, 9.0]
+    low, high = inference.bootstrap_ci(d)
+    assert 1.0 <= low <= np.mean(d) <= high <= 9.0
+    assert (low, high) == inference.bootstrap_ci(d)
+    assert inference.bootstrap_ci([-9, -9, -9]) == (-9.0, -9.0)
+    assert all(math.isnan(v) for v in inference.bootstrap_ci([3.0]))
+
+
+def test_tarone_keeps_only_comparisons_that_can_reach_their_level() -> None:
+    assert inference.testable([1 / 32, 1.0, 1 / 8]) == [True, False, False]
+    assert inference.testable([1 / 32] * 4) == [False] * 4
+    assert inference.testable([1 / 1024] * 4) == [True] * 4
+    adjusted = inference.holm([0.03, 0.5, 0.2], [1 / 32, 1.0, 1 / 8])
+    assert adjusted[0] == pytest.approx(0.03) and math.isnan(adjusted[1]) and math.isnan(adjusted[2])
+
+
+def test_holm_by_hand() -> None:
+    p = [0.01, 0.04, 0.03, float("nan"), 0.005]
+    adjusted = inference.holm(p)
+    # ordered 0.005, 0.01, 0.03, 0.04 with m = 4: 0.02, 0.03, 0.06, 0.06 (monotone)
+    assert adjusted[4] == pytest.approx(0.02) and adjusted[0] == pytest.approx(0.03)
+    assert adjusted[2] == pytest.approx(0.06) and adjusted[1] == pytest.approx(0.06)
+    assert math.isnan(adjusted[3])
+
+
+def test_planted_answers_get_their_verdict_classes() -> None:
+    runs = planted(
+        {
+            "effect": ([1, 2, 1, 1, 2], [9, 10, 8, 9, 10]),  # a real effect
+            "same": ([5, 5, 6, 5, 6], [5, 5, 6, 5, 6]),  # no effect, tight spread
+            "wide": ([1, 9, 2], [8, 2, 7]),  # no effect, wide spread at n = 3
+            "floor": ([1, 1, 1, 1, 1], [1, 1, 1, 1, 1]),  # both arms at 1 digit
+        }
+    )
+    contrast = Contrast("post vs modern", "recipe", "modern", ("model",), expect="lower", primary=True)
+    long = _decided(runs, contrast).set_index("group")
+    assert long.loc["effect", "verdict"] == inference.DIFFERENCE
+    assert long.loc["effect", "mean_diff"] == pytest.approx(-7.8)
+    assert long.loc["same", "verdict"] == inference.EQUIVALENT
+    assert long.loc["wide", "verdict"] == inference.NOT_DECIDED
+    assert long.loc["wide", "seeds_needed"] > 3
+    assert long.loc["floor", "verdict"] == inference.FLOOR
+    # Holm-Tarone: the floor and the equal pairs (every Δ 0) and 3 pairs one-sided (smallest p 1/8) cannot
+    # reach 0.05, so the family is the one comparison that can
+    assert long.loc["effect", "p_value"] == pytest.approx(1 / 32)
+    assert long.loc["effect", "p_holm"] == pytest.approx(1 / 32)
+    assert math.isnan(long.loc["floor", "p_holm"]) and math.isnan(long.loc["wide", "p_holm"])
+    assert (long["family"] == PRIMARY).all()
+
+
+def test_holm_can_withhold_a_difference_that_stands_alone() -> None:
+    # the same effect decided alone (a family of one) is a difference; among four it is not (see above)
+    runs = planted({"effect": ([1, 2, 1, 1, 2], [9, 10, 8, 9, 10])})
+    long = _decided(runs, Contrast("c", "recipe", "modern", ("model",), expect="lower", primary=True))
+    assert long["verdict"].iloc[0] == inference.DIFFERENCE and long["p_holm"].iloc[0] == pytest.approx(1 / 32)
+    runs = planted({m: ([1, 2, 1, 1, 2], [9, 10, 8, 9, 10]) for m in ("a", "b", "c", "d")})
+    long = _decided(runs, Contrast("c", "recipe", "modern", ("model",), expect="lower", primary=True))
+    assert set(long["verdict"]) == {inference.NOT_DECIDED}
+    # four comparisons whose smallest p (1/32) exceeds 0.05 / 2: none is testable at its Holm level
+    assert long["p_holm"].isna().all()
+    assert (long["seeds_needed"] >= 7).all()  # the exact test reaches 0.05 / 4 one-sided from 7 pairs on
+
+
+def test_pooling_decides_what_each_group_alone_cannot() -> None:
+    runs = planted({m: ([1, 2, 1, 1, 2], [9, 10, 8, 9, 10]) for m in ("a", "b", "c", "d")})
+    contrast = Contrast("c", "recipe", "modern", ("model",), expect="lower", pool=True, primary=True)
+    long = _decided(runs, contrast)
+    primary = long[long["family"] == PRIMARY]
+    assert list(primary["group"]) == ["pooled"] and int(primary["n_pairs"].iloc[0]) == 20
+    assert primary["verdict"].iloc[0] == inference.DIFFERENCE
+    assert set(long[long["family"] == SECONDARY]["group"]) == {"a", "b", "c", "d"}
+    word, sentence = study_verdict(long, [contrast])
+    assert word == YES
+    assert sentence.startswith("post has fewer digits than modern pooled over all groups: Δ digits -7.8")
+
+
+def test_a_difference_below_the_minimum_meaningful_difference_is_no_finding() -> None:
+    fd = {"m": ([105, 106, 104, 105, 105, 106], [100] * 6)}  # FD +5 on 6 seeds: mmd is 10
+    runs = planted({"m": ([5] * 6, [5] * 6)}, fd=fd)
+    contrast = Contrast("c", "recipe", "modern", metrics=(contract.FD,), primary=True)
+    long = _decided(runs, contrast)
+    row = long.iloc[0]
+    assert row["ci_low"] > 0 and row["p_holm"] == pytest.approx(1 / 32)  # detected (two-sided, n = 6), but
+    assert row["verdict"] == inference.EQUIVALENT  # inside ± 10: no meaningful difference
+    word, sentence = study_verdict(long, [contrast])
+    assert word == NO and "equivalent within ± 10 FD" in sentence
+
+
+def test_both_at_floor_is_not_decided_and_says_the_design_cannot_tell() -> None:
+    runs = planted({"m": ([1] * 5, [1] * 5)})
+    contrast = Contrast("c", "recipe", "modern", expect="lower", primary=True)
+    word, sentence = study_verdict(_decided(runs, contrast), [contrast])
+    assert word == UNDECIDED and "cannot tell the arms apart" in sentence
+
+
+def test_not_decided_names_the_seeds_that_would_decide_it() -> None:
+    runs = planted({"m": ([1, 9, 2], [8, 2, 7])})
+    contrast = Contrast("c", "recipe", "modern", primary=True)
+    word, sentence = study_verdict(_decided(runs, contrast), [contrast])
+    assert word == UNDECIDED and "seed pairs would decide it" in sentence
+
+
+def test_seeds_needed_reaches_the_exact_tests_floor() -> None:
+    assert inference.seeds_needed(-8.0, 0.0, 1.0) == 6  # two-sided: 2/2^n < 0.05 from n = 6
+    assert inference.seeds_needed(-8.0, 0.0, 1.0, alternative="less") == 5
+    assert inference.seeds_needed(-8.0, 0.0, 1.0, level=0.05 / 9, alternative="less") == 8
+    assert inference.seeds_needed(0.5, 4.0, 1.0) > 30  # near zero with a wide spread: equivalence is far
+
+
+def test_report_block_reads_expect_pool_primary_and_where() -> None:
+    spec = parse_spec(
+        {
+            "question": "q?",
+            "hypothesis": "h",
+            "contrasts": [
+                {"factor": "recipe", "baseline": "modern", "expect": "lower", "pool": True},
+                {"factor": "ablation", "baseline": "none", "where": {"recipe": "post"}},
+            ],
+        }
+    )
+    first, second = spec.contrasts
+    assert spec.hypothesis == "h" and first.primary and first.pool and first.expect == "lower"
+    assert not second.primary and second.where == (("recipe", "post"),)
+    from analysis.contrasts import ReportSpecError
+
+    with pytest.raises(ReportSpecError, match=r"expect='fewer'"):
+        parse_spec({"contrasts": [{"factor": "a", "baseline": "b", "expect": "fewer"}]})
+    with pytest.raises(ReportSpecError, match=r"pool='yes'"):
+        parse_spec({"contrasts": [{"factor": "a", "baseline": "b", "pool": "yes"}]})
+
+
+def test_where_compares_only_the_runs_it_names() -> None:
+    runs = planted({"m": ([1, 2, 1], [9, 10, 8]), "n": ([5, 5, 5], [5, 5, 5])})
+    contrast = Contrast("c", "recipe", "modern", where=(("model", "n"),), primary=True)
+    long = _decided(runs, contrast)
+    assert set(long["group"]) == {"all runs"} and long["mean_diff"].iloc[0] == 0.0
+
+
+def test_a_floor_blocks_only_the_direction_it_hides() -> None:
+    # both arms at 1 digit: "fewer" could not show (floor), but "more" could have and did not
+    runs = planted({"m": ([1] * 6, [1] * 6)})
+    lower = Contrast("c", "recipe", "modern", expect="lower", primary=True)
+    higher = Contrast("c", "recipe", "modern", expect="higher", primary=True)
+    assert _decided(runs, lower)["verdict"].iloc[0] == inference.FLOOR
+    long = _decided(runs, higher)
+    assert long["verdict"].iloc[0] == inference.EQUIVALENT
+    assert study_verdict(long, [higher])[0] == NO

@@ -1,6 +1,6 @@
 # gansweep: every command sets up what it needs (virtualenv, pinned dependencies, MNIST, the evaluator) and
 # skips what is already done, so running one twice reinstalls nothing.
-#   make run     the main job: the post's seven runs (smoke-sized) on 2 joblib workers, then the report
+#   make run     the main job: the post's eight runs (smoke-sized) on 2 joblib workers, then the report
 #   make test    ruff + the test suite (what CI runs)
 #   make ui      the MLflow UI on the project's store, bound to 127.0.0.1
 #   make analyze STUDY=failed_architectures   regenerate a study's tables, plots and report

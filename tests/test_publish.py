@@ -268,3 +268,16 @@ def test_a_trial_note_tells_what_the_sweeper_recorded() -> None:
     assert _trial_note({ATTR_PRUNED_AT: 1500}, None) == "pruned at iteration 1500"
     note = _trial_note({ATTR_FAIL_REASON: "diverged:\n  loss_d is nan " + "x" * 200}, None)
     assert note.startswith("failed: diverged: loss_d is nan x") and note.endswith("...") and len(note) == 88
+
+
+def test_a_study_without_contrasts_opens_with_what_its_runs_did(store: str, tmp_path: Path) -> None:
+    """The quickstart's case: no report block, one seed per config; the first paragraph says in one sentence
+    how many runs end on at most 3 digits and what each covers, and no cell says "(n=1, no CI)"."""
+    from analysis.contrasts import ReportSpec
+
+    regenerate(store, "one_seed", tmp_path, upload=False, spec=ReportSpec())
+    report = (tmp_path / "report.md").read_text()
+    opening = report.split("\n\n")[1]
+    assert opening.startswith("1 of the 2 runs (one seed each) end on at most 3 digits; digits covered at the end:")
+    assert "arch1 · post" in opening or "post" in opening
+    assert "no CI" not in report and "(n=1" not in report

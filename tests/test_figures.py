@@ -1,0 +1,38 @@
+"""The figure registry is the one home of what a figure is: the evaluator's groups, the analysis' ranges,
+words and column names all come from it."""
+
+from __future__ import annotations
+
+import math
+
+from analysis import contract
+from gansweep import figures
+from gansweep.metrics import evaluator
+
+
+def test_every_evaluator_figure_has_one_record_and_every_record_a_group() -> None:
+    returned = [f for group in evaluator.METRIC_GROUPS.values() for f in group] + list(
+        evaluator.STACKED_FIGURES
+    )
+    assert sorted(returned) == sorted(figures.BY_NAME)
+    assert len(figures.BY_NAME) == len(figures.FIGURES)  # no name twice
+    for name, group in evaluator.METRIC_GROUPS.items():
+        assert group == figures.group_figures(name)
+
+
+def test_records_are_well_formed() -> None:
+    for f in figures.FIGURES:
+        assert f.low < f.high and f.mmd > 0 and f.better in ("higher", "lower", ""), f
+        assert f.short and f.more and f.fewer and f.caption, f
+        if math.isfinite(f.high):
+            assert f.mmd < f.high - f.low, f
+
+
+def test_the_analysis_reads_ranges_and_names_from_the_registry() -> None:
+    assert set(contract.RANGES) == set(figures.BY_KEY)
+    assert contract.RANGES[contract.MODES] == (1.0, 10.0)  # one digit always reaches 2 % of the samples
+    assert contract.short_name(contract.MODES) == "digits"
+    assert contract.short_name(contract.STRETCHED_MODES) == "stretched digits"
+    assert contract.figure(contract.FD).mmd == 10.0
+    for key in contract.CONTRAST_METRICS + contract.HEADLINE:
+        assert key in figures.BY_KEY, key

@@ -39,6 +39,9 @@ _PROBE = {"probe": np.zeros(1)}  # a parameter to build the configured optimizer
 # hash, so the hash of every config from before the remedies existed is unchanged (its FINISHED runs are still
 # skipped, its checkpoints still resume).
 REMEDIES_OFF = {"model.pack": 1, "model.minibatch_std": False, "train.unroll_steps": 0}
+# Measurements that change nothing a run trains, only what it logs, and the value that turns each off: left
+# out of the config hash when off, as the remedies are (train.imprint_steps: the imprint/corr_<s> metrics).
+PROBES_OFF = {"train.imprint_steps": None}
 
 
 class ConfigError(ValueError):
@@ -152,6 +155,7 @@ _SCHEMA: dict[str, tuple[str, ...] | None] = {
     "train": (
         "iterations", "batch_size", "log_every", "sample_every", "grid_size", "fresh_grid_every",
         "fresh_grid_size", "dtype", "checkpoint_every", "stop_on_nan", "fault_at", "fault", "unroll_steps",
+        "imprint_steps",
     ),
     "eval": ("enabled", "every", "n_samples", "mode_share", "k", "metrics", "stretched"),
     "tracking": ("enabled", "uri", "experiment", "artifact_location"),
@@ -235,6 +239,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if get(cfg, "train").get("fault", "raise") not in ("raise", "diverge"):
         raise _bad("train.fault", get(cfg, "train.fault"), "must be raise or diverge")
     _bool(cfg, "train.stop_on_nan")
+    _imprint_steps(cfg)
     if _bool(cfg, "eval.enabled"):
         _int(cfg, "eval.every")
         n_samples = _int(cfg, "eval.n_samples", minimum=2)
@@ -275,6 +280,19 @@ def _remedies(cfg: Mapping[str, Any]) -> None:
     _int(cfg, "train.unroll_steps", minimum=0)
 
 
+def _imprint_steps(cfg: Mapping[str, Any]) -> None:
+    """``train.imprint_steps``: null, or distinct iterations in [0, train.iterations]."""
+    steps, total = get(cfg, "train").get("imprint_steps"), get(cfg, "train.iterations")
+    if steps is None:
+        return
+    why = f"must be null or a non-empty list of distinct iterations in [0, train.iterations={total}]"
+    if not isinstance(steps, list) or not steps or len(set(map(repr, steps))) != len(steps):
+        raise _bad("train.imprint_steps", steps, why)
+    for i, step in enumerate(steps):
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= total:
+            raise _bad(f"train.imprint_steps[{i}]", step, why)
+
+
 def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     """Dotted keys and leaf values: ``{"a": {"b": 1}}`` -> ``("a.b", 1)``. Lists stay leaves."""
     for key, value in cfg.items():
@@ -293,9 +311,9 @@ def run_params(cfg: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 
 def config_hash(cfg: Mapping[str, Any]) -> str:
     """A stable digest of what a run computes (tracking, study name and control flags left out, and each
-    mode-collapse remedy at its off value: see :data:`REMEDIES_OFF`)."""
+    mode-collapse remedy and probe at its off value: see :data:`REMEDIES_OFF`, :data:`PROBES_OFF`)."""
     kept = {k: v for k, v in cfg.items() if k not in _UNHASHED}
-    for key, off in REMEDIES_OFF.items():
+    for key, off in {**REMEDIES_OFF, **PROBES_OFF}.items():
         section, name = key.split(".")
         node = kept.get(section)
         if isinstance(node, Mapping) and name in node and _same(node[name], off):

@@ -87,6 +87,24 @@ def recorded_status(status: str) -> str:
 # Training curves, averaged over each log window (plus ``lr`` and ``img_per_s``).
 TRAINING_CURVES = ("loss_d", "loss_g", "d_real", "d_fake")
 GRAD_NORMS = ("grad_norm_d", "grad_norm_g")
+# D's mean logit on the real and on the fake batch of each D step, before its update (window means, beside
+# d_real / d_fake, D's mean outputs): their difference is D's logit margin.
+D_LOGITS = ("d_real_logit", "d_fake_logit")
+# Runs whose reals are in 0-255 (data.scale raw255): D's mean output, before its update, on the same real
+# batch rescaled to [0, 1] (window mean). Near d_real: D reads the digits; near d_fake: D separates by
+# magnitude alone.
+D_REAL_UNIT = "d_real_unit"
+# train.imprint_steps: at the end of a run, per recorded iteration s, the Pearson correlation between each
+# final fixed-noise sample and the same sample after s iterations (both contrast-stretched, as imshow shows
+# them), averaged over the samples: IMPRINT_PREFIX + str(s), e.g. "imprint/corr_41".
+IMPRINT_PREFIX = "imprint/corr_"
+
+
+def imprint_key(step: int) -> str:
+    """The metric of ``train.imprint_steps`` entry ``step``: ``imprint/corr_<step>``."""
+    return f"{IMPRINT_PREFIX}{int(step)}"
+
+
 # Evaluator figures are logged as EVAL_PREFIX + figure name; those of the contrast-stretched samples as
 # STRETCHED_PREFIX + figure name.
 EVAL_PREFIX = "eval/"

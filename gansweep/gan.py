@@ -107,7 +107,8 @@ class GAN:
 
     def d_step(self, real: np.ndarray, z: np.ndarray, lr: float) -> dict[str, float]:
         """One D update on ``real`` (n, pixels) and ``G(z)``; returns loss_d, d_real and d_fake (mean
-        D probability before the update) and grad_norm_d (L2 norm of all of D's gradients)."""
+        D probability before the update), d_real_logit and d_fake_logit (mean D logit before the update) and
+        grad_norm_d (L2 norm of all of D's gradients)."""
         check_lr(lr)  # bad input fails before any computation
         G, D = self.G, self.D
         real = np.asarray(real)
@@ -139,6 +140,8 @@ class GAN:
             "loss_d": loss,
             "d_real": float(np.mean(sigmoid(real_logits))),
             "d_fake": float(np.mean(sigmoid(fake_logits))),
+            "d_real_logit": float(np.mean(real_logits)),
+            "d_fake_logit": float(np.mean(fake_logits)),
         }
         D.backward(glogits, accumulate=False, input_grad=False)
         stats["grad_norm_d"] = math.sqrt(float(np.dot(D.flat_grads, D.flat_grads)))
@@ -181,6 +184,13 @@ class GAN:
             np.copyto(D.flat_params, self._d_saved)
             self.opt_d.load_state_dict(opt_state)
         return stats
+
+    def d_output(self, x: np.ndarray) -> float:
+        """D's mean probability on the samples ``x`` (n, pixels), in packs of ``pack``; touches no training
+        cache, no gradient and no generator (a probe: the training stream is unchanged)."""
+        x = np.asarray(x)
+        packs = self._packs(x.shape[0], "probe batch")
+        return float(np.mean(sigmoid(self.D.predict(x.reshape(packs, self.D.in_dim)))))
 
     def generate(self, z: np.ndarray) -> np.ndarray:
         """G(z) in a fresh array; touches no training cache."""

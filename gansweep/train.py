@@ -27,11 +27,13 @@ from gansweep.gan import GAN
 from gansweep.losses import get_loss
 from gansweep.metrics.diversity import contrast_stretch
 from gansweep.metrics.evaluator import resolve_groups
+from gansweep.metrics.imprint import mean_correlation
 from gansweep.nn import build_mlp
 from gansweep.optim import build_optimizer
 from gansweep.schedules import build_schedule
 
 FRESH_GRID_SALT = 104729  # mixed into (seed, step) for the fresh-noise grids' generator
+IMPRINT_STATE = "imprint/"  # checkpoint keys of the samples train.imprint_steps recorded: imprint/<iteration>
 STACKED_QUALITY = ("fd", "prdc")  # metric groups a Stacked-MNIST eval point computes on the channel images
 
 
@@ -180,15 +182,23 @@ def _real_batch(setup: Setup, scale: str, batch: int) -> np.ndarray:
     return setup.reals[setup.sampler.next_indices()]
 
 
-def train_step(setup: Setup, scale: str, batch: int, it: int) -> tuple[float, dict[str, float]]:
+def train_step(
+    setup: Setup, scale: str, batch: int, it: int, *, unit_probe: bool = False
+) -> tuple[float, dict[str, float]]:
     """Training iteration ``it``: one D step on a real batch and fresh noise, then one G step on fresh noise
     (through D unrolled ``train.unroll_steps`` steps), at the schedule's lr. Returns (lr, the steps'
-    statistics). The loop and the benchmark both run this."""
+    statistics). The loop and the benchmark both run this. ``unit_probe`` (reals in 0-255) adds
+    ``d_real_unit``: D's mean output, before its update, on the same real batch divided by 255; it draws
+    nothing and touches no training state, so the run is the same with or without it."""
     gan, lr = setup.gan, setup.schedule(it)
     real = _real_batch(setup, scale, batch)
     noise = setup.rngs["noise"]
     z_d = gan.sample_z(batch, noise)
-    return lr, gan.iteration(real, z_d, gan.sample_z(batch, noise), lr)
+    unit = gan.d_output(np.divide(real, real.dtype.type(255.0))) if unit_probe else None
+    stats = gan.iteration(real, z_d, gan.sample_z(batch, noise), lr)
+    if unit is not None:
+        stats[K.D_REAL_UNIT] = unit
+    return lr, stats
 
 
 def _state(
@@ -198,10 +208,12 @@ def _state(
     frames: list[np.ndarray],
     window: Mapping[str, float],
     seen: int,
+    imprints: Mapping[int, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Everything a resume needs, as plain arrays (loadable with allow_pickle=False): the config's hash,
-    parameters, optimizer and RNG state, the sampler, the grids so far, and the metric sums since the last
-    log line (so a resumed run logs the same averages as an uninterrupted one)."""
+    parameters, optimizer and RNG state, the sampler, the grids so far, the metric sums since the last
+    log line (so a resumed run logs the same averages as an uninterrupted one) and the fixed-noise samples
+    ``train.imprint_steps`` recorded so far."""
     gan = setup.gan
     state: dict[str, np.ndarray] = {"iteration": np.asarray(iteration), "config_hash": np.asarray(chash)}
     state.update({f"window/{k}": np.float64(v) for k, v in window.items()})
@@ -215,6 +227,7 @@ def _state(
         state.update({f"sampler/{k}": v for k, v in setup.sampler.state_dict().items()})
     if frames:
         state["frames"] = np.stack(frames)
+    state.update({f"{IMPRINT_STATE}{s}": v for s, v in (imprints or {}).items()})
     return state
 
 
@@ -271,6 +284,25 @@ def restore(
     frames = list(state["frames"]) if "frames" in state else []
     window = {k[7:]: float(v) for k, v in state.items() if k.startswith("window/") and k != "window/seen"}
     return int(state["iteration"]), frames, window, int(state.get("window/seen", 0))
+
+
+def restore_imprints(state: Mapping[str, np.ndarray]) -> dict[int, np.ndarray]:
+    """The fixed-noise samples a checkpoint holds for ``train.imprint_steps`` (iteration -> samples)."""
+    return {
+        int(k[len(IMPRINT_STATE) :]): np.array(v) for k, v in state.items() if k.startswith(IMPRINT_STATE)
+    }
+
+
+def imprint_metrics(final: np.ndarray, imprints: Mapping[int, np.ndarray]) -> dict[str, float]:
+    """``imprint/corr_<s>`` for each recorded iteration s: the mean over the fixed-noise samples of the
+    Pearson correlation between the final sample and the one after s iterations, both contrast-stretched
+    (as imshow shows them). A key is left out when every pair holds a flat sample (no correlation)."""
+    out = {}
+    for step in sorted(imprints):
+        value = mean_correlation(contrast_stretch(final), contrast_stretch(imprints[step]))
+        if math.isfinite(value):
+            out[K.imprint_key(step)] = value
+    return out
 
 
 class _Progress:
@@ -369,15 +401,29 @@ def train(
     scale = real_scale(cfg)
     ckpt_path = workdir / K.CHECKPOINT_FILE
 
-    keys = (*K.TRAINING_CURVES, *K.GRAD_NORMS)
+    # d_real_unit: D on the reals rescaled to [0, 1], for runs that feed it 0-255 (data.scale raw255)
+    unit_probe = scale == "raw255"
+    keys = (*K.TRAINING_CURVES, *K.GRAD_NORMS, *K.D_LOGITS, *((K.D_REAL_UNIT,) if unit_probe else ()))
     window, seen = dict.fromkeys(keys, 0.0), 0
     start, frames = 0, []
+    partial: set[str] = set()  # curves a checkpoint from before they existed has no sums for
+    imprint_steps = set(tr.get("imprint_steps") or ())
+    imprints: dict[int, np.ndarray] = {}
     if resume_state is not None:
         start, frames, saved, seen = restore(setup, resume_state)
         window.update({k: v for k, v in saved.items() if k in window})
+        partial = {k for k in window if k not in saved} if seen else set()
+        imprints = {s: v for s, v in restore_imprints(resume_state).items() if s in imprint_steps}
+
+    def fixed_samples() -> np.ndarray:
+        return images.to_unit(gan.generate(setup.fixed_z), setup.out_activation)
+
+    def record_imprint(step: int) -> None:
+        if step in imprint_steps:
+            imprints[step] = fixed_samples()
 
     def snapshot(step: int) -> None:
-        samples = images.to_unit(gan.generate(setup.fixed_z), setup.out_activation)
+        samples = fixed_samples()
         mosaic = images.grid(samples, setup.channels)
         frames.append(mosaic)
         # One image per step (each log_image costs ~10 ms of encoding): the samples on the absolute grey
@@ -399,12 +445,13 @@ def train(
         logger.log_image(images.side_by_side(raw, stretched), K.FRESH_GRID_IMAGE, step)
 
     def checkpoint(step: int) -> Path:
-        save_checkpoint(ckpt_path, _state(setup, chash, step, frames, window, seen))
+        save_checkpoint(ckpt_path, _state(setup, chash, step, frames, window, seen, imprints))
         logger.flush()  # metrics up to the checkpoint first: a resume from it must not leave a gap
         logger.log_artifact(ckpt_path, K.CHECKPOINT_DIR)
         return ckpt_path
 
     if start == 0:
+        record_imprint(0)
         snapshot(0)
         if fresh_every:
             fresh_snapshot(0)
@@ -421,7 +468,7 @@ def train(
                 return Result(K.KILLED, it, last, path, f"stopped by a signal at iteration {it}")
             if it == tr.get("fault_at"):
                 _inject_fault(setup, tr.get("fault", "raise"), it)
-            lr, stats = train_step(setup, scale, batch, it)
+            lr, stats = train_step(setup, scale, batch, it, unit_probe=unit_probe)
             if not (math.isfinite(stats["loss_d"]) and math.isfinite(stats["loss_g"])):
                 bad = {k: stats[k] for k in ("loss_d", "loss_g")}
                 logger.log_metrics({k: v for k, v in stats.items() if math.isfinite(v)}, it + 1)
@@ -433,9 +480,11 @@ def train(
                 window[k] += stats[k]
             seen += 1
             step = it + 1
+            record_imprint(step)
             if step % tr["log_every"] == 0 or step == total:
                 now = time.perf_counter()
-                last = {k: window[k] / seen for k in keys}
+                last = {k: window[k] / seen for k in keys if k not in partial}
+                partial = set()
                 last.update(lr=lr, img_per_s=batch * seen / max(now - tick, 1e-9))
                 logger.log_metrics(last, step)
                 progress.update(step, {k: last[k] for k in ("loss_d", "loss_g", "d_fake")})
@@ -457,9 +506,13 @@ def train(
         scores = _evaluate(setup, evaluator, cfg, total)
         logger.log_metrics(scores, total)
         final.update(scores)
+    if imprint_steps:
+        scores = imprint_metrics(fixed_samples(), imprints)
+        logger.log_metrics(scores, total)
+        final.update(scores)
     png = images.save_png(frames[-1], workdir / K.SAMPLES_ARTIFACT)
     logger.log_artifact(png)
-    stretched = contrast_stretch(images.to_unit(gan.generate(setup.fixed_z), setup.out_activation))
+    stretched = contrast_stretch(fixed_samples())
     mosaic = images.grid(stretched, setup.channels)
     logger.log_artifact(images.save_png(mosaic, workdir / K.STRETCHED_SAMPLES_ARTIFACT))
     logger.log_artifact(images.save_gif(frames, workdir / K.PROGRESS_ARTIFACT))

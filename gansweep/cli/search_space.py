@@ -161,11 +161,15 @@ def parse_space(params: Mapping[str, Any] | None, arguments: Sequence[str]) -> S
 
 def final_metric_keys(cfg: Mapping[str, Any]) -> set[str]:
     """The figures a run of ``cfg`` ends with (``Result.final`` of ``gansweep.train.train``, what a trial is
-    scored on): the last window's training curves, ``lr``, ``img_per_s`` and, with eval on, the final eval
-    point's figures."""
+    scored on): the last window's training curves (``d_real_unit`` with reals in 0-255), ``lr``,
+    ``img_per_s``, with ``train.imprint_steps`` the ``imprint/corr_<s>`` figures and, with eval on, the final
+    eval point's figures."""
     from gansweep.metrics.evaluator import METRIC_GROUPS, STACKED_FIGURES, resolve_groups
 
-    keys = {*K.TRAINING_CURVES, *K.GRAD_NORMS, "lr", "img_per_s"}
+    keys = {*K.TRAINING_CURVES, *K.GRAD_NORMS, *K.D_LOGITS, "lr", "img_per_s"}
+    if C.real_scale(cfg) == "raw255":
+        keys.add(K.D_REAL_UNIT)
+    keys |= {K.imprint_key(s) for s in C.get(cfg, "train").get("imprint_steps") or ()}
     if not C.get(cfg, "eval.enabled"):
         return keys
     if C.get(cfg, "data.name") == "stacked_mnist":

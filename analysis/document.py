@@ -66,7 +66,9 @@ PLOT_CAPTIONS = {
 }
 HEADLINE_METHOD = (
     "mean over the completed seeds [95 % percentile bootstrap interval of the mean; none with one seed]; "
-    "collapsed and never learned: fractions of the completed runs"
+    "precision and recall over the runs whose recall is above 0 (recall 0: degenerate samples, whose "
+    "precision says nothing; n counts every completed run); collapsed and never learned: fractions of the "
+    "completed runs"
 )
 _TEXT_COLUMNS = {"contrast": "string", "group": "string", "level": "string", "baseline": "string"}
 

@@ -168,6 +168,21 @@ class Derived:
     summary: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def quality_only(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with precision and recall blanked where recall is 0: such samples cover none of the data (a
+    saturated blob scores precision 1), so neither figure says anything about their quality."""
+    recall = contract.metric_column(contract.RECALL)
+    if recall not in runs:
+        return runs
+    out = runs.copy()
+    degenerate = pd.to_numeric(out[recall], errors="coerce") == 0
+    for key in (contract.PRECISION, contract.RECALL):
+        column = contract.metric_column(key)
+        if column in out:
+            out[column] = out[column].astype("float64").mask(degenerate)
+    return out
+
+
 def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec, out_dir: Path) -> Derived:
     """The tables a study's answer rests on, from its runs (with the outcome columns of
     :func:`analysis.stats.add_collapse`): one contrast table per contrast of ``spec`` (decided together:
@@ -195,7 +210,7 @@ def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec
                 messages.append(f"plot {name}.png skipped: {err}")
     metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
     flags = [c for c in (contract.COLLAPSED, contract.NEVER_LEARNED, contract.COLLAPSE_STEP) if c in runs]
-    summary = summarize(runs, [*metric_cols, *flags])
+    summary = summarize(quality_only(runs), [*metric_cols, *flags])
     headline_cols = [contract.metric_column(k) for k in contract.HEADLINE] + flags[:2]
     tables = out_dir / "tables"
     files += write_table(summary, tables, "summary", markdown=summary_markdown(summary))

@@ -101,6 +101,9 @@ class ReportSpec:
     references: tuple[Reference, ...] = ()
     # what differs between the references' setting and the study's (stated under the references table)
     references_note: str = ""
+    # a target every seed must reach (report.target; analysis.factorial.Factorial), with a factorial over
+    # sets of fixes when it names them: answered by its cells (and effects), not by contrasts
+    factorial: Any = None
 
 
 def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
@@ -156,7 +159,10 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
                 raise ReportSpecError(f"{where}.figures.{name}={value!r}: must be a number")
             values.append((key, float(value)))
         references.append(Reference(str(item["model"]), str(item["source"]), tuple(values)))
+    from analysis.factorial import parse_target  # factorial builds on this module
+
     return ReportSpec(
+        factorial=parse_target(block.get("target")),
         question=str(block.get("question") or ""),
         hypothesis=str(block.get("hypothesis") or ""),
         contrasts=tuple(contrasts),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import contract, inference, references, search
+from analysis import contract, factorial, inference, references, search
 from analysis.contrasts import (
     LONG_COLUMNS,
     NO,
@@ -31,6 +31,7 @@ from analysis.contrasts import (
 from analysis.meta import META, contrast_of
 from analysis.report import Block
 from analysis.stats import run_classes_text
+from analysis.tables import fmt
 
 README = "README.md"
 SEARCH_KIND = "search"
@@ -106,11 +107,79 @@ def verdict(folder: Path, meta: dict | None = None) -> tuple[str, str]:
     meta = meta if meta is not None else read_meta(folder)
     if meta.get("kind") == SEARCH_KIND:
         return search_verdict(folder, meta)
+    if meta.get("target"):
+        spec = factorial.Factorial(**meta["target"])
+        return factorial.factorial_verdict(*_factorial_tables(folder), spec)
     longs = contrast_tables(folder, meta)
     if not meta["contrasts"]:
         return "", outcome_sentence(_runs(folder))
     long = pd.concat(longs.values(), ignore_index=True) if longs else pd.DataFrame(columns=LONG_COLUMNS)
     return study_verdict(long, [contrast_of(c) for c in meta["contrasts"]])
+
+
+def _factorial_tables(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    tables = Path(folder) / "tables"
+    cells = pd.read_csv(tables / "cells.csv", keep_default_na=False, na_values=[""], dtype={"values": str})
+    effects = pd.read_csv(tables / "effects.csv", keep_default_na=False, na_values=[""], dtype={"diffs": str})
+    return cells, effects
+
+
+def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
+    spec = factorial.Factorial(**meta["target"])
+    cells, effects = _factorial_tables(folder)
+    fig = contract.figure(spec.metric)
+    shown = cells.assign(
+        rescued=[
+            f"{r['rescued']}/{r['n']} [{fmt(float(r['rescue_low']), 2)}, {fmt(float(r['rescue_high']), 2)}]"
+            for _, r in cells.iterrows()
+        ]
+    ).drop(columns=["rescue_low", "rescue_high"])
+    out = [
+        Block("h2", "Cells"),
+        Block(
+            "p",
+            f"Each cell's {fig.short} on every seed, their mean, and the seeds that reach the target "
+            f"({fig.short} ≥ {fmt(spec.at_least, 3)}) with the Wilson 95 % interval of that rate. CSV: "
+            "[tables/cells.csv](tables/cells.csv).",
+        ),
+        Block("table", table=shown.rename(columns={"rescued": "reach the target"})),
+    ]
+    if effects.empty:
+        return out
+    out += [
+        Block("h2", "Effects"),
+        Block(
+            "p",
+            "Main effects and two-way interactions of the fixes on "
+            f"{fig.short}: per seed, the mean over the cells whose coded product is +1 minus the mean over "
+            "those where it is −1 (a main effect: with the fix minus without), then across seeds: "
+            + inference.METHOD
+            + " CSV: [tables/effects.csv](tables/effects.csv).",
+        ),
+        Block(
+            "table",
+            table=pd.DataFrame(
+                {
+                    "effect": effects["effect"],
+                    "seeds": effects["n_seeds"],
+                    f"Δ {fig.short}": [delta_text(factorial._as_row(r)) for _, r in effects.iterrows()],
+                    "p (Holm)": [
+                        f"{_p(float(r['p_value']))} ({_p(float(r['p_holm']))})" for _, r in effects.iterrows()
+                    ],
+                    "verdict": effects["verdict"],
+                }
+            ),
+        ),
+    ]
+    if "effects.png" in meta["figures"]:
+        out.append(Block("image", text="effects", path=f"{figure_dir}/effects.png"))
+    return out
+
+
+def _p(value: float) -> str:
+    if value != value:  # NaN
+        return "–"
+    return f"{value:.2g}" if value >= 0.001 else "< 0.001"
 
 
 def _runs(folder: Path) -> pd.DataFrame:
@@ -244,6 +313,8 @@ def study_blocks(
         hypothesis = f"Hypothesis: {meta['hypothesis']} " if meta.get("hypothesis") else ""
         out.append(Block("p", hypothesis + rule + " Method: " + inference.METHOD))
     out.append(Block("list", items=tuple(_facts(meta, seeds))))
+    if meta.get("target"):
+        out += _factorial_blocks(folder, meta, figure_dir)
     for i, contrast in enumerate(contrasts, start=1):
         if i not in longs:
             continue

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from analysis import contract, plots
+from analysis import contract, factorial, plots
 from analysis.artifacts import fetch_samples, upload_report
 from analysis.contrasts import ReportSpec, contrast_rows, decide, load_spec, wide_table
 from analysis.document import study_blocks
@@ -183,6 +183,24 @@ def quality_only(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _factorial(runs: pd.DataFrame, spec: factorial.Factorial, out_dir: Path, out: Derived) -> None:
+    """The cell table of a target study, and for a factorial the effect table and plot."""
+    cells = factorial.cell_table(runs, spec)
+    effects = factorial.effect_table(runs, spec)
+    out.files += write_table(cells, out_dir / "tables", "cells")
+    out.files += write_table(effects, out_dir / "tables", "effects")
+    if effects.empty:
+        if spec.fixes:
+            out.messages.append("the factorial has no completed run to estimate effects from")
+        return
+    as_long = effects.rename(columns={"effect": "level", "n_seeds": "n_pairs"}).assign(
+        group="all runs", baseline="without", metric=spec.metric
+    )
+    out.plots["effects"] = plots.plot_contrast(
+        as_long, out_dir / "plots" / "effects.png", title="Main effects and two-way interactions of the fixes"
+    )
+
+
 def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec, out_dir: Path) -> Derived:
     """The tables a study's answer rests on, from its runs (with the outcome columns of
     :func:`analysis.stats.add_collapse`): one contrast table per contrast of ``spec`` (decided together:
@@ -208,6 +226,8 @@ def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec
                 made[name] = plots.plot_contrast(long, out_dir / "plots" / f"{name}.png", title=contrast.name)
             except plots.NoDataError as err:
                 messages.append(f"plot {name}.png skipped: {err}")
+    if spec.factorial is not None:
+        _factorial(runs, spec.factorial, out_dir, out)
     metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
     flags = [c for c in (contract.COLLAPSED, contract.NEVER_LEARNED, contract.COLLAPSE_STEP) if c in runs]
     summary = summarize(quality_only(runs), [*metric_cols, *flags])

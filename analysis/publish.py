@@ -48,13 +48,14 @@ from gansweep import paths
 
 # The figures a published study carries (besides one per contrast), when the study has them.
 FIGURES = (
+    "effects.png",
     "modes_covered.png",
     "class_shares.png",
     "stacked_modes_covered.png",
     "stacked_kl_to_uniform.png",
     "samples_final_stretched.png",
 )
-TABLES = ("headline", "status", "summary", "runs")
+TABLES = ("headline", "status", "summary", "runs", "cells", "effects")
 
 
 def publish(
@@ -133,14 +134,17 @@ def rederive(folder: Path, spec: ReportSpec) -> list[Path]:
         written = [Path(shutil.copy2(f, folder / "tables" / f.name)) for f in derived.files]
         for path in derived.plots.values():
             written.append(Path(shutil.copy2(path, folder / "figures" / path.name)))
+    made = {p.name for p in derived.plots.values()}
     stacked = contract.metric_column(contract.STACKED_MODES)
     logs_stacked = stacked in runs and runs[stacked].notna().any()
+    if spec.factorial is not None:
+        meta["target"] = spec.factorial.to_meta()
     meta.update(
         question=spec.question,
         hypothesis=spec.hypothesis,
         contrasts=[contrast_meta(c) for c in spec.contrasts],
         figures=sorted(p.name for p in derived.plots.values())
-        + [n for n in meta["figures"] if not n.startswith("contrast_")],
+        + [n for n in meta["figures"] if not n.startswith("contrast_") and n not in made],
         # a plot of a figure the study never logs is no message of this study
         messages=[m for m in meta["messages"] if logs_stacked or not m.startswith("plot stacked")]
         + derived.messages,

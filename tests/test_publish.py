@@ -167,8 +167,12 @@ def test_every_study_file_declares_contrasts_on_keys_it_sweeps() -> None:
         if {"override /hydra/sweeper": "optuna"} in (OmegaConf.load(path).get("defaults") or []):
             assert spec.question and not spec.contrasts, path.name  # a search: its answer is its Pareto front
             continue
-        assert spec.question and spec.contrasts, path.name
         swept = OmegaConf.load(path).hydra.sweeper.params
+        if spec.factorial is not None:  # a target study: its fixes (if any) are a key it sweeps
+            assert spec.question and not spec.contrasts, path.name
+            assert spec.factorial.fixes is None or spec.factorial.fixes in swept, path.name
+            continue
+        assert spec.question and spec.contrasts, path.name
         for contrast in spec.contrasts:
             assert contrast.factor in swept, (path.name, contrast.factor)
             values = [v.strip() for v in str(swept[contrast.factor]).split(",")]
@@ -225,7 +229,8 @@ def test_every_study_with_contrasts_is_published_or_listed_as_pending() -> None:
     published = {p.name for p in _published()}
     text = (ROOT / "experiments" / "README.md").read_text()
     for path in sorted((ROOT / "experiments").glob("*.yaml")):
-        if load_spec(path.stem, ROOT).contrasts and path.stem not in published:
+        spec = load_spec(path.stem, ROOT)
+        if (spec.contrasts or spec.factorial is not None) and path.stem not in published:
             assert f"`{path.stem}` (pending" in text, path.stem
 
 

@@ -1,0 +1,243 @@
+"""A study answered by a target rather than a contrast (``report.target``: a figure and the value it must
+reach on every seed), optionally a two-level factorial over fixes (``fixes``: a list-valued factor, e.g.
+``ablation=[init,scale]``, each cell a set of fixes, each seed a replicate of every cell).
+
+- :func:`cell_table`: per cell (a set of fixes, or a config without ``fixes``), the figure on every seed, its
+  mean, and how many seeds *reach the target*, with a Wilson interval of that rate.
+- :func:`effect_table`: each fix's main effect and each pair's two-way interaction, estimated per seed with
+  the ±1 coding over the cells that seed ran (in a 2^(5−1) resolution-V fraction main effects and two-way
+  interactions are aliased only with four- and three-way ones), then tested and bounded across seeds as the
+  contrasts are (:mod:`analysis.inference`: sign-flip test, Holm–Tarone, bootstrap interval, verdict class).
+- :func:`factorial_verdict`: **Yes.** when some cell reaches the target on every seed (the answer names the
+  one with the fewest fixes), **No.** when none does on any seed, else **Not decided.**
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis import contract, inference
+from analysis.contrasts import NO, UNDECIDED, YES, ReportSpecError, delta_text
+from analysis.labels import FACTOR_PREFIX
+from analysis.stats import completed, wilson
+from analysis.tables import fmt
+
+NONE = "none"
+CELL_COLUMNS = ["cell", "fixes", "n", "values", "mean", "rescued", "rescue_low", "rescue_high"]
+EFFECT_COLUMNS = [
+    "effect",
+    "order",
+    "n_seeds",
+    "mean_diff",
+    "sd_diff",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_holm",
+    "verdict",
+    "seeds_needed",
+    "diffs",
+]
+
+
+@dataclass(frozen=True)
+class Factorial:
+    """A study file's ``report.target`` block: the figure (``metric``, a key), the value every seed must
+    reach (``at_least``) and, for a factorial, the list-valued factor whose values are sets of fixes."""
+
+    metric: str
+    at_least: float
+    fixes: str | None = None
+
+    def to_meta(self) -> dict[str, object]:
+        return {"metric": self.metric, "at_least": self.at_least, "fixes": self.fixes}
+
+
+def parse_target(block: Any) -> Factorial | None:
+    """``report.target`` -> :class:`Factorial`; None without one; ReportSpecError naming a bad entry."""
+    if block is None:
+        return None
+    if not isinstance(block, Mapping) or "metric" not in block or "at_least" not in block:
+        raise ReportSpecError(f"report.target={block!r}: needs metric and at_least (and optionally fixes)")
+    unknown = sorted(set(block) - {"metric", "at_least", "fixes"})
+    if unknown:
+        raise ReportSpecError(f"report.target.{unknown[0]}: unknown key; known: metric, at_least, fixes")
+    try:
+        metric = contract.figure_key(str(block["metric"]))
+    except ValueError as err:
+        raise ReportSpecError(f"report.target.metric: {err}") from None
+    bound = block["at_least"]
+    if isinstance(bound, bool) or not isinstance(bound, int | float):
+        raise ReportSpecError(f"report.target.at_least={bound!r}: must be a number")
+    fixes = block.get("fixes")
+    return Factorial(metric, float(bound), str(fixes) if fixes else None)
+
+
+def fixes_of(value: object) -> frozenset[str]:
+    """``"[init,scale]"`` -> {"init", "scale"}; ``"none"``, ``"[]"`` or empty -> the empty set."""
+    text = str(value).strip().strip("[]")
+    return frozenset(p.strip() for p in text.split(",") if p.strip() and p.strip() != NONE)
+
+
+def cell_name(fixes: frozenset[str]) -> str:
+    return " + ".join(sorted(fixes)) if fixes else NONE
+
+
+def _table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
+    """Completed runs as (seed, cell, fixes, value); without ``fixes`` a cell is a config."""
+    metric = contract.metric_column(spec.metric)
+    done = completed(runs).dropna(subset=["seed"])
+    column = FACTOR_PREFIX + spec.fixes if spec.fixes else None
+    if metric not in done or (column is not None and column not in done):
+        return pd.DataFrame(columns=["seed", "cell", "fixes", "value"])
+    fixes = [fixes_of(v) for v in done[column]] if column else [frozenset()] * len(done)
+    return pd.DataFrame(
+        {
+            "seed": done["seed"].astype("int64").to_numpy(),
+            "cell": [cell_name(f) for f in fixes] if column else done["config_label"].astype(str).tolist(),
+            "fixes": fixes,
+            "value": pd.to_numeric(done[metric], errors="coerce").to_numpy(dtype=float),
+        }
+    )
+
+
+def cell_table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
+    """One row per cell, fewest fixes first: its values by seed, mean, and the rescued seeds with a Wilson
+    95 % interval of the rescue rate."""
+    data = _table(runs, spec)
+    rows = []
+    for cell, part in data.groupby("cell", sort=False):
+        part = part.sort_values("seed")
+        values = part["value"].dropna()
+        n = int(values.size)
+        rescued = int((values >= spec.at_least).sum())
+        low, high = wilson(rescued, n) if n else (math.nan, math.nan)
+        rows.append(
+            {
+                "cell": cell,
+                "fixes": len(part["fixes"].iloc[0]),
+                "n": n,
+                "values": ",".join(fmt(float(v), 3) for v in values),
+                "mean": float(values.mean()) if n else math.nan,
+                "rescued": rescued,
+                "rescue_low": low,
+                "rescue_high": high,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=CELL_COLUMNS)
+    return frame.sort_values(["fixes", "cell"], kind="stable").reset_index(drop=True)
+
+
+def effect_table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
+    """Main effects and two-way interactions of the fixes (±1 coding: an effect is the mean over the cells
+    with the coded product +1 minus the mean over those with −1), one estimate per seed, decided across
+    seeds (two-sided sign-flip test, Holm–Tarone over all effects, bootstrap interval, verdict class)."""
+    data = _table(runs, spec).dropna(subset=["value"])
+    if data.empty or not spec.fixes:
+        return pd.DataFrame(columns=EFFECT_COLUMNS)
+    fixes = sorted(set().union(*data["fixes"]))
+    effects = [(f,) for f in fixes] + list(itertools.combinations(fixes, 2))
+    fig = contract.figure(spec.metric)
+    rows = []
+    for effect in effects:
+        per_seed = []
+        for _, part in data.groupby("seed", sort=True):
+            sign = np.prod(
+                [np.where(part["fixes"].map(lambda s, f=f: f in s), 1.0, -1.0) for f in effect], axis=0
+            )
+            plus, minus = part["value"][sign > 0], part["value"][sign < 0]
+            if len(plus) and len(minus):
+                per_seed.append(float(plus.mean() - minus.mean()))
+        d = np.asarray(per_seed)
+        n = int(d.size)
+        low, high = inference.bootstrap_ci(d) if n >= 2 else (math.nan, math.nan)
+        rows.append(
+            {
+                "effect": " × ".join(effect),
+                "order": len(effect),
+                "n_seeds": n,
+                "mean_diff": float(d.mean()) if n else math.nan,
+                "sd_diff": float(d.std(ddof=1)) if n >= 2 else math.nan,
+                "ci_low": low,
+                "ci_high": high,
+                "p_value": inference.sign_flip_p(d) if n else math.nan,
+                "_min_p": inference.min_p(int(np.count_nonzero(d))),
+                "diffs": " ".join(fmt(float(v), 3) for v in d),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    frame["p_holm"] = inference.holm(frame["p_value"].to_numpy(dtype=float), frame["_min_p"])
+    verdicts, needed = [], []
+    for _, r in frame.iterrows():
+        verdict = inference.classify(
+            n=int(r["n_seeds"]),
+            mean=float(r["mean_diff"]),
+            low=float(r["ci_low"]),
+            high=float(r["ci_high"]),
+            p_adjusted=float(r["p_holm"]),
+            mmd=fig.mmd,
+        )
+        verdicts.append(verdict)
+        level = inference.ALPHA / max(1, int(frame["p_value"].notna().sum()))
+        needed.append(
+            inference.seeds_needed(float(r["mean_diff"]), float(r["sd_diff"]), fig.mmd, level=level)
+            if verdict == inference.NOT_DECIDED
+            else math.nan
+        )
+    frame["verdict"], frame["seeds_needed"] = verdicts, needed
+    return frame[EFFECT_COLUMNS]
+
+
+def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Factorial) -> tuple[str, str]:
+    """(verdict word, the answer in one sentence) of a factorial study, from its cell and effect tables."""
+    fig = contract.figure(spec.metric)
+    if cells.empty:
+        return UNDECIDED, "No cell has a completed run yet."
+    target = f"{fmt(spec.at_least, 3)} or more {fig.short}"
+    full = cells[(cells["n"] > 0) & (cells["rescued"] == cells["n"])]
+    decided = effects[effects["verdict"] == inference.DIFFERENCE] if not effects.empty else effects
+    strongest = (
+        "; the effects that differ: "
+        + ", ".join(f"{r['effect']} Δ {delta_text(_as_row(r))}" for _, r in decided.iterrows())
+        if len(decided)
+        else ""
+    )
+    if len(full):
+        best = full.sort_values(["fixes", "mean", "cell"], ascending=[True, False, True], kind="stable").iloc[
+            0
+        ]
+        others = len(full) - 1
+        return YES, (
+            f"the smallest set of fixes that reaches {target} on every seed is {best['cell']} "
+            f"({int(best['rescued'])} of {int(best['n'])} seeds, rescue rate 95 % interval "
+            f"[{fmt(float(best['rescue_low']), 2)}, 1]; mean {fmt(float(best['mean']), 3)})"
+            + (f"; {others} other cell(s) rescue every seed too" if others else "")
+            + f"{strongest}."
+        )
+    if int(cells["rescued"].sum()) == 0:
+        top = cells.sort_values("mean", ascending=False, kind="stable").iloc[0]
+        return NO, (
+            f"no cell reaches {target} on any seed; the highest mean is {top['cell']} "
+            f"({fmt(float(top['mean']), 3)} {fig.short}){strongest}."
+        )
+    top = cells.sort_values(["rescued", "mean"], ascending=False, kind="stable").iloc[0]
+    return UNDECIDED, (
+        f"no cell reaches {target} on every seed; the closest is {top['cell']} ({int(top['rescued'])} of "
+        f"{int(top['n'])} seeds){strongest}."
+    )
+
+
+def _as_row(r: pd.Series) -> dict[str, object]:
+    return {
+        "mean_diff": r["mean_diff"],
+        "ci_low": r["ci_low"],
+        "ci_high": r["ci_high"],
+        "n_pairs": r["n_seeds"],
+    }

@@ -1,0 +1,106 @@
+"""Target studies and the port factorial on planted answers: the cell that rescues every seed, the main
+effects and the interaction a planted synergy makes, and the verdicts."""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+import pytest
+
+from analysis import contract, inference
+from analysis.contrasts import NO, UNDECIDED, YES, ReportSpecError, parse_spec
+from analysis.factorial import Factorial, cell_table, effect_table, factorial_verdict, fixes_of
+from analysis.labels import FACTOR_PREFIX
+
+MODES = contract.metric_column(contract.MODES)
+FIXES = ("adam_hparams", "batch", "bias_correction", "init", "scale")
+# the half fraction with an even number of fixes (I = -ABCDE): none, the 10 pairs, the 5 fours
+CELLS = [c for k in (0, 2, 4) for c in itertools.combinations(FIXES, k)]
+
+
+def planted(value, seeds: int = 5) -> pd.DataFrame:
+    rows = []
+    for cell in CELLS:
+        label = "none" if not cell else "[" + ",".join(cell) + "]"
+        for seed in range(seeds):
+            rows.append(
+                {
+                    "config_label": label,
+                    "seed": seed,
+                    "status": "FINISHED",
+                    FACTOR_PREFIX + "ablation": label,
+                    MODES: float(value(set(cell), seed)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+SPEC = Factorial(contract.MODES, 9.0, "ablation")
+
+
+def synergy(cell: set[str], seed: int) -> float:
+    """Init and scale together lift the digits from 1 to 10 (9 on seed 0); nothing else matters."""
+    return (10 - (seed == 0)) if {"init", "scale"} <= cell else 1
+
+
+def test_fixes_parse_from_the_list_text() -> None:
+    assert fixes_of("[init,scale]") == {"init", "scale"} and fixes_of("none") == frozenset()
+    assert fixes_of("[]") == frozenset()
+
+
+def test_the_smallest_rescuing_cell_and_the_synergy_are_found() -> None:
+    runs = planted(synergy)
+    cells = cell_table(runs, SPEC)
+    assert len(cells) == 16 and list(cells["fixes"])[:2] == [0, 2]
+    rescuing = cells[cells["rescued"] == cells["n"]]
+    # init + scale and the four cells of four that contain both
+    assert set(rescuing["cell"]) == {"init + scale"} | {
+        " + ".join(sorted(set(FIXES) - {x})) for x in ("adam_hparams", "batch", "bias_correction")
+    }
+    effects = effect_table(runs, SPEC).set_index("effect")
+    assert len(effects) == 15
+    # the synergy lifts 4 of the 8 cells with init (and none without) by 9 (8 on seed 0): main effects of init
+    # and scale and their interaction 4.5 per seed (4 on seed 0), 4.4 on average
+    for name in ("init", "scale", "init × scale"):
+        assert effects.loc[name, "mean_diff"] == pytest.approx(4.4), name
+    assert effects.loc["batch", "mean_diff"] == pytest.approx(0.0, abs=1e-9)
+    # 5 seeds, two-sided: the smallest p (1/16) cannot reach 0.05, so no effect is a decided difference
+    assert inference.DIFFERENCE not in set(effects["verdict"])
+    word, sentence = factorial_verdict(cells, effects, SPEC)
+    assert word == YES and "is init + scale (5 of 5 seeds" in sentence
+
+
+def test_no_cell_rescuing_any_seed_is_a_no_and_some_seeds_not_decided() -> None:
+    runs = planted(lambda cell, seed: 1)
+    assert factorial_verdict(cell_table(runs, SPEC), effect_table(runs, SPEC), SPEC)[0] == NO
+    runs = planted(lambda cell, seed: 10 if seed < 3 and {"init", "scale"} <= cell else 1)
+    word, sentence = factorial_verdict(cell_table(runs, SPEC), effect_table(runs, SPEC), SPEC)
+    assert word == UNDECIDED and "3 of 5 seeds" in sentence
+
+
+def test_a_target_without_fixes_reads_each_config() -> None:
+    runs = pd.DataFrame(
+        {
+            "config_label": ["tf"] * 5,
+            "seed": range(5),
+            "status": ["FINISHED"] * 5,
+            MODES: [10, 10, 9, 10, 10.0],
+        }
+    )
+    spec = Factorial(contract.MODES, 10.0)
+    cells = cell_table(runs, spec)
+    assert cells.iloc[0]["cell"] == "tf" and cells.iloc[0]["rescued"] == 4
+    assert effect_table(runs, spec).empty
+    assert factorial_verdict(cells, effect_table(runs, spec), spec)[0] == UNDECIDED
+
+
+def test_the_target_block_is_checked() -> None:
+    spec = parse_spec(
+        {"question": "q?", "target": {"metric": "modes_covered", "at_least": 9, "fixes": "ablation"}}
+    )
+    assert spec.factorial == Factorial(contract.MODES, 9.0, "ablation")
+    with pytest.raises(ReportSpecError, match=r"report\.target\.at_least='nine'"):
+        parse_spec({"target": {"metric": "modes_covered", "at_least": "nine"}})
+    with pytest.raises(ReportSpecError, match=r"report\.target\.bound: unknown key"):
+        parse_spec({"target": {"metric": "modes_covered", "at_least": 9, "bound": 1}})

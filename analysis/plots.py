@@ -426,7 +426,7 @@ def plot_samples(
         return save(fig, path)
 
 
-# The colour of a compared pair by its verdict class ("difference": red below 0, blue above).
+# The colour of a compared pair by its verdict class ("difference": red for the worse, blue for the better).
 _VERDICT_COLORS = {
     inference.DIFFERENCE: "difference",
     inference.EQUIVALENT: "tab:green",
@@ -465,7 +465,9 @@ def plot_contrast(long: pd.DataFrame, path: Path, *, title: str) -> Path:
                 ok = np.isfinite(low) and np.isfinite(high)
                 color = _VERDICT_COLORS.get(str(r.get("verdict", "")), "grey")
                 if color == "difference":
-                    color = "tab:red" if mean < 0 else "tab:blue"
+                    better = contract.figure(metric).better
+                    worse = mean < 0 if better != "lower" else mean > 0
+                    color = "tab:red" if worse else "tab:blue"
                 ax.errorbar(
                     mean,
                     y,
@@ -487,8 +489,8 @@ def plot_contrast(long: pd.DataFrame, path: Path, *, title: str) -> Path:
         baseline = str(long["baseline"].iloc[0])
         fig.suptitle(
             f"{title}: level − {baseline} on the same seeds (mean, 95 % bootstrap CI)\nred/blue: a "
-            "difference (fewer/more); green: equivalent (inside the shaded ± minimum meaningful difference); "
-            "grey: not decided; hollow: both at the floor"
+            "difference for the worse/better; green: equivalent (inside the shaded ± minimum meaningful "
+            "difference); grey: not decided; hollow: both at the floor"
         )
         fig.tight_layout()
         return save(fig, path)

@@ -10,6 +10,8 @@ from gansweep import figures
 from gansweep.contract import (
     CLASS_SHARES,
     CONTRAST,
+    D_LOGITS,
+    D_REAL_UNIT,
     DIVERSITY,
     EVAL_PREFIX,
     FD,
@@ -85,6 +87,8 @@ HEADLINE = (
 COLLAPSE_STEP = "collapse_step"
 COLLAPSED = "collapsed"
 MAX_MODES = "max_modes"
+D_SEPARATES_STEP = "d_separates_step"  # the first logged iteration with D(x) > analysis.stats.D_SEPARATES
+LOGIT_MARGIN = "logit_margin"  # D's final mean logit on reals minus that on fakes
 NEVER_LEARNED = "never_learned"
 OUTCOME = "outcome"
 # Default collapse threshold: at most this many digits covered from some eval point on. The one definition
@@ -135,6 +139,8 @@ __all__ = [
     "CLASS_SHARES",
     "CONTRAST",
     "DIVERSITY",
+    "D_LOGITS",
+    "D_REAL_UNIT",
     "EVAL_PREFIX",
     "FD",
     "KL_TO_UNIFORM",

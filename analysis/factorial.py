@@ -90,8 +90,18 @@ def cell_name(fixes: frozenset[str]) -> str:
     return " + ".join(sorted(fixes)) if fixes else NONE
 
 
+# What D does with the reals, per cell where the runs logged it (issue 25): the first iteration D(x) > 0.99,
+# the final logit margin and, with 0-255 reals, D's output on the same reals divided by 255.
+PROBES = {
+    contract.D_SEPARATES_STEP: "first iteration D(x) > 0.99",
+    contract.LOGIT_MARGIN: "D logit margin (real − fake)",
+    contract.metric_column(contract.D_REAL_UNIT): "D(x / 255)",
+}
+
+
 def _table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
-    """Completed runs as (seed, cell, fixes, value); without ``fixes`` a cell is a config."""
+    """Completed runs as (seed, cell, fixes, value, and the :data:`PROBES` they have); without ``fixes`` a
+    cell is a config."""
     metric = contract.metric_column(spec.metric)
     done = completed(runs).dropna(subset=["seed"])
     column = FACTOR_PREFIX + spec.fixes if spec.fixes else None
@@ -104,13 +114,19 @@ def _table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
             "cell": [cell_name(f) for f in fixes] if column else done["config_label"].astype(str).tolist(),
             "fixes": fixes,
             "value": pd.to_numeric(done[metric], errors="coerce").to_numpy(dtype=float),
+            **{
+                name: pd.to_numeric(done[key], errors="coerce").to_numpy(dtype=float)
+                for key, name in PROBES.items()
+                if key in done and done[key].notna().any()
+            },
         }
     )
 
 
 def cell_table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
     """One row per cell, fewest fixes first: its values by seed, mean, and the rescued seeds with a Wilson
-    95 % interval of the rescue rate."""
+    95 % interval of the rescue rate; then the means of the :data:`PROBES` its runs logged (NaN in the first
+    iteration column when D never separated on any seed)."""
     data = _table(runs, spec)
     rows = []
     for cell, part in data.groupby("cell", sort=False):
@@ -129,9 +145,11 @@ def cell_table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
                 "rescued": rescued,
                 "rescue_low": low,
                 "rescue_high": high,
+                **{name: float(part[name].mean()) for name in PROBES.values() if name in part},
             }
         )
-    frame = pd.DataFrame(rows, columns=CELL_COLUMNS)
+    probes = [name for name in PROBES.values() if name in data]
+    frame = pd.DataFrame(rows, columns=[*CELL_COLUMNS, *probes])
     return frame.sort_values(["fixes", "cell"], kind="stable").reset_index(drop=True)
 
 

@@ -19,7 +19,7 @@ from analysis.labels import relabel
 from analysis.load import Study, load_study
 from analysis.meta import META, build_meta
 from analysis.report import write_report
-from analysis.stats import add_collapse, status_counts, summarize
+from analysis.stats import add_collapse, add_probes, status_counts, summarize
 from analysis.tables import headline_table, run_table, summary_markdown, write_table
 from gansweep import paths
 
@@ -230,6 +230,7 @@ def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec
         _factorial(runs, spec.factorial, out_dir, out)
     metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
     flags = [c for c in (contract.COLLAPSED, contract.NEVER_LEARNED, contract.COLLAPSE_STEP) if c in runs]
+    flags += [c for c in (contract.D_SEPARATES_STEP, contract.LOGIT_MARGIN) if c in runs]
     summary = summarize(quality_only(runs), [*metric_cols, *flags])
     headline_cols = [contract.metric_column(k) for k in contract.HEADLINE] + flags[:2]
     tables = out_dir / "tables"
@@ -261,7 +262,7 @@ def regenerate(
     result.spec = spec if spec is not None else load_spec(study_name, paths.project_root())
     labelled = relabel(study.runs)
     result.shared = labelled.shared
-    runs = add_collapse(labelled.runs, study.history, collapse_modes)
+    runs = add_probes(add_collapse(labelled.runs, study.history, collapse_modes), study.history)
     if runs.empty:
         result.messages.append(f"study {study_name} has no runs (only parent runs, or nothing logged yet)")
     result.messages.extend(_run_messages(runs))

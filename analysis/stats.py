@@ -153,6 +153,31 @@ def add_collapse(runs: pd.DataFrame, history: pd.DataFrame, max_modes: float) ->
     return out
 
 
+# D "separates" once its mean output on the real batch exceeds this (issue 25: within ~30 iterations of the
+# post recipe, whose reals are 0-255).
+D_SEPARATES = 0.99
+
+
+def add_probes(runs: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` plus what D does with the reals, where the runs logged it: ``d_separates_step``, the first
+    logged iteration whose window mean of D(x) exceeds :data:`D_SEPARATES` (NaN: never), and
+    ``logit_margin``, D's mean logit on the last real window minus that on the fakes."""
+    out = runs.copy()
+    d_real = history[history["key"] == "d_real"].sort_values(["run_id", "step"], kind="stable")
+    first: dict[str, float] = {}
+    for run_id, group in d_real.groupby("run_id", sort=False):
+        above = group[group["value"] > D_SEPARATES]
+        first[str(run_id)] = float(above["step"].iloc[0]) if len(above) else float("nan")
+    if first:
+        out[contract.D_SEPARATES_STEP] = [first.get(str(r), float("nan")) for r in out["run_id"]]
+    real, fake = (contract.metric_column(k) for k in contract.D_LOGITS)
+    if real in out and fake in out:
+        out[contract.LOGIT_MARGIN] = pd.to_numeric(out[real], errors="coerce") - pd.to_numeric(
+            out[fake], errors="coerce"
+        )
+    return out
+
+
 def outcome(status: str, diverged: bool) -> str:
     """One exclusive outcome per run: "diverged" (tag gansweep.diverged=true, whatever the status: the runner
     ends a diverged run as FAILED), else "finished" | "failed" | "killed" | "running" from the status."""

@@ -104,3 +104,22 @@ def test_the_target_block_is_checked() -> None:
         parse_spec({"target": {"metric": "modes_covered", "at_least": "nine"}})
     with pytest.raises(ReportSpecError, match=r"report\.target\.bound: unknown key"):
         parse_spec({"target": {"metric": "modes_covered", "at_least": 9, "bound": 1}})
+
+
+def test_cells_carry_what_d_does_with_the_reals_where_logged() -> None:
+    from analysis.stats import add_probes
+
+    runs = planted(synergy)
+    runs["run_id"] = [f"r{i}" for i in range(len(runs))]
+    # D(x) passes 0.99 at iteration 30 in cells without the scale fix, never with it
+    rows = []
+    for run_id, fixes in zip(runs["run_id"], runs[FACTOR_PREFIX + "ablation"], strict=True):
+        high = "scale" not in fixes_of(fixes)
+        rows += [(run_id, "d_real", step, 0.999 if high and step >= 30 else 0.6) for step in (10, 20, 30, 40)]
+    history = pd.DataFrame(rows, columns=["run_id", "key", "step", "value"])
+    runs[contract.metric_column("d_real_logit")] = 9.0
+    runs[contract.metric_column("d_fake_logit")] = -3.0
+    cells = cell_table(add_probes(runs, history), SPEC).set_index("cell")
+    assert cells.loc["none", "first iteration D(x) > 0.99"] == 30
+    assert pd.isna(cells.loc["init + scale", "first iteration D(x) > 0.99"])
+    assert (cells["D logit margin (real − fake)"] == 12.0).all()

@@ -19,11 +19,25 @@ Two of the mode-collapse remedies live here (the third, minibatch std, is a laye
   the same reals and the same noise; G's step backpropagates through that unrolled D (its parameters taken as
   constants: the first-order version, without the gradient through D's updates); then D's parameters and
   optimizer state are restored to what the D step left, bit for bit.
+
+And one stabiliser (the other two, spectral normalisation of D and BatchNorm in G, are layers:
+``gansweep.nn``):
+
+- An exponential moving average of G's weights (Yazıcı et al. 2019), ``g_ema = decay``: after each G step
+  ``ema = d ema + (1 - d) theta`` with ``d = min(decay, (1 + t) / (10 + t))``, t the number of averaging steps
+  before this one (TensorFlow's ExponentialMovingAverage with num_updates: early averages are not dominated by
+  the initial weights). Training never reads it: :meth:`GAN.generate` samples from the averaged G,
+  ``generate(z, raw=True)`` from the trained one. A BatchNorm G averages gamma and beta with the weights and
+  keeps one set of running statistics, the trained G's.
+- Spectral normalisation's power iteration advances once per D update (:meth:`GAN._d_update`, the unrolled
+  steps included, whose u and v are restored with D's parameters); the G step and the probes use u, v as the
+  last D update left them.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -44,9 +58,53 @@ def _check_optimizer(opt: Optimizer, net: MLP, what: str) -> None:
         raise ValueError(f"{what} must be built on {net.name}.params (the same named arrays)")
 
 
+class WeightEMA:
+    """An exponential moving average of a flat parameter buffer (see the module doc for the decay)."""
+
+    def __init__(self, params: np.ndarray, decay: float) -> None:
+        if isinstance(decay, bool) or not isinstance(decay, int | float) or not 0 < decay < 1:
+            raise ValueError(f"g_ema must be a decay in (0, 1) (None: off); got {decay!r}")
+        self.decay = float(decay)
+        self.params = params  # the trained buffer, read at each update
+        self.shadow = params.copy()
+        self.t = 0  # averaging steps taken
+        self._tmp = np.empty_like(params)
+        self._saved = np.empty_like(params)
+
+    def current_decay(self) -> float:
+        """The decay the next update uses: min(decay, (1 + t) / (10 + t))."""
+        return min(self.decay, (1 + self.t) / (10 + self.t))
+
+    def update(self) -> None:
+        """``shadow += (1 - d) (params - shadow)``, in place."""
+        step = self.params.dtype.type(1.0 - self.current_decay())
+        np.subtract(self.params, self.shadow, out=self._tmp)
+        np.multiply(self._tmp, step, out=self._tmp)
+        np.add(self.shadow, self._tmp, out=self.shadow)
+        self.t += 1
+
+    @contextmanager
+    def swapped_in(self):
+        """The averaged weights in the trained buffer for the duration (restored bit for bit)."""
+        np.copyto(self._saved, self.params)
+        np.copyto(self.params, self.shadow)
+        try:
+            yield
+        finally:
+            np.copyto(self.params, self._saved)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"shadow": self.shadow.copy(), "t": np.asarray(self.t)}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        np.copyto(self.shadow, state["shadow"])
+        self.t = int(state["t"])
+
+
 class GAN:
     """Generator ``G`` (z -> image), discriminator ``D`` (``pack`` images -> one logit), a loss and two
-    optimizers; ``unroll_steps`` D steps unrolled for each G step (see the module doc)."""
+    optimizers; ``unroll_steps`` D steps unrolled for each G step; ``g_ema`` the decay of G's weight average
+    (None: off; see the module doc)."""
 
     def __init__(
         self,
@@ -60,6 +118,7 @@ class GAN:
         z_dist: str = "uniform",
         pack: int = 1,
         unroll_steps: int = 0,
+        g_ema: float | None = None,
     ) -> None:
         if z_dist not in Z_DISTS:
             raise ValueError(f"unknown z_dist {z_dist!r}; expected one of {Z_DISTS}")
@@ -88,6 +147,7 @@ class GAN:
         self._glogits: np.ndarray | None = None  # D-step gradient of the logits
         self._n_real = 0  # real packs in _x
         self._d_saved: np.ndarray | None = None  # D's parameters while it is unrolled
+        self.g_ema = None if g_ema is None else WeightEMA(G.flat_params, g_ema)
 
     def _packs(self, n: int, what: str) -> int:
         """Number of packs in ``n`` samples; ValueError when ``n`` does not divide into packs."""
@@ -131,6 +191,7 @@ class GAN:
         The unrolled steps call it again: the reals and the noise are the D step's, and G has not moved, so
         G's forward is not recomputed."""
         D, x, glogits, n_real = self.D, self._x, self._glogits, self._n_real
+        D.power_iteration()  # spectral normalisation: one step per D update (nothing without it)
         segments = (n_real, x.shape[0] - n_real) if D.batch_coupled else None
         logits = D.forward(x, segments=segments)
         real_logits, fake_logits = logits[:n_real], logits[n_real:]
@@ -160,6 +221,8 @@ class GAN:
         G.backward(dx.reshape(n, G.out_dim), accumulate=False, input_grad=False)
         stats = {"loss_g": loss, "grad_norm_g": math.sqrt(float(np.dot(G.flat_grads, G.flat_grads)))}
         self.opt_g.step(G.grads, lr)
+        if self.g_ema is not None:
+            self.g_ema.update()
         return stats
 
     def iteration(self, real: np.ndarray, z_d: np.ndarray, z_g: np.ndarray, lr: float) -> dict[str, float]:
@@ -175,6 +238,7 @@ class GAN:
         if self._d_saved is None:
             self._d_saved = np.empty_like(D.flat_params)
         np.copyto(self._d_saved, D.flat_params)
+        d_state = D.flat_state.copy()  # spectral normalisation's u and v (empty without it)
         opt_state = self.opt_d.state_dict()  # a copy
         try:
             for _ in range(self.unroll_steps):  # on the D step's batch: G(z_d) as it was
@@ -182,6 +246,7 @@ class GAN:
             stats.update(self.g_step(z_g, lr))
         finally:
             np.copyto(D.flat_params, self._d_saved)
+            np.copyto(D.flat_state, d_state)
             self.opt_d.load_state_dict(opt_state)
         return stats
 
@@ -192,6 +257,10 @@ class GAN:
         packs = self._packs(x.shape[0], "probe batch")
         return float(np.mean(sigmoid(self.D.predict(x.reshape(packs, self.D.in_dim)))))
 
-    def generate(self, z: np.ndarray) -> np.ndarray:
-        """G(z) in a fresh array; touches no training cache."""
-        return self.G.predict(z)
+    def generate(self, z: np.ndarray, *, raw: bool = False) -> np.ndarray:
+        """G(z) in a fresh array, from the averaged weights when ``g_ema`` is on (``raw=True``: the trained
+        weights); touches no training cache and leaves the trained weights bit for bit as they were."""
+        if self.g_ema is None or raw:
+            return self.G.predict(z)
+        with self.g_ema.swapped_in():
+            return self.G.predict(z)

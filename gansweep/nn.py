@@ -139,9 +139,13 @@ def init_weight(
 class _Buffers:
     """Per-batch-size work arrays of one dense layer: output, pre-activation, scratch for backward."""
 
-    def __init__(self, n: int, fan_in: int, fan_out: int, act: Activation, dtype) -> None:
+    def __init__(self, n: int, fan_in: int, fan_out: int, act: Activation, dtype, norm: bool = False) -> None:
         self.y = np.empty((n, fan_out), dtype)
         self.pre = np.empty((n, fan_out), dtype) if act.needs_input else self.y
+        # with a BatchNorm: x @ W + b (lin), its normalised value (xhat) and dL/d(lin) (glin)
+        self.lin, self.xhat, self.glin = (
+            (np.empty((n, fan_out), dtype) for _ in range(3)) if norm else (None,) * 3
+        )
         self.gpre = np.empty((n, fan_out), dtype)
         self.dx = np.empty((n, fan_in), dtype)
         self.x: np.ndarray | None = None  # the cached input of the last forward
@@ -152,10 +156,25 @@ class _Buffers:
 
 
 class Dense:
-    """``y = act(x @ W + b)``; ``W``/``b``/``gW``/``gb`` are views owned by the enclosing :class:`MLP`."""
+    """``y = act(x @ W + b)``; ``W``/``b``/``gW``/``gb`` are views owned by the enclosing :class:`MLP`.
 
-    def __init__(self, W: np.ndarray, b: np.ndarray, gW: np.ndarray, gb: np.ndarray, act: Activation) -> None:
+    Optionally ``y = act(norm(x @ W_sn + b))``: ``sn`` a :class:`SpectralNorm` of W, ``norm`` a
+    :class:`BatchNorm` before the activation."""
+
+    def __init__(
+        self,
+        W: np.ndarray,
+        b: np.ndarray,
+        gW: np.ndarray,
+        gb: np.ndarray,
+        act: Activation,
+        *,
+        norm: BatchNorm | None = None,
+        sn: SpectralNorm | None = None,
+    ) -> None:
         self.W, self.b, self.gW, self.gb, self.act = W, b, gW, gb, act
+        self.norm, self.sn = norm, sn
+        self._W_eff = W  # the weight the last forward used (W, or W / sigma)
         self._bufs: dict[int, _Buffers] = {}
         self._last: _Buffers | None = None
         self._tmpW: np.ndarray | None = None  # scratch for accumulating weight gradients
@@ -166,14 +185,18 @@ class Dense:
         if buf is None:
             if len(self._bufs) >= _MAX_CACHED_BATCH_SIZES:  # bounded: evict the oldest batch size
                 del self._bufs[next(iter(self._bufs))]
-            buf = self._bufs[n] = _Buffers(n, *self.W.shape, self.act, self.W.dtype)
+            buf = self._bufs[n] = _Buffers(n, *self.W.shape, self.act, self.W.dtype, self.norm is not None)
         return buf
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         buf = self._buffers(x.shape[0])
         buf.x = x
-        np.matmul(x, self.W, out=buf.pre)
-        np.add(buf.pre, self.b, out=buf.pre)
+        W = self._W_eff = self.W if self.sn is None else self.sn.forward(self.W)
+        lin = buf.pre if self.norm is None else buf.lin
+        np.matmul(x, W, out=lin)
+        np.add(lin, self.b, out=lin)
+        if self.norm is not None:
+            self.norm.forward(lin, buf.xhat, out=buf.pre)
         self.act.forward(buf.pre, buf.y)
         self._last = buf
         return buf.y
@@ -185,26 +208,34 @@ class Dense:
         if buf is None or buf.x is None:
             raise RuntimeError("backward called before forward")
         gpre = self.act.backward(g, buf.pre, buf.y, buf.gpre)
+        if self.norm is not None:
+            gpre = self.norm.backward(gpre, buf.glin, param_grads=param_grads, accumulate=accumulate)
         dx = self._input_grad(buf, gpre) if input_grad else None  # first, while W is in cache
         if param_grads:
-            if accumulate:
+            if accumulate or self.sn is not None:
                 if self._tmpW is None:
                     self._tmpW = np.empty_like(self.gW)
-                np.add(
-                    self.gW, np.matmul(*self._weight_grad_operands(buf, gpre), out=self._tmpW), out=self.gW
-                )
-                np.add(self.gb, gpre.sum(axis=0), out=self.gb)
+                gW = np.matmul(*self._weight_grad_operands(buf, gpre), out=self._tmpW)
+                if self.sn is not None:
+                    self.sn.backward(gW)  # dL/dW_sn -> dL/dW
+                if accumulate:
+                    np.add(self.gW, gW, out=self.gW)
+                else:
+                    np.copyto(self.gW, gW)
             else:
                 np.matmul(*self._weight_grad_operands(buf, gpre), out=self.gW)
+            if accumulate:
+                np.add(self.gb, gpre.sum(axis=0), out=self.gb)
+            else:
                 np.sum(gpre, axis=0, out=self.gb)
         return dx
 
     def _input_grad(self, buf: _Buffers, gpre: np.ndarray) -> np.ndarray:
         """dx = gpre @ W.T; for a single-output layer as a K = 2 product with a zero column."""
         if buf.g_col is None or self._W_col is None:
-            return np.matmul(gpre, self.W.T, out=buf.dx)
+            return np.matmul(gpre, self._W_eff.T, out=buf.dx)
         buf.g_col[:, 0] = gpre[:, 0]
-        self._W_col[:, 0] = self.W[:, 0]
+        self._W_col[:, 0] = self._W_eff[:, 0]
         return np.matmul(buf.g_col, self._W_col.T, out=buf.dx)
 
     @staticmethod
@@ -217,9 +248,12 @@ class Dense:
         return x_pad.T, g_pad
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Forward into a fresh array, no caching."""
-        h = x @ self.W
+        """Forward into a fresh array, no caching (BatchNorm with its running statistics, spectral
+        normalisation without advancing u)."""
+        h = x @ (self.W if self.sn is None else self.sn.predict(self.W))
         h += self.b
+        if self.norm is not None:
+            h = self.norm.predict(h)
         return self.act.forward(h, h)
 
 
@@ -288,8 +322,143 @@ class MinibatchStd:
         return self._stats(x, _check_segments(segments, x.shape[0]), keep=False)
 
 
+# ------------------------------------------------------------------------------------- stabiliser layers
+def _normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """``x / max(||x||, eps)`` in place (torch.nn.functional.normalize's guard)."""
+    return np.divide(x, x.dtype.type(max(float(np.linalg.norm(x)), eps)), out=x)
+
+
+class SpectralNorm:
+    """Spectral normalisation of one dense weight (Miyato et al. 2018): ``W_sn = W / sigma``,
+    ``sigma = v^T W u`` with u (fan_out,) and v (fan_in,) the power-iteration estimates of W's top singular
+    vectors (W is (in, out) here, the transpose of PyTorch's, so u and v swap roles; sigma is the same).
+
+    :meth:`power_iteration` advances u and v by one step (``v = W u / ||W u||``, ``u = W^T v / ||W^T v||``);
+    the trainer calls it once per D update. :meth:`forward` / :meth:`predict` divide by ``sigma`` with u, v as
+    they are. Backward treats u and v as constants (the reference implementation's gradient): with
+    ``g = dL/dW_sn``, ``dL/dW = (g - <g, W_sn> v u^T) / sigma``.
+    """
+
+    def __init__(self, u: np.ndarray, v: np.ndarray) -> None:
+        self.u, self.v = u, v  # views into the MLP's flat state: checkpointed, restored after unrolling
+        self.W_sn: np.ndarray | None = None  # the normalised weight of the last forward
+        self.sigma = 0.0
+
+    def power_iteration(self, W: np.ndarray) -> None:
+        """One power-iteration step on ``W`` (in place in u and v)."""
+        np.matmul(W, self.u, out=self.v)
+        _normalise(self.v)
+        np.matmul(self.v, W, out=self.u)
+        _normalise(self.u)
+
+    def _sigma(self, W: np.ndarray) -> np.floating:
+        return self.v @ (W @ self.u)
+
+    def forward(self, W: np.ndarray) -> np.ndarray:
+        """``W / sigma`` into a kept buffer (valid until the next forward); remembered for backward."""
+        if self.W_sn is None or self.W_sn.shape != W.shape:
+            self.W_sn = np.empty_like(W)
+        self.sigma = self._sigma(W)
+        return np.divide(W, self.sigma, out=self.W_sn)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        """``dL/dW`` from ``g = dL/dW_sn`` of the last forward, in place in ``g``."""
+        c = np.vdot(g, self.W_sn)
+        g -= np.multiply.outer(self.v, self.u * c)
+        return np.divide(g, self.sigma, out=g)
+
+    def predict(self, W: np.ndarray) -> np.ndarray:
+        """``W / sigma`` in a fresh array; touches nothing."""
+        return W / self._sigma(W)
+
+
+class BatchNorm:
+    """Batch normalisation of a dense layer's pre-activation (Ioffe & Szegedy 2015), PyTorch's convention.
+
+    Training forward (a batch of n >= 2 rows): ``xhat = (x - mean) / sqrt(var + eps)`` with the batch mean and
+    biased variance, ``y = gamma * xhat + beta``; the running statistics move by ``momentum``:
+    ``running = (1 - momentum) * running + momentum * batch`` (the variance unbiased, x n / (n - 1)), from
+    mean 0 and variance 1. :meth:`predict` (evaluation, sampling) normalises with the running statistics.
+    Backward through the batch statistics: ``dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) /
+    sqrt(var + eps)`` with ``dxhat = g * gamma``; ``dgamma = sum(g * xhat)``, ``dbeta = sum(g)``.
+    """
+
+    def __init__(
+        self,
+        gamma: np.ndarray,
+        beta: np.ndarray,
+        ggamma: np.ndarray,
+        gbeta: np.ndarray,
+        mean: np.ndarray,
+        var: np.ndarray,
+        *,
+        momentum: float = 0.1,
+        eps: float = 1e-5,
+    ) -> None:
+        self.gamma, self.beta, self.ggamma, self.gbeta = gamma, beta, ggamma, gbeta
+        self.mean, self.var = mean, var  # views into the MLP's flat state (checkpointed)
+        self.momentum, self.eps = momentum, eps
+        self._xhat: np.ndarray | None = None
+        self._inv: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, xhat: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Train-mode output of ``x`` (n, f) into ``out``, ``xhat`` kept for backward; updates the running
+        statistics. ``out`` may be ``x``; ``xhat`` must alias neither."""
+        n = x.shape[0]
+        if n < 2:
+            raise ValueError(f"BatchNorm needs at least 2 rows in a training forward; got {n}")
+        mu = x.mean(axis=0)
+        np.subtract(x, mu, out=xhat)
+        var = np.mean(xhat * xhat, axis=0)
+        inv = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
+        np.multiply(xhat, inv, out=xhat)
+        self._xhat, self._inv = xhat, inv
+        m = x.dtype.type(self.momentum)
+        self.mean *= 1 - m
+        self.mean += m * mu
+        self.var *= 1 - m
+        self.var += (m * x.dtype.type(n / (n - 1))) * var
+        np.multiply(xhat, self.gamma, out=out)
+        return np.add(out, self.beta, out=out)
+
+    def backward(self, g: np.ndarray, out: np.ndarray, *, param_grads: bool, accumulate: bool) -> np.ndarray:
+        """dL/dx into ``out`` from ``g`` = dL/dy of the last forward; writes or adds gamma's and beta's
+        gradients when ``param_grads``."""
+        xhat, inv = self._xhat, self._inv
+        if xhat is None or inv is None:
+            raise RuntimeError("backward called before forward")
+        np.multiply(g, xhat, out=out)
+        if param_grads:
+            dgamma, dbeta = out.sum(axis=0), g.sum(axis=0)
+            if accumulate:
+                self.ggamma += dgamma
+                self.gbeta += dbeta
+            else:
+                self.ggamma[...], self.gbeta[...] = dgamma, dbeta
+        m2 = out.mean(axis=0)  # mean(g * xhat); times gamma: mean(dxhat * xhat)
+        np.multiply(g, self.gamma, out=out)  # dxhat
+        m1 = out.mean(axis=0)
+        out -= m1
+        out -= xhat * (m2 * self.gamma)
+        return np.multiply(out, inv, out=out)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Evaluation-mode output with the running statistics, in place in ``x`` (predict's fresh array)."""
+        x -= self.mean
+        x *= self.gamma / np.sqrt(self.var + x.dtype.type(self.eps))
+        x += self.beta
+        return x
+
+
 class MLP:
-    """A stack of :class:`Dense` layers with named, flat-backed parameters and gradients."""
+    """A stack of :class:`Dense` layers with named, flat-backed parameters and gradients.
+
+    ``batchnorm``: a :class:`BatchNorm` before the activation of every layer but the last (its ``gamma``
+    and ``beta`` are parameters, ``"G.0.gamma"``, ``"G.0.beta"``); ``spectral_norm``: every dense weight
+    spectrally normalised (:class:`SpectralNorm`). What is state but no parameter (BatchNorm's running
+    statistics ``"G.0.bn_mean"``, ``"G.0.bn_var"``; the power iteration's ``"D.0.sn_u"``, ``"D.0.sn_v"``)
+    lives in :attr:`state`, views of one flat buffer :attr:`flat_state` (empty without either).
+    """
 
     def __init__(
         self,
@@ -300,6 +469,8 @@ class MLP:
         *,
         dtype=np.float32,
         minibatch_std: bool = False,
+        batchnorm: bool = False,
+        spectral_norm: bool = False,
     ) -> None:
         self.name = name
         self.in_dim = in_dim
@@ -309,24 +480,79 @@ class MLP:
         self.mbstd = MinibatchStd() if minibatch_std else None
         dims = [in_dim, *sizes]
         fan_ins = [*dims[:-2], dims[-2] + (1 if minibatch_std else 0)]
-        total = sum(a * b + b for a, b in zip(fan_ins, dims[1:], strict=True))
+        n_layers = len(sizes)
+        param_shapes, state_shapes = [], []  # per layer: (key, shape) of its parameters and of its state
+        for i, (fan_in, fan_out) in enumerate(zip(fan_ins, dims[1:], strict=True)):
+            bn = batchnorm and i < n_layers - 1
+            param_shapes.append(
+                [
+                    ("W", (fan_in, fan_out)),
+                    ("b", (fan_out,)),
+                    *(((k, (fan_out,)) for k in ("gamma", "beta")) if bn else ()),
+                ]
+            )
+            state_shapes.append(
+                [*((("bn_mean", (fan_out,)), ("bn_var", (fan_out,))) if bn else ()),
+                 *((("sn_u", (fan_out,)), ("sn_v", (fan_in,))) if spectral_norm else ())]
+            )  # fmt: skip
+        total = sum(math.prod(shape) for layer in param_shapes for _, shape in layer)
         self.flat_params = np.zeros(total, self.dtype)
         self.flat_grads = np.zeros(total, self.dtype)
+        self.flat_state = np.zeros(
+            sum(math.prod(sh) for layer in state_shapes for _, sh in layer), self.dtype
+        )
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.state: dict[str, np.ndarray] = {}
+        self._layout: list[tuple[str, int, tuple[int, ...]]] = []  # (key, offset, shape) in flat_params
         self.layers: list[Dense] = []
-        off = 0
-        for i, (fan_in, fan_out, act) in enumerate(zip(fan_ins, dims[1:], activations, strict=True)):
-            views = []
-            for key, shape in (("W", (fan_in, fan_out)), ("b", (fan_out,))):
+        off = state_off = 0
+        for i, act in enumerate(activations):
+            p, g = {}, {}
+            for key, shape in param_shapes[i]:
                 size = math.prod(shape)
-                p = self.flat_params[off : off + size].reshape(shape)
-                g = self.flat_grads[off : off + size].reshape(shape)
-                self.params[f"{name}.{i}.{key}"], self.grads[f"{name}.{i}.{key}"] = p, g
-                views += [p, g]
+                p[key] = self.flat_params[off : off + size].reshape(shape)
+                g[key] = self.flat_grads[off : off + size].reshape(shape)
+                self.params[f"{name}.{i}.{key}"], self.grads[f"{name}.{i}.{key}"] = p[key], g[key]
+                self._layout.append((f"{name}.{i}.{key}", off, shape))
                 off += size
-            W, gW, b, gb = views
-            self.layers.append(Dense(W, b, gW, gb, act))
+            st = {}
+            for key, shape in state_shapes[i]:
+                size = math.prod(shape)
+                st[key] = self.state[f"{name}.{i}.{key}"] = self.flat_state[state_off : state_off + size]
+                state_off += size
+            norm = sn = None
+            if "gamma" in p:
+                p["gamma"][...] = 1
+                st["bn_var"][...] = 1
+                norm = BatchNorm(p["gamma"], p["beta"], g["gamma"], g["beta"], st["bn_mean"], st["bn_var"])
+            if spectral_norm:
+                sn = SpectralNorm(st["sn_u"], st["sn_v"])
+            self.layers.append(Dense(p["W"], p["b"], g["W"], g["b"], act, norm=norm, sn=sn))
+
+    @property
+    def batchnorm(self) -> bool:
+        """Whether the hidden layers hold a :class:`BatchNorm` (a training forward needs >= 2 rows)."""
+        return any(layer.norm is not None for layer in self.layers)
+
+    @property
+    def spectral_norm(self) -> bool:
+        """Whether the dense weights are spectrally normalised (:meth:`power_iteration` advances u, v)."""
+        return any(layer.sn is not None for layer in self.layers)
+
+    def power_iteration(self) -> None:
+        """One power-iteration step of every spectrally normalised weight (none: nothing)."""
+        for layer in self.layers:
+            if layer.sn is not None:
+                layer.sn.power_iteration(layer.W)
+
+    def param_views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        """Views of ``flat`` (laid out as :attr:`flat_params`) named and shaped as :attr:`params`."""
+        if flat.shape != self.flat_params.shape:
+            raise ValueError(
+                f"{self.name}: expected a flat buffer of {self.flat_params.shape}; got {flat.shape}"
+            )
+        return {key: flat[off : off + math.prod(shape)].reshape(shape) for key, off, shape in self._layout}
 
     @property
     def batch_coupled(self) -> bool:
@@ -336,8 +562,16 @@ class MLP:
     def __repr__(self) -> str:
         dims = "-".join(str(d) for d in [self.in_dim, *(layer.W.shape[1] for layer in self.layers)])
         acts = ",".join(layer.act.name for layer in self.layers)
-        std = ", minibatch std" if self.mbstd is not None else ""
-        return f"MLP({self.name!r}, {dims}, [{acts}]{std}, {self.dtype}, {self.num_params()} params)"
+        extra = "".join(
+            text
+            for on, text in (
+                (self.mbstd is not None, ", minibatch std"),
+                (self.batchnorm, ", batchnorm"),
+                (self.spectral_norm, ", spectral norm"),
+            )
+            if on
+        )
+        return f"MLP({self.name!r}, {dims}, [{acts}]{extra}, {self.dtype}, {self.num_params()} params)"
 
     def _check_input(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=self.dtype)
@@ -414,12 +648,19 @@ def build_mlp(
     rng: np.random.Generator,
     dtype=np.float32,
     minibatch_std: bool = False,
+    batchnorm: bool = False,
+    spectral_norm: bool = False,
+    sn_rng: np.random.Generator | None = None,
 ) -> MLP:
     """An MLP ``in_dim -> sizes[0] -> ... -> sizes[-1]``, activation ``activations[i]`` after layer i.
 
     Weights from ``init`` (see :func:`init_weight`), drawn layer by layer from ``rng``; biases 0.
     ``minibatch_std``: a :class:`MinibatchStd` layer before the last dense layer (whose fan-in grows by one).
-    Every argument is validated (ValueError naming the value) before anything is drawn.
+    ``batchnorm``: a :class:`BatchNorm` before every hidden activation (gamma 1, beta 0, running mean 0 and
+    variance 1). ``spectral_norm``: every weight spectrally normalised; each layer's u is drawn N(0, 1) from
+    ``sn_rng`` (default: ``rng``, after all weights) and normalised, then one power-iteration step sets v and
+    u. Neither changes the weights drawn. Every argument is validated (ValueError naming the value) before
+    anything is drawn.
     """
     if not isinstance(name, str) or not name or "." in name:
         raise ValueError(f"MLP name must be a non-empty string without '.'; got {name!r}")
@@ -441,9 +682,30 @@ def build_mlp(
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"{name}: dtype must be float32 or float64; got {dtype}")
-    if not isinstance(minibatch_std, bool):
-        raise ValueError(f"{name}: minibatch_std must be true or false; got {minibatch_std!r}")
-    mlp = MLP(name, int(in_dim), [int(s) for s in sizes], acts, dtype=dtype, minibatch_std=minibatch_std)
+    for what, flag in (
+        ("minibatch_std", minibatch_std),
+        ("batchnorm", batchnorm),
+        ("spectral_norm", spectral_norm),
+    ):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name}: {what} must be true or false; got {flag!r}")
+    if sn_rng is not None and not isinstance(sn_rng, np.random.Generator):
+        raise ValueError(f"{name}: sn_rng must be a numpy.random.Generator; got {type(sn_rng).__name__}")
+    mlp = MLP(
+        name,
+        int(in_dim),
+        [int(s) for s in sizes],
+        acts,
+        dtype=dtype,
+        minibatch_std=minibatch_std,
+        batchnorm=batchnorm,
+        spectral_norm=spectral_norm,
+    )
     for layer in mlp.layers:
         layer.W[...] = init_weight(init, *layer.W.shape, gain=gain, rng=rng, dtype=dtype)
+    for layer in mlp.layers:
+        if layer.sn is not None:
+            layer.sn.u[...] = (sn_rng or rng).standard_normal(layer.sn.u.shape)  # drawn in float64, cast
+            _normalise(layer.sn.u)
+            layer.sn.power_iteration(layer.W)
     return mlp

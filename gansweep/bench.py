@@ -16,7 +16,9 @@ before NumPy is imported (a thread pool cannot be resized reliably afterwards); 
 
 Each worker also times the mode-collapse remedies at ``--remedy-batch`` (B = 64): ms per iteration of the same
 GAN with packing (D on 2 or 4 samples side by side, its input 2 or 4 x 784), a minibatch-std layer before
-D's last layer, and D unrolled 5 steps, against the plain GAN, in interleaved rounds (median of each).
+D's last layer, and D unrolled 5 steps, against the plain GAN, in interleaved rounds (median of each); and the
+stabilisers likewise (``--no-stabilizers`` skips them): G's weight average (decay 0.999), spectral
+normalisation of D, BatchNorm in G, and all three together.
 
 The worker with the fewest threads also runs 10,000 NumPy iterations at B = 1 (``--quick``: 1,000) and
 reports the RSS before and after. Figures are noisy when other processes share the cores: each worker records
@@ -28,7 +30,7 @@ iteration, the bytes an iteration must move and their share of the memory bandwi
 (:mod:`gansweep.cli.bench_post`), each timed in ``--post-instances`` fresh processes.
 
     gansweep-bench [--quick] [--json] [--batches 1,64,256] [--threads 1,2] [--no-torch] [--no-post]
-                   [--post-instances 2] [--remedy-batch 64] [--no-remedies]
+                   [--post-instances 2] [--remedy-batch 64] [--no-remedies] [--no-stabilizers]
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ REMEDIES: dict[str, dict[str, Any]] = {
     "pack 4": {"pack": 4},
     "minibatch std": {"minibatch_std": True},
     "unrolled k=5": {"unroll_steps": 5},
+}
+# The stabilisers (issue 26) timed the same way, at the same B.
+STABILIZERS: dict[str, dict[str, Any]] = {
+    "plain": {},
+    "G EMA 0.999": {"g_ema": 0.999},
+    "spectral norm D": {"spectral_norm": True},
+    "BatchNorm G": {"g_batchnorm": True},
+    "all three": {"g_ema": 0.999, "spectral_norm": True, "g_batchnorm": True},
 }
 
 
@@ -88,10 +98,19 @@ def rss_mib() -> float:
 
 # ----------------------------------------------------------------------------------------------- NumPy side
 def numpy_runner(
-    batch: int, seed: int = 0, *, pack: int = 1, minibatch_std: bool = False, unroll_steps: int = 0
+    batch: int,
+    seed: int = 0,
+    *,
+    pack: int = 1,
+    minibatch_std: bool = False,
+    unroll_steps: int = 0,
+    g_ema: float | None = None,
+    spectral_norm: bool = False,
+    g_batchnorm: bool = False,
 ) -> tuple[Callable[[], None], Any]:
     """A zero-argument function running one NumPy GAN iteration, and the GAN (for weight sharing). The
-    remedies' arguments as :class:`gansweep.gan.GAN` and :func:`gansweep.nn.build_mlp` take them."""
+    remedies' and stabilisers' arguments as :class:`gansweep.gan.GAN` and :func:`gansweep.nn.build_mlp` take
+    them."""
     import numpy as np
 
     from gansweep.gan import GAN
@@ -100,7 +119,15 @@ def numpy_runner(
     from gansweep.optim import Adam
 
     rng = np.random.default_rng(seed)
-    G = build_mlp("G", G_SIZES[0], G_SIZES[1:], ["relu", "relu", "sigmoid"], init="he_normal", rng=rng)
+    G = build_mlp(
+        "G",
+        G_SIZES[0],
+        G_SIZES[1:],
+        ["relu", "relu", "sigmoid"],
+        init="he_normal",
+        rng=rng,
+        batchnorm=g_batchnorm,
+    )
     D = build_mlp(
         "D",
         D_SIZES[0] * pack,
@@ -109,6 +136,7 @@ def numpy_runner(
         init="he_normal",
         rng=rng,
         minibatch_std=minibatch_std,
+        spectral_norm=spectral_norm,
     )
     adam = {"lr": LR, "beta1": BETA1, "beta2": BETA2}
     gan = GAN(
@@ -120,6 +148,7 @@ def numpy_runner(
         z_dim=G_SIZES[0],
         pack=pack,
         unroll_steps=unroll_steps,
+        g_ema=g_ema,
     )
     real = rng.random((batch, D_SIZES[0]), dtype=np.float32)
 
@@ -231,10 +260,17 @@ def sgemm_peak(seconds: float) -> float:
     return 2 * 2048**3 / best / 1e9
 
 
-def remedy_costs(batch: int, rounds: int, seconds: float) -> list[dict[str, Any]]:
-    """ms per iteration of each of :data:`REMEDIES` at ``batch``, in interleaved rounds (median of each), and
-    its ratio to the plain GAN."""
-    steps = {name: numpy_runner(batch, **kwargs)[0] for name, kwargs in REMEDIES.items()}
+def remedy_costs(
+    batch: int,
+    rounds: int,
+    seconds: float,
+    variants: dict[str, dict[str, Any]] | None = None,
+    key: str = "remedy",
+) -> list[dict[str, Any]]:
+    """ms per iteration of each of ``variants`` (:data:`REMEDIES`; :data:`STABILIZERS`, with ``key``
+    "stabilizer") at ``batch``, in interleaved rounds (median of each), and its ratio to the plain GAN."""
+    variants = REMEDIES if variants is None else variants
+    steps = {name: numpy_runner(batch, **kwargs)[0] for name, kwargs in variants.items()}
     for step in steps.values():
         _rate(step, batch, seconds / 4)  # warm-up
     ms: dict[str, list[float]] = {name: [] for name in steps}
@@ -244,7 +280,7 @@ def remedy_costs(batch: int, rounds: int, seconds: float) -> list[dict[str, Any]
     plain = statistics.median(ms["plain"])
     return [
         {
-            "remedy": name,
+            key: name,
             "batch": batch,
             "ms_per_iteration": statistics.median(v),
             "rounds_ms": v,
@@ -262,6 +298,8 @@ def worker(
     memory_iters: int,
     use_torch: bool,
     remedy_batch: int | None = None,
+    stabilizers: bool = False,
+    remedies: bool = True,
 ) -> dict[str, Any]:
     """Everything measured at one BLAS thread count (run in a subprocess with the env already set)."""
     import numpy as np
@@ -319,8 +357,10 @@ def worker(
                 ratio=row["numpy_img_s"] / statistics.median(t_rates),
             )
         info["results"].append(row)
-    if remedy_batch:
+    if remedy_batch and remedies:
         info["remedies"] = remedy_costs(remedy_batch, rounds, seconds)
+    if remedy_batch and stabilizers:
+        info["stabilizers"] = remedy_costs(remedy_batch, rounds, seconds, STABILIZERS, "stabilizer")
     info["load_after"] = _load()
     info["sgemm_peak_gflops_after"] = sgemm_peak(0.5)  # did the cores stay available?
     if memory_iters:
@@ -353,7 +393,9 @@ def _spawn(threads: int, args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds,
         "memory_iters": args.memory_iters if threads == min(args.threads) else 0,
         "use_torch": not args.no_torch,
-        "remedy_batch": None if args.no_remedies else args.remedy_batch,
+        "remedy_batch": args.remedy_batch,
+        "remedies": not args.no_remedies,
+        "stabilizers": not args.no_stabilizers,
     }
     proc = subprocess.run(
         [sys.executable, "-m", "gansweep.bench", "--worker", json.dumps(spec)],
@@ -468,6 +510,18 @@ def render(report: dict[str, Any]) -> str:
             lines += [
                 f"{r['remedy']:16s} {r['ms_per_iteration']:14.2f} {r['vs_plain']:9.2f}" for r in w["remedies"]
             ]
+        if w.get("stabilizers"):
+            mark = "  (contended)" if contended(w, report["workers"]) else ""
+            lines += [
+                "",
+                f"stabilisers, {w['threads']} thread{'s' * (w['threads'] > 1)}, "
+                f"B = {w['stabilizers'][0]['batch']}{mark}",
+                "stabiliser       ms / iteration   x plain",
+            ]
+            lines += [
+                f"{r['stabilizer']:16s} {r['ms_per_iteration']:14.2f} {r['vs_plain']:9.2f}"
+                for r in w["stabilizers"]
+            ]
     lines.append("")
     for k, c in report["targets"].items():
         verdict = "not measured" if c["met"] is None else ("met" if c["met"] else "NOT met")
@@ -499,8 +553,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="fresh processes per post run and dtype, the fastest reported (2; --quick: 1)",
     )
-    p.add_argument("--remedy-batch", type=int, default=64, help="B at which the remedies are timed (64)")
+    p.add_argument(
+        "--remedy-batch", type=int, default=64, help="B at which the remedies and stabilisers are timed (64)"
+    )
     p.add_argument("--no-remedies", action="store_true", help="skip timing the mode-collapse remedies")
+    p.add_argument(
+        "--no-stabilizers", action="store_true", help="skip timing the stabilisers (G EMA, SN, BatchNorm)"
+    )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:

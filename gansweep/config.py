@@ -39,6 +39,9 @@ _PROBE = {"probe": np.zeros(1)}  # a parameter to build the configured optimizer
 # hash, so the hash of every config from before the remedies existed is unchanged (its FINISHED runs are still
 # skipped, its checkpoints still resume).
 REMEDIES_OFF = {"model.pack": 1, "model.minibatch_std": False, "train.unroll_steps": 0}
+# The stabilisers (issue 26: G's weight average, spectral normalisation of D, BatchNorm in G) and the value
+# that turns each off: left out of the config hash when off, as the remedies are.
+STABILIZERS_OFF = {"model.g_ema": None, "model.spectral_norm": False, "model.g_batchnorm": False}
 # Measurements that change nothing a run trains, only what it logs, and the value that turns each off: left
 # out of the config hash when off, as the remedies are (train.imprint_steps: the imprint/corr_<s> metrics).
 PROBES_OFF = {"train.imprint_steps": None}
@@ -142,7 +145,10 @@ _SCHEMA: dict[str, tuple[str, ...] | None] = {
     ),
     "source": ("run", "file", "commit", "lr", "holdout", "decay_milestones", "decay_gamma"),
     "noise": ("dist", "dim"),
-    "model": ("name", "z_dim", "generator", "discriminator", "init", "init_gain", "pack", "minibatch_std"),
+    "model": (
+        "name", "z_dim", "generator", "discriminator", "init", "init_gain", "pack", "minibatch_std", "g_ema",
+        "spectral_norm", "g_batchnorm",
+    ),
     "model.generator": ("hidden", "activations", "out_activation"),
     "model.discriminator": ("hidden", "activations"),
     "loss": ("name",),
@@ -228,6 +234,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for key in ("iterations", "batch_size", "log_every", "sample_every", "grid_size", "checkpoint_every"):
         _int(cfg, f"train.{key}")
     _remedies(cfg)
+    _stabilizers(cfg)
     _choice(cfg, "train.dtype", DTYPES)
     fresh = get(cfg, "train.fresh_grid_every")
     if fresh is not None:
@@ -280,6 +287,23 @@ def _remedies(cfg: Mapping[str, Any]) -> None:
     _int(cfg, "train.unroll_steps", minimum=0)
 
 
+def _stabilizers(cfg: Mapping[str, Any]) -> None:
+    """G's weight average (a decay in (0, 1) or null), spectral normalisation of D, BatchNorm in G (which
+    needs at least 2 samples per G batch)."""
+    decay = get(cfg, "model.g_ema")
+    ok = isinstance(decay, int | float) and not isinstance(decay, bool) and 0 < decay < 1
+    if decay is not None and not ok:
+        raise _bad("model.g_ema", decay, "must be null (off) or a decay in (0, 1), e.g. 0.999")
+    _bool(cfg, "model.spectral_norm")
+    batch = get(cfg, "train.batch_size")
+    if _bool(cfg, "model.g_batchnorm") and batch < 2:
+        raise ConfigError(
+            f"model.g_batchnorm=true, train.batch_size={batch}: BatchNorm normalises over the batch and "
+            "needs at least 2 samples per G batch (the post recipe trains with batch 1: set "
+            "train.batch_size >= 2, or model.g_batchnorm=false)"
+        )
+
+
 def _imprint_steps(cfg: Mapping[str, Any]) -> None:
     """``train.imprint_steps``: null, or distinct iterations in [0, train.iterations]."""
     steps, total = get(cfg, "train").get("imprint_steps"), get(cfg, "train.iterations")
@@ -311,9 +335,10 @@ def run_params(cfg: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 
 def config_hash(cfg: Mapping[str, Any]) -> str:
     """A stable digest of what a run computes (tracking, study name and control flags left out, and each
-    mode-collapse remedy and probe at its off value: see :data:`REMEDIES_OFF`, :data:`PROBES_OFF`)."""
+    mode-collapse remedy, stabiliser and probe at its off value: see :data:`REMEDIES_OFF`,
+    :data:`STABILIZERS_OFF`, :data:`PROBES_OFF`)."""
     kept = {k: v for k, v in cfg.items() if k not in _UNHASHED}
-    for key, off in {**REMEDIES_OFF, **PROBES_OFF}.items():
+    for key, off in {**REMEDIES_OFF, **STABILIZERS_OFF, **PROBES_OFF}.items():
         section, name = key.split(".")
         node = kept.get(section)
         if isinstance(node, Mapping) and name in node and _same(node[name], off):

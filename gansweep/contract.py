@@ -109,6 +109,14 @@ def imprint_key(step: int) -> str:
 # STRETCHED_PREFIX + figure name.
 EVAL_PREFIX = "eval/"
 STRETCHED_PREFIX = "eval_stretched/"
+# With model.g_ema (G's weight average) on, the eval figures come from the averaged G; the trained G's main
+# figures at the same eval point and noise are logged as EVAL_RAW_PREFIX + figure name: modes_covered,
+# kl_to_uniform and fd (Stacked MNIST: stacked_modes_covered, stacked_kl_to_uniform and fd).
+EVAL_RAW_PREFIX = "eval_raw/"
+RAW_FIGURES = ("modes_covered", "kl_to_uniform", "fd")
+RAW_STACKED_FIGURES = ("stacked_modes_covered", "stacked_kl_to_uniform", "fd")
+RAW_MODES = EVAL_RAW_PREFIX + "modes_covered"
+RAW_FD = EVAL_RAW_PREFIX + "fd"
 # Logged instead of the figures at an eval point where G's samples are not finite.
 NONFINITE = EVAL_PREFIX + "nonfinite_fraction"
 MODES = EVAL_PREFIX + "modes_covered"

@@ -34,6 +34,9 @@ from gansweep.schedules import build_schedule
 
 FRESH_GRID_SALT = 104729  # mixed into (seed, step) for the fresh-noise grids' generator
 IMPRINT_STATE = "imprint/"  # checkpoint keys of the samples train.imprint_steps recorded: imprint/<iteration>
+BUFFER_STATE = "buffer/"  # checkpoint keys of the nets' non-parameter state (BatchNorm's running statistics,
+# spectral normalisation's u and v): buffer/<name>, e.g. buffer/G.0.bn_mean, buffer/D.0.sn_u
+EMA_STATE = "ema/"  # G's weight average (model.g_ema): ema/<param name>, and ema/t, the averaging steps taken
 STACKED_QUALITY = ("fd", "prdc")  # metric groups a Stacked-MNIST eval point computes on the channel images
 
 
@@ -92,8 +95,9 @@ class Setup:
 
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:
-    """Independent generators for init, noise, data and the fixed sample batch, all from one seed."""
-    names = ("init", "noise", "data", "fixed")
+    """Independent generators for init, noise, data, the fixed sample batch and spectral normalisation's
+    initial u, all from one seed (a stream added at the end leaves the others' draws as they were)."""
+    names = ("init", "noise", "data", "fixed", "spectral_norm")
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {name: np.random.default_rng(child) for name, child in zip(names, children, strict=True)}
 
@@ -124,6 +128,7 @@ def build(cfg: Mapping[str, Any]) -> Setup:
         gain=gain,
         rng=rngs["init"],
         dtype=dtype,
+        batchnorm=get(cfg, "model.g_batchnorm"),
     )
     pack = get(cfg, "model.pack")
     D = build_mlp(
@@ -136,6 +141,8 @@ def build(cfg: Mapping[str, Any]) -> Setup:
         rng=rngs["init"],
         dtype=dtype,
         minibatch_std=get(cfg, "model.minibatch_std"),
+        spectral_norm=get(cfg, "model.spectral_norm"),
+        sn_rng=rngs["spectral_norm"],
     )
     optimizer, opt_kwargs = get(cfg, "optimizer.name"), builder_args(cfg, "optimizer")
     opt_g = build_optimizer(optimizer, G.params, **opt_kwargs)
@@ -151,6 +158,7 @@ def build(cfg: Mapping[str, Any]) -> Setup:
         z_dist=get(cfg, "noise.dist"),
         pack=pack,
         unroll_steps=get(cfg, "train.unroll_steps"),
+        g_ema=get(cfg, "model.g_ema"),
     )
 
     data = get(cfg, "data")
@@ -212,13 +220,18 @@ def _state(
 ) -> dict[str, np.ndarray]:
     """Everything a resume needs, as plain arrays (loadable with allow_pickle=False): the config's hash,
     parameters, optimizer and RNG state, the sampler, the grids so far, the metric sums since the last
-    log line (so a resumed run logs the same averages as an uninterrupted one) and the fixed-noise samples
-    ``train.imprint_steps`` recorded so far."""
+    log line (so a resumed run logs the same averages as an uninterrupted one), the fixed-noise samples
+    ``train.imprint_steps`` recorded so far, the nets' buffers (BatchNorm's running statistics, spectral
+    normalisation's u and v) and G's weight average."""
     gan = setup.gan
     state: dict[str, np.ndarray] = {"iteration": np.asarray(iteration), "config_hash": np.asarray(chash)}
     state.update({f"window/{k}": np.float64(v) for k, v in window.items()})
     state["window/seen"] = np.asarray(seen)
     state.update({f"param/{k}": v for k, v in {**gan.G.params, **gan.D.params}.items()})
+    state.update({f"{BUFFER_STATE}{k}": v for k, v in {**gan.G.state, **gan.D.state}.items()})
+    if gan.g_ema is not None:
+        state.update({f"{EMA_STATE}{k}": v for k, v in gan.G.param_views(gan.g_ema.shadow).items()})
+        state[f"{EMA_STATE}t"] = np.asarray(gan.g_ema.t)
     state.update({f"opt_g/{k}": v for k, v in gan.opt_g.state_dict().items()})
     state.update({f"opt_d/{k}": v for k, v in gan.opt_d.state_dict().items()})
     for name in ("noise", "data"):
@@ -254,16 +267,26 @@ def check_checkpoint(setup: Setup, state: Mapping[str, np.ndarray], chash: str |
             f"the checkpoint was trained with another config (hash {state['config_hash']}, this config "
             f"{chash}): resume with the config the checkpoint was trained with"
         )
-    for k, v in (*setup.gan.G.params.items(), *setup.gan.D.params.items()):
-        saved = state.get("param/" + k)
+    for key, v in _checkpointed(setup.gan):
+        saved = state.get(key)
         if saved is None or saved.shape != v.shape:
             got = None if saved is None else saved.shape
             raise ValueError(
-                f"checkpoint tensor {k}: shape {got} does not match the model's {v.shape} "
+                f"checkpoint tensor {key}: shape {got} does not match the model's {v.shape} "
                 "(resume with the config the checkpoint was trained with)"
             )
     if "iteration" not in state:
         raise ValueError("the checkpoint has no iteration count: not a gansweep checkpoint")
+
+
+def _checkpointed(gan: GAN) -> list[tuple[str, np.ndarray]]:
+    """(checkpoint key, array) of every tensor a resume loads into the model: parameters, buffers and, with
+    ``model.g_ema``, the average (``ema/t`` apart)."""
+    out = [(f"param/{k}", v) for k, v in (*gan.G.params.items(), *gan.D.params.items())]
+    out += [(f"{BUFFER_STATE}{k}", v) for k, v in (*gan.G.state.items(), *gan.D.state.items())]
+    if gan.g_ema is not None:
+        out += [(f"{EMA_STATE}{k}", v) for k, v in gan.G.param_views(gan.g_ema.shadow).items()]
+    return out
 
 
 def restore(
@@ -273,8 +296,10 @@ def restore(
     log line, iterations they cover). Shapes must match."""
     check_checkpoint(setup, state)
     gan = setup.gan
-    for k, v in (*gan.G.params.items(), *gan.D.params.items()):
-        v[...] = state["param/" + k]
+    for key, v in _checkpointed(gan):
+        v[...] = state[key]
+    if gan.g_ema is not None:
+        gan.g_ema.t = int(state[f"{EMA_STATE}t"])
     for name, opt in (("opt_g/", gan.opt_g), ("opt_d/", gan.opt_d)):
         opt.load_state_dict({k[len(name) :]: v for k, v in state.items() if k.startswith(name)})
     for name in ("noise", "data"):
@@ -341,7 +366,42 @@ def _evaluate(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], step: int) -
     # Stacked MNIST counts 1,000 modes: data.eval_samples (the papers' 26,000), not eval.n_samples
     n = get(cfg, "data.eval_samples") if setup.channels == 3 else ev["n_samples"]
     z = setup.gan.sample_z(n, rng)
-    samples = images.to_unit(setup.gan.generate(z), setup.out_activation)
+    out = _score(setup, evaluator, cfg, images.to_unit(setup.gan.generate(z), setup.out_activation))
+    if setup.gan.g_ema is not None:  # the averaged G above; the trained G's main figures on the same noise
+        raw = images.to_unit(setup.gan.generate(z, raw=True), setup.out_activation)
+        out.update(_raw_scores(setup, evaluator, cfg, raw))
+    return out
+
+
+def _raw_scores(
+    setup: Setup, evaluator: Any, cfg: Mapping[str, Any], samples: np.ndarray
+) -> dict[str, float]:
+    """``eval_raw/``: the trained G's digits (modes covered, KL to uniform) and FD, where ``eval.metrics``
+    asks for them (Stacked MNIST: its 1,000-mode figures and the channel images' FD); nothing when the samples
+    are not finite."""
+    if not np.isfinite(samples).all():
+        return {}
+    ev, wanted = get(cfg, "eval"), resolve_groups(get(cfg, "eval.metrics"))
+    if setup.channels == 3:
+        scores = dict(evaluator.evaluate_stacked(samples))
+        if "fd" in wanted:
+            digits = samples.reshape(-1, 784)[: ev["n_samples"]]
+            scores.update(evaluator.evaluate(digits, metrics=["fd"], k=ev["k"], seed=0))
+        figures = K.RAW_STACKED_FIGURES
+    else:
+        groups = [g for g in ("modes", "fd") if g in wanted]
+        scores = (
+            evaluator.evaluate(samples, metrics=groups, k=ev["k"], seed=0, mode_share=ev["mode_share"])
+            if groups
+            else {}
+        )
+        figures = K.RAW_FIGURES
+    return {K.EVAL_RAW_PREFIX + k: float(scores[k]) for k in figures if k in scores}
+
+
+def _score(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], samples: np.ndarray) -> dict[str, float]:
+    """The eval point's figures of ``samples`` (in [0, 1]): see :func:`_evaluate`."""
+    ev = get(cfg, "eval")
     finite = np.isfinite(samples).all(axis=1)
     if not finite.all():  # a diverged G kept training (train.stop_on_nan=false): nothing to score
         return {K.NONFINITE: float(1.0 - finite.mean())}

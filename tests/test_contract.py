@@ -32,3 +32,11 @@ def test_every_eval_metric_of_the_contract_is_a_figure_of_the_evaluator() -> Non
 
 def test_the_docs_show_the_metric_groups_as_declared() -> None:
     assert groups_table() in (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+
+
+def test_the_raw_g_figures_are_figures_of_the_evaluator() -> None:
+    figures = {f for figs in METRIC_GROUPS.values() for f in figs}
+    assert set(K.RAW_FIGURES) <= figures
+    assert set(K.RAW_STACKED_FIGURES) <= figures | set(STACKED_FIGURES)
+    for key in (K.RAW_MODES, K.RAW_FD):
+        assert key.removeprefix(K.EVAL_RAW_PREFIX) in K.RAW_FIGURES

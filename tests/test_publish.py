@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -283,6 +284,7 @@ def test_a_study_without_contrasts_opens_with_what_its_runs_did(store: str, tmp_
     regenerate(store, "one_seed", tmp_path, upload=False, spec=ReportSpec())
     report = (tmp_path / "report.md").read_text()
     opening = report.split("\n\n")[1]
-    assert opening.startswith("1 of the 2 runs (one seed each) end on at most 3 digits; digits covered at the end:")
-    assert "arch1 · post" in opening or "post" in opening
+    head = "1 of the 2 runs (one seed each) end on at most 3 digits; digits covered at the end: modern "
+    assert opening.startswith(head)
+    assert re.search(r"; post [12](\.0)? \(mostly \ds\)", opening), opening
     assert "no CI" not in report and "(n=1" not in report

@@ -395,33 +395,23 @@ def decide(long: pd.DataFrame) -> pd.DataFrame:
             sizes[family] = max(1, int(out.loc[mask, "p_value"].notna().sum()))
     verdicts, needed = [], []
     for _, r in out.iterrows():
-        fig = contract.figure(str(r["metric"]))
-        verdict = inference.classify(
+        verdict, seeds = inference.judge(
             n=int(r["n_pairs"]),
             mean=float(r["mean_diff"]),
+            sd=float(r["sd_diff"]),
             low=float(r["ci_low"]),
             high=float(r["ci_high"]),
             p_adjusted=float(r["p_holm"]),
-            mmd=fig.mmd,
+            mmd=contract.figure(str(r["metric"])).mmd,
+            level=inference.ALPHA / sizes.get(r["family"], 1),
+            alternative=str(r["alternative"]),
             at_floor=bool(r.get("_floor", False)),
             at_ceiling=bool(r.get("_ceiling", False)),
         )
         if int(r["n_pairs"]) == 0 and r["metric"] in _NEEDS_RECALL:
             verdict = DEGENERATE
         verdicts.append(verdict)
-        if verdict == inference.NOT_DECIDED:
-            level = inference.ALPHA / sizes.get(r["family"], 1)
-            needed.append(
-                inference.seeds_needed(
-                    float(r["mean_diff"]),
-                    float(r["sd_diff"]),
-                    fig.mmd,
-                    level=level,
-                    alternative=r["alternative"],
-                )
-            )
-        else:
-            needed.append(float("nan"))
+        needed.append(seeds)
     out["verdict"] = verdicts
     out["seeds_needed"] = needed
     return out[LONG_COLUMNS].reset_index(drop=True)

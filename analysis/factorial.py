@@ -192,23 +192,21 @@ def effect_table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
         )
     frame = pd.DataFrame(rows)
     frame["p_holm"] = inference.holm(frame["p_value"].to_numpy(dtype=float), frame["_min_p"])
-    verdicts, needed = [], []
-    for _, r in frame.iterrows():
-        verdict = inference.classify(
+    level = inference.ALPHA / max(1, int(frame["p_value"].notna().sum()))
+    judged = [
+        inference.judge(
             n=int(r["n_seeds"]),
             mean=float(r["mean_diff"]),
+            sd=float(r["sd_diff"]),
             low=float(r["ci_low"]),
             high=float(r["ci_high"]),
             p_adjusted=float(r["p_holm"]),
             mmd=fig.mmd,
+            level=level,
         )
-        verdicts.append(verdict)
-        level = inference.ALPHA / max(1, int(frame["p_value"].notna().sum()))
-        needed.append(
-            inference.seeds_needed(float(r["mean_diff"]), float(r["sd_diff"]), fig.mmd, level=level)
-            if verdict == inference.NOT_DECIDED
-            else math.nan
-        )
+        for _, r in frame.iterrows()
+    ]
+    verdicts, needed = [v for v, _ in judged], [n for _, n in judged]
     frame["verdict"], frame["seeds_needed"] = verdicts, needed
     return frame[EFFECT_COLUMNS]
 

@@ -185,6 +185,37 @@ def seeds_needed(
     return max(exact, math.ceil(n))
 
 
+def judge(
+    *,
+    n: int,
+    mean: float,
+    sd: float,
+    low: float,
+    high: float,
+    p_adjusted: float,
+    mmd: float,
+    level: float,
+    alternative: str = "two-sided",
+    at_floor: bool = False,
+    at_ceiling: bool = False,
+) -> tuple[str, float]:
+    """(:func:`classify`'s verdict, and for a comparison not decided the :func:`seeds_needed` at Holm's
+    strictest ``level`` of its family; else NaN)."""
+    verdict = classify(
+        n=n,
+        mean=mean,
+        low=low,
+        high=high,
+        p_adjusted=p_adjusted,
+        mmd=mmd,
+        at_floor=at_floor,
+        at_ceiling=at_ceiling,
+    )
+    if verdict != NOT_DECIDED:
+        return verdict, float("nan")
+    return verdict, float(seeds_needed(mean, sd, mmd, level=level, alternative=alternative))
+
+
 def classify(
     *,
     n: int,

@@ -152,9 +152,8 @@ def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
             "p",
             "Main effects and two-way interactions of the fixes on "
             f"{fig.short}: per seed, the mean over the cells whose coded product is +1 minus the mean over "
-            "those where it is −1 (a main effect: with the fix minus without), then across seeds: "
-            + inference.METHOD
-            + " CSV: [tables/effects.csv](tables/effects.csv).",
+            "those where it is −1 (a main effect: with the fix minus without), then across seeds as the "
+            "[method](#method) says. CSV: [tables/effects.csv](tables/effects.csv).",
         ),
         Block(
             "table",
@@ -311,7 +310,7 @@ def study_blocks(
             "*equivalent* (or differs against the expectation), else **Not decided.**"
         )
         hypothesis = f"Hypothesis: {meta['hypothesis']} " if meta.get("hypothesis") else ""
-        out.append(Block("p", hypothesis + rule + " Method: " + inference.METHOD))
+        out.append(Block("p", hypothesis + rule + " Method: [below](#method)."))
     out.append(Block("list", items=tuple(_facts(meta, seeds))))
     if meta.get("target"):
         out += _factorial_blocks(folder, meta, figure_dir)
@@ -365,6 +364,8 @@ def study_blocks(
             Block("table", table=read_text_table(tables / "status.csv")),
         ]
     out += _figures(meta, PLOT_CAPTIONS, figure_dir)
+    if longs or meta.get("target"):
+        out += [Block("h2", "Method"), Block("p", inference.METHOD)]
     if extras.get("parent"):
         out.append(
             Block(

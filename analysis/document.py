@@ -222,12 +222,13 @@ def outcome_sentence(runs: pd.DataFrame) -> str:
     )
 
 
-def _facts(meta: dict, seeds: int) -> list[str]:
+def _facts(meta: dict, seeds: int, published: bool) -> list[str]:
+    then = meta["publish_command"] if published else f"gansweep-analyze experiment={meta['study']}"
     facts = [
         f"Runs: {meta['runs']} in {meta['configs']} configs"
         + ("; one seed per config, so no interval anywhere." if seeds == 1 else "."),
         "Run outcomes: " + run_classes_text(meta["collapse_modes"]) + ".",
-        f"Command: `{meta['command']}`, then `{meta['publish_command']}`.",
+        f"Command: `{meta['command']}`, then `{then}`.",
         *provenance(meta),
     ]
     if meta["shared"]:
@@ -311,7 +312,7 @@ def study_blocks(
         )
         hypothesis = f"Hypothesis: {meta['hypothesis']} " if meta.get("hypothesis") else ""
         out.append(Block("p", hypothesis + rule + " Method: [below](#method)."))
-    out.append(Block("list", items=tuple(_facts(meta, seeds))))
+    out.append(Block("list", items=tuple(_facts(meta, seeds, published))))
     if meta.get("target"):
         out += _factorial_blocks(folder, meta, figure_dir)
     for i, contrast in enumerate(contrasts, start=1):

@@ -425,7 +425,8 @@ def _sign(row: Mapping[str, Any]) -> int:
     return 0 if not math.isfinite(mean) or mean == 0 else (1 if mean > 0 else -1)
 
 
-def _p(value: float) -> str:
+def p_text(value: float) -> str:
+    """A p-value as a report prints it: 2 significant figures, "< 0.001" below, "–" for none."""
     if not math.isfinite(value):
         return "–"
     return f"{value:.2g}" if value >= 0.001 else "< 0.001"
@@ -458,13 +459,13 @@ def claim(row: Mapping[str, Any]) -> str:
     words = fig.more if sign > 0 else fig.fewer if sign < 0 else f"the same {fig.short}"
     holm = float(row["p_holm"])
     adjusted = (
-        f"Holm {_p(holm)}"
+        f"Holm {p_text(holm)}"
         if math.isfinite(holm)
         else "too few pairs for the exact test to reach Holm's level"
     )
     return (
         f"{row['level']} has {words} than {row['baseline']}{_where(row)}: Δ {fig.short} {delta_text(row)}, "
-        f"{int(row['n_pairs'])} seed pairs, sign-flip p {_p(float(row['p_value']))} ({adjusted})"
+        f"{int(row['n_pairs'])} seed pairs, sign-flip p {p_text(float(row['p_value']))} ({adjusted})"
     )
 
 
@@ -557,7 +558,7 @@ def verdict_table(long: pd.DataFrame) -> pd.DataFrame:
             f"{r['baseline']} ({fig.short})": fmt(float(r["baseline_mean"]), 3),
             f"Δ {fig.short}": delta_text(r),
             "pairs": int(r["n_pairs"]),
-            "p (Holm)": f"{_p(float(r['p_value']))} ({_p(float(r['p_holm']))})",
+            "p (Holm)": f"{p_text(float(r['p_value']))} ({p_text(float(r['p_holm']))})",
             "verdict": _verdict_cell(r),
         }
         rows.append(row)

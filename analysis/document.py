@@ -23,6 +23,7 @@ from analysis.contrasts import (
     UNDECIDED,
     YES,
     delta_text,
+    p_text,
     secondary_findings,
     study_verdict,
     verdict_table,
@@ -163,7 +164,8 @@ def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
                     "seeds": effects["n_seeds"],
                     f"Δ {fig.short}": [delta_text(factorial._as_row(r)) for _, r in effects.iterrows()],
                     "p (Holm)": [
-                        f"{_p(float(r['p_value']))} ({_p(float(r['p_holm']))})" for _, r in effects.iterrows()
+                        f"{p_text(float(r['p_value']))} ({p_text(float(r['p_holm']))})"
+                        for _, r in effects.iterrows()
                     ],
                     "verdict": effects["verdict"],
                 }
@@ -173,12 +175,6 @@ def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
     if "effects.png" in meta["figures"]:
         out.append(Block("image", text="effects", path=f"{figure_dir}/effects.png"))
     return out
-
-
-def _p(value: float) -> str:
-    if value != value:  # NaN
-        return "–"
-    return f"{value:.2g}" if value >= 0.001 else "< 0.001"
 
 
 def _runs(folder: Path) -> pd.DataFrame:

@@ -544,30 +544,30 @@ def study_verdict(long: pd.DataFrame, contrasts: Sequence[Contrast]) -> tuple[st
 
 
 def verdict_table(long: pd.DataFrame) -> pd.DataFrame:
-    """The small table under the verdict: each primary comparison with both arms' means, Δ, p and class."""
+    """The small table under the verdict: each primary comparison with both arms' means, Δ, p and class
+    (the figure in the headers when the comparisons share one, else a column of its own)."""
     primary = long[long["family"] == PRIMARY]
+    one_figure = primary["metric"].nunique() == 1
+    one_level = primary["level"].nunique() == 1
     rows = []
     for _, r in primary.iterrows():
         fig = contract.figure(str(r["metric"]))
-        row = {
+        unit = f" ({fig.short})" if one_figure else ""
+        row: dict[str, object] = {
             "compared": f"{r['level']} − {r['baseline']}",
             "where": "pooled" if r["group"] == POOLED else str(r["group"]),
-            f"{r['level'] if primary['level'].nunique() == 1 else 'level'} ({fig.short})": fmt(
-                float(r["level_mean"]), 3
-            ),
-            f"{r['baseline']} ({fig.short})": fmt(float(r["baseline_mean"]), 3),
-            f"Δ {fig.short}": delta_text(r),
-            "pairs": int(r["n_pairs"]),
-            "p (Holm)": f"{p_text(float(r['p_value']))} ({p_text(float(r['p_holm']))})",
-            "verdict": _verdict_cell(r),
         }
+        if not one_figure:
+            row["figure"] = fig.short
+        row[f"{r['level'] if one_level else 'level'}{unit}"] = fmt(float(r["level_mean"]), 3)
+        row[f"{r['baseline']}{unit}"] = fmt(float(r["baseline_mean"]), 3)
+        row[f"Δ{unit}"] = delta_text(r)
+        row["pairs"] = int(r["n_pairs"])
+        row["p (Holm)"] = f"{p_text(float(r['p_value']))} ({p_text(float(r['p_holm']))})"
+        row["verdict"] = _verdict_cell(r)
         rows.append(row)
     frame = pd.DataFrame(rows)
-    if (
-        not frame.empty
-        and (frame["where"] == frame["where"].iloc[0]).all()
-        and frame["where"].iloc[0] == "all runs"
-    ):
+    if not frame.empty and (frame["where"] == "all runs").all():
         frame = frame.drop(columns=["where"])
     return frame
 
@@ -614,6 +614,9 @@ def secondary_findings(long: pd.DataFrame) -> list[str]:
     found = part[part["verdict"] == inference.DIFFERENCE]
     lines = [claim(r) for _, r in found.iterrows()]
     counts = part["verdict"].value_counts()
-    tally = ", ".join(f"{int(counts[c])} {c}" for c in inference.CLASSES if c in counts)
+    order = [*inference.CLASSES, DEGENERATE]
+    tally = ", ".join(
+        f"{int(counts[c])} {c}" for c in [*order, *sorted(set(counts.index) - set(order))] if c in counts
+    )
     lines.append(f"All {len(part)} secondary comparisons (Holm over all of them): {tally}.")
     return lines

@@ -10,32 +10,30 @@ what its runs did (:func:`outcome_sentence`); a search with the trial its answer
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import contract, factorial, inference, references, search
-from analysis.contrasts import (
-    LONG_COLUMNS,
-    NO,
-    UNDECIDED,
-    YES,
-    delta_text,
-    p_text,
-    secondary_findings,
-    study_verdict,
-    verdict_table,
-    wide_table,
-)
+from analysis import contract, factorial, inference, references
+from analysis.contrasts import LONG_COLUMNS
 from analysis.meta import META, contrast_of
 from analysis.report import Block
+from analysis.search_document import search_blocks, search_key_number, search_verdict
+from analysis.sections import (
+    SEARCH_KIND,
+    figures,
+    messages,
+    notice,
+    provenance,
+    read_meta,
+    read_text_table,
+    title,
+)
 from analysis.stats import run_classes_text
 from analysis.tables import fmt
+from analysis.verdicts import delta_text, p_text, secondary_findings, study_verdict, verdict_table, wide_table
 
-README = "README.md"
-SEARCH_KIND = "search"
 # The headline columns a README shows (the CSV keeps all of them).
 README_HEADLINE = (
     "config_label",
@@ -75,10 +73,6 @@ HEADLINE_METHOD = (
 _TEXT_COLUMNS = {"contrast": "string", "group": "string", "level": "string", "baseline": "string"}
 
 
-def read_meta(folder: Path) -> dict:
-    return json.loads((Path(folder) / META).read_text(encoding="utf-8"))
-
-
 def read_contrast(path: Path) -> pd.DataFrame:
     """A contrast CSV read back with its text columns as text ("3e-06" stays "3e-06")."""
     frame = pd.read_csv(path, dtype=_TEXT_COLUMNS, keep_default_na=False, na_values=[""])
@@ -87,10 +81,6 @@ def read_contrast(path: Path) -> pd.DataFrame:
     for column in ("diffs", "level_outcomes", "baseline_outcomes"):
         frame[column] = frame[column].fillna("").astype(str)
     return frame[LONG_COLUMNS]
-
-
-def read_text_table(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def contrast_tables(folder: Path, meta: dict) -> dict[int, pd.DataFrame]:
@@ -234,36 +224,6 @@ def _facts(meta: dict, seeds: int, published: bool) -> list[str]:
     return facts
 
 
-def wall_text(meta: dict) -> str:
-    if meta["wall_hours"] is None:
-        return "unknown"
-    text = (
-        f"{meta['wall_hours']} h wall clock ({meta['run_hours']} run-hours, at most {meta['max_parallel']} "
-        "runs at once)"
-    )
-    if meta.get("stale_runs"):
-        text += (
-            f"; {meta['stale_runs']} run(s) whose process was gone when a later invocation closed them count "
-            "as 0 h (when they stopped is not recorded)"
-        )
-    return text
-
-
-def provenance(meta: dict) -> list[str]:
-    """The facts after the command: code commits, wall time, machine (grids and searches alike)."""
-    return [
-        f"Code commit(s) of the runs: {', '.join(meta['commits']) or 'unknown'}.",
-        f"Wall time: {wall_text(meta)}.",
-        f"Machine: host {', '.join(meta['hosts']) or 'unknown'}; BLAS threads per run "
-        f"{', '.join(meta['blas_threads']) or 'unknown'}; {'; '.join(meta['versions']) or ''}.",
-    ]
-
-
-def _title(meta: dict, suffix: str = "") -> Block:
-    question = f": {meta['question']}" if meta.get("question") else ""
-    return Block("h1", f"`{meta['study']}`{suffix}{question}")
-
-
 def _headline_columns(meta: dict) -> list[str]:
     """The figures the contrasts name when they name any (with the outcome fractions), else
     :data:`README_HEADLINE`."""
@@ -294,7 +254,7 @@ def study_blocks(
         else 0
     )
     word, sentence = verdict(folder, meta)
-    out = [_title(meta), Block("p", f"**{word}** {sentence}" if word else sentence)]
+    out = [title(meta), Block("p", f"**{word}** {sentence}" if word else sentence)]
     if longs:
         long = pd.concat(longs.values(), ignore_index=True)
         table = verdict_table(long)
@@ -360,7 +320,7 @@ def study_blocks(
             Block("h2", "Runs per config by outcome"),
             Block("table", table=read_text_table(tables / "status.csv")),
         ]
-    out += _figures(meta, PLOT_CAPTIONS, figure_dir)
+    out += figures(meta, PLOT_CAPTIONS, figure_dir)
     if longs or meta.get("target"):
         out += [Block("h2", "Method"), Block("p", inference.METHOD)]
     if extras.get("parent"):
@@ -371,174 +331,9 @@ def study_blocks(
                 f"{contract.REPORT_ARTIFACT_PATH}/.",
             )
         )
-    out += _messages(meta)
+    out += messages(meta)
     if published:
-        out.append(_notice("the MLflow store"))
-    return out
-
-
-def _figures(meta: dict, captions: Mapping[str, str], figure_dir: str) -> list[Block]:
-    shown = [f for f in meta["figures"] if f in captions]
-    if not shown:
-        return []
-    out = [Block("h2", "Figures")]
-    for name in shown:
-        out += [Block("p", captions[name]), Block("image", text=name, path=f"{figure_dir}/{name}")]
-    return out
-
-
-def _messages(meta: dict) -> list[Block]:
-    if not meta["messages"]:
-        return []
-    return [Block("h2", "Messages from the analysis"), Block("list", items=tuple(meta["messages"]))]
-
-
-def _notice(source: str) -> Block:
-    return Block(
-        "p",
-        f"*Generated by `gansweep-analyze --publish` from {source}; do not edit by hand "
-        "(tests/test_publish.py re-renders this file from meta.json and tables/).*",
-    )
-
-
-# ---- hyperparameter searches ------------------------------------------------------------------------------
-
-_YES_CELL = "yes"
-_STATE_WORDS = {"FAIL": "failed"}
-
-
-def _values_text(row: pd.Series, names: list[str], params: list[str]) -> str:
-    values = ", ".join(f"{n} {row[n]}" for n in names)
-    chosen = ", ".join(f"{p}={row[p]}" for p in params)
-    return f"{values}; {chosen}" if chosen else values
-
-
-def _trials_text(numbers: list[str]) -> str:
-    return ("trial " if len(numbers) == 1 else "trials ") + ", ".join(numbers)
-
-
-def states_text(states: pd.DataFrame) -> str:
-    """``"3 complete, 1 pruned, 0 failed"``."""
-    return ", ".join(
-        f"{n} {_STATE_WORDS.get(s, s.lower())}"
-        for s, n in zip(states["state"], states["trials"], strict=True)
-    )
-
-
-def search_verdict(folder: Path, meta: dict) -> tuple[str, str]:
-    """(verdict word, answer sentence) of a published search: **Yes.** when a completed trial meets the
-    answer rule's conditions (the sentence names the rule's pick), **No.** when trials completed and none
-    does, **Not decided.** when none completed."""
-    tables = Path(folder) / "tables"
-    best = read_text_table(tables / "best.csv")
-    trials = read_text_table(tables / "trials.csv")
-    states = read_text_table(tables / "states.csv")
-    names = [o["name"] for o in meta["objectives"]]
-    directions = {o["name"]: o["direction"] for o in meta["objectives"]}
-    params = [c for c in best.columns if c not in ("trial", "answer", "front", *names)]
-    rule = search.AnswerRule.from_meta(meta["rule"])
-    counts = dict(zip(states["state"], states["trials"], strict=True))
-    tally = f"{len(trials)} trials: {states_text(states)}"
-    if counts.get("COMPLETE", "0") == "0":
-        return UNDECIDED, f"No trial completed ({tally}): nothing answers the question yet."
-    front = best[best["front"] == _YES_CELL]
-    front_text = "; ".join(
-        f"trial {r['trial']} ({_values_text(r, names, params)})" for _, r in front.iterrows()
-    )
-    front_name = (
-        "Best trial"
-        if len(names) == 1
-        else "Pareto front of " + " and ".join(f"{n} ({directions[n]})" for n in names)
-    )
-    picked = best[best["answer"] == _YES_CELL]
-    conditions = rule.conditions()
-    if rule.best is not None and len(picked):
-        row = picked.iloc[0]
-        word = "lowest" if directions[rule.best] == "minimize" else "highest"
-        others = [n for n in names if n != rule.best]
-        meeting = int((trials["meets_rule"] == _YES_CELL).sum())
-        among = f" with {' and '.join(conditions)}" if conditions else ""
-        text = (
-            f"{meeting} of the completed trials{among}; the {word} {rule.best} among them is trial "
-            f"{row['trial']}: {rule.best} {row[rule.best]}"
-            + (f" with {', '.join(f'{n} {row[n]}' for n in others)}" if others else "")
-            + (f", at {', '.join(f'{p}={row[p]}' for p in params)}" if params else "")
-            + f" ({tally}; one seed per trial, so no interval)."
-        )
-        if len(names) > 1:
-            text += f" {front_name}: {_trials_text(list(front['trial']))}."
-        return YES, text
-    if rule.best is not None and conditions:
-        return NO, f"no completed trial has {' and '.join(conditions)} ({tally}). {front_name}: {front_text}."
-    return YES, f"{front_name} ({tally}): {front_text}."
-
-
-def _rule_text(meta: dict) -> str:
-    rule = search.AnswerRule.from_meta(meta["rule"])
-    directions = {o["name"]: o["direction"] for o in meta["objectives"]}
-    if rule.best is None:
-        return "the Pareto front (the study file's report.answer names no objective to rank by)"
-    word = "lowest" if directions[rule.best] == "minimize" else "highest"
-    conditions = rule.conditions()
-    among = f" with {' and '.join(conditions)}" if conditions else ""
-    return f"the {word} {rule.best} among the completed trials{among} (the study file's report.answer)"
-
-
-def _search_captions(meta: dict) -> dict[str, str]:
-    names = [o["name"] for o in meta["objectives"]]
-    directions = [o["direction"] for o in meta["objectives"]]
-    captions = {
-        "history.png": f"Optimisation history: each completed trial's {names[0]} and the best so far "
-        f"({directions[0]}); pruned and failed trials marked.",
-        "pareto.png": f"{names[0]} against {names[-1]} for the completed trials, the Pareto front "
-        "highlighted and numbered.",
-    }
-    for i, name in enumerate(names):
-        captions[f"importance_{i}.png"] = f"Parameter importances for {name} (Optuna's fANOVA)."
-    return captions
-
-
-def search_blocks(folder: Path, meta: dict) -> list[Block]:
-    """The document of a published search from its ``meta.json`` and ``tables/*.csv`` alone."""
-    folder = Path(folder)
-    word, sentence = search_verdict(folder, meta)
-    out = [_title(meta, " (hyperparameter search)"), Block("p", f"**{word}** {sentence}")]
-    objectives = ", ".join(f"{o['name']} ({o['direction']})" for o in meta["objectives"])
-    states = read_text_table(folder / "tables" / "states.csv")
-    trials = pd.read_csv(folder / "tables" / "trials.csv", keep_default_na=False, na_values=[""])
-    facts = [
-        f"Search: Optuna study `{meta['optuna_study']}`, {len(trials)} trials ({states_text(states)}); "
-        f"objectives {objectives}; the answer is {_rule_text(meta)}; {meta['runs']} MLflow runs.",
-        f"Command: `{meta['command']}`, then `{meta['publish_command']}`.",
-        *provenance(meta),
-    ]
-    out.append(Block("list", items=tuple(facts)))
-    best = read_text_table(folder / "tables" / "best.csv")
-    single = len(meta["objectives"]) == 1
-    out += [
-        Block("h2", "Best trials"),
-        Block(
-            "p",
-            ("The best trial" if single else "The Pareto front")
-            + " (`front`) and the trial the answer names (`answer`), rounded to 4 significant figures. CSV: "
-            "[tables/best.csv](tables/best.csv).",
-        ),
-        Block("table", table=best),
-        Block("h2", "Trials by state"),
-        Block("p", "CSV: [tables/states.csv](tables/states.csv)."),
-        Block("table", table=states),
-        Block("h2", "Every trial"),
-        Block(
-            "p",
-            "`meets_rule`: whether a completed trial meets the answer's conditions; `note`: what the sweeper "
-            "recorded on an interrupted, failed, pruned or retried trial. CSV at full precision, with each "
-            "trial's MLflow run id: [tables/trials.csv](tables/trials.csv).",
-        ),
-        Block("table", table=trials.drop(columns=["run_id"])),
-    ]
-    out += _figures(meta, _search_captions(meta), "figures")
-    out += _messages(meta)
-    out.append(_notice("the MLflow store and the Optuna storage"))
+        out.append(notice("the MLflow store"))
     return out
 
 
@@ -549,12 +344,7 @@ def key_number(folder: Path, meta: dict) -> str:
     """The number a study's verdict rests on: the primary comparison it names (or its largest), as
     "Δ digits −8.4 [−8.9, −7.8] (30 pairs)"; a search's picked trial's objective."""
     if meta.get("kind") == SEARCH_KIND:
-        best = read_text_table(Path(folder) / "tables" / "best.csv")
-        rule = search.AnswerRule.from_meta(meta["rule"])
-        picked = best[best["answer"] == _YES_CELL]
-        if rule.best is None or picked.empty:
-            return "–"
-        return f"{rule.best} {picked.iloc[0][rule.best]} (trial {picked.iloc[0]['trial']}, one seed)"
+        return search_key_number(folder, meta)
     longs = contrast_tables(folder, meta)
     if not longs:
         return "–"

@@ -24,10 +24,11 @@ import numpy as np
 import pandas as pd
 
 from analysis import contract, inference
-from analysis.contrasts import NO, UNDECIDED, YES, ReportSpecError, delta_text
+from analysis.contrasts import ReportSpecError
 from analysis.labels import FACTOR_PREFIX
 from analysis.stats import completed, wilson
 from analysis.tables import fmt
+from analysis.verdicts import NO, UNDECIDED, YES, delta_text
 
 NONE = "none"
 CELL_COLUMNS = ["cell", "fixes", "n", "values", "mean", "rescued", "rescue_low", "rescue_high"]

@@ -13,7 +13,7 @@ from mlflow.exceptions import MlflowException
 
 from analysis import contract, factorial, plots
 from analysis.artifacts import fetch_samples, upload_report
-from analysis.contrasts import ReportSpec, contrast_rows, decide, load_spec, wide_table
+from analysis.contrasts import ReportSpec, contrast_rows, decide, load_spec
 from analysis.document import study_blocks
 from analysis.labels import relabel
 from analysis.load import Study, load_study
@@ -21,6 +21,7 @@ from analysis.meta import META, build_meta
 from analysis.report import write_report
 from analysis.stats import add_collapse, add_probes, status_counts, summarize
 from analysis.tables import headline_table, run_table, summary_markdown, write_table
+from analysis.verdicts import wide_table
 from gansweep import paths
 
 # Everything regenerate() writes lives under these names in the output folder (removed before rewriting).

@@ -37,12 +37,13 @@ import pandas as pd
 
 from analysis import contract, search
 from analysis.contrasts import ReportSpec, load_spec
-from analysis.document import README, SEARCH_KIND, findings_table, read_meta, study_blocks
+from analysis.document import findings_table, study_blocks
 from analysis.labels import relabel
 from analysis.load import load_study
 from analysis.meta import META, contrast_meta, tag_values, wall_clock
 from analysis.pipeline import derive_tables, regenerate
 from analysis.report import to_markdown
+from analysis.sections import README, SEARCH_KIND, read_meta
 from analysis.tables import fmt, markdown_table, write_table
 from gansweep import paths
 

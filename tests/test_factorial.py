@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from analysis import contract, inference
-from analysis.contrasts import NO, UNDECIDED, YES, ReportSpecError, parse_spec
+from analysis.contrasts import ReportSpecError, parse_spec
 from analysis.factorial import Factorial, cell_table, effect_table, factorial_verdict, fixes_of
 from analysis.labels import FACTOR_PREFIX
+from analysis.verdicts import NO, UNDECIDED, YES
 
 MODES = contract.metric_column(contract.MODES)
 FIXES = ("adam_hparams", "batch", "bias_correction", "init", "scale")

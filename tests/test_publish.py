@@ -14,11 +14,11 @@ import pytest
 
 from analysis import contract, inference
 from analysis.contrasts import Contrast, contrast_rows, load_spec, parse_spec
-from analysis.document import wall_text
 from analysis.labels import parse_label, relabel
 from analysis.meta import wall_clock
 from analysis.pipeline import regenerate
 from analysis.publish import META, README, publish, render_readme
+from analysis.sections import wall_text
 from analysis.stats import summarize, wilson
 from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
 from gansweep import paths

@@ -11,18 +11,11 @@ import pandas as pd
 import pytest
 
 from analysis import contract, references
-from analysis.contrasts import (
-    PRIMARY,
-    ReportSpecError,
-    contrast_rows,
-    decide,
-    load_spec,
-    parse_spec,
-    wide_table,
-)
+from analysis.contrasts import PRIMARY, ReportSpecError, contrast_rows, decide, load_spec, parse_spec
 from analysis.labels import relabel
 from analysis.publish import META, README, publish, render_readme
 from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
+from analysis.verdicts import wide_table
 from gansweep import paths
 
 ROOT = paths.project_root()

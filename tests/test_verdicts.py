@@ -12,19 +12,9 @@ import pandas as pd
 import pytest
 
 from analysis import contract, inference
-from analysis.contrasts import (
-    NO,
-    PRIMARY,
-    SECONDARY,
-    UNDECIDED,
-    YES,
-    Contrast,
-    contrast_rows,
-    decide,
-    parse_spec,
-    study_verdict,
-)
+from analysis.contrasts import PRIMARY, SECONDARY, Contrast, contrast_rows, decide, parse_spec
 from analysis.labels import FACTOR_PREFIX
+from analysis.verdicts import NO, UNDECIDED, YES, study_verdict
 
 MODES = contract.metric_column(contract.MODES)
 FD = contract.metric_column(contract.FD)

@@ -94,11 +94,12 @@ def test_a_published_search_answers_from_its_tables_and_rerenders(searched: Stor
     assert int(row["trial"]) == expected.number
     assert row[FD] == fmt(expected.values[0], 4) and row[MODES] == fmt(expected.values[1], 4)
     answer = _answer(folder)
-    assert answer.startswith(f"**{SPEC.question}** Trial {expected.number}: {FD} {row[FD]} with {MODES} ")
+    assert answer.startswith("**Yes.** ")
+    assert f"the lowest {FD} among them is trial {expected.number}: {FD} {row[FD]} with {MODES} " in answer
     for param in ("optimizer.lr", "train.batch_size"):
         assert f"{param}={row[param]}" in answer
         assert row[param] == fmt(expected.params[param], 4)
-    assert "(3 trials: 3 complete, 0 pruned, 0 failed)" in answer
+    assert "(3 trials: 3 complete, 0 pruned, 0 failed; one seed per trial, so no interval)" in answer
     front = sorted(t.number for t in study.best_trials)
     assert sorted(int(t) for t in best.loc[best["front"] == "yes", "trial"]) == front
     states = _text(folder / "tables" / "states.csv")
@@ -119,8 +120,11 @@ def test_a_published_search_answers_from_its_tables_and_rerenders(searched: Stor
     publish(searched.tracking_uri, STUDY, again, spec=SPEC, rule=rule)
     for name in names:
         assert (folder / name).read_bytes() == (again / name).read_bytes(), name
-    # The project README's findings carry the search's answer as a grid's.
-    assert f"- [`{STUDY}`](experiments/{STUDY}/README.md): {answer.strip()}" in findings_block(folder.parent)
+    # The project README's findings carry the search's verdict and its picked trial as a grid's.
+    row_text = (
+        f"| [`{STUDY}`](experiments/{STUDY}/README.md) | {SPEC.question} | **Yes.** | {FD} {row[FD]} (trial"
+    )
+    assert row_text in findings_block(folder.parent)
 
 
 @pytest.mark.slow
@@ -130,7 +134,7 @@ def test_when_no_trial_meets_the_rule_the_answer_says_so_and_gives_the_front(
     folder = tmp_path / "none"
     publish(searched.tracking_uri, STUDY, folder, spec=SPEC, rule=AnswerRule(FD, ((MODES, 11.0),)))
     answer = _answer(folder)
-    assert answer.startswith(f"**{SPEC.question}** No completed trial has {MODES} ≥ 11 (3 trials: ")
+    assert answer.startswith(f"**No.** no completed trial has {MODES} ≥ 11 (3 trials: ")
     best = _text(folder / "tables" / "best.csv")
     assert (best["answer"] == "").all()
     for _, row in best[best["front"] == "yes"].iterrows():

@@ -146,6 +146,7 @@ def verdict_table(long: pd.DataFrame) -> pd.DataFrame:
     primary = long[long["family"] == PRIMARY]
     one_figure = primary["metric"].nunique() == 1
     one_level = primary["level"].nunique() == 1
+    one_baseline = primary["baseline"].nunique() == 1
     rows = []
     for _, r in primary.iterrows():
         fig = contract.figure(str(r["metric"]))
@@ -157,7 +158,7 @@ def verdict_table(long: pd.DataFrame) -> pd.DataFrame:
         if not one_figure:
             row["figure"] = fig.short
         row[f"{r['level'] if one_level else 'level'}{unit}"] = fmt(float(r["level_mean"]), 3)
-        row[f"{r['baseline']}{unit}"] = fmt(float(r["baseline_mean"]), 3)
+        row[f"{r['baseline'] if one_baseline else 'baseline'}{unit}"] = fmt(float(r["baseline_mean"]), 3)
         row[f"Δ{unit}"] = delta_text(r)
         row["pairs"] = int(r["n_pairs"])
         row["p (Holm)"] = f"{p_text(float(r['p_value']))} ({p_text(float(r['p_holm']))})"

@@ -37,6 +37,38 @@ STOPPABLE = (
     "train.grid_size=4",
     "eval=off",
 )
+# a 12-iteration modern-recipe run with a checkpoint every 4 and no tracking or evaluator: the resume tests of
+# the remedies and the stabilisers stop it part way and compare its final checkpoint bit for bit
+RESUMABLE = (
+    "model=arch1",
+    "recipe=modern",
+    "tracking=off",
+    "eval=off",
+    "data.subset=512",
+    "train.batch_size=8",
+    "train.iterations=12",
+    "train.log_every=3",
+    "train.sample_every=4",
+    "train.checkpoint_every=4",
+    "train.fresh_grid_every=null",
+    "train.grid_size=4",
+)
+
+
+def stopped_and_resumed(cfg, tmp_path: Path, stop_at: int = 6):
+    """(the run trained straight through, the same run stopped at iteration ``stop_at`` and resumed from its
+    checkpoint), both FINISHED, for the bit-identical resume tests."""
+    from gansweep.train import NullLogger, load_checkpoint, train
+
+    full = train(cfg, logger=NullLogger(), workdir=tmp_path / "full")
+    assert full.status == "FINISHED"
+    calls = iter(range(1000))
+    part = tmp_path / "part"
+    stopped = train(cfg, logger=NullLogger(), workdir=part, should_stop=lambda: next(calls) == stop_at)
+    assert stopped.status == "KILLED" and stopped.iteration == stop_at
+    resumed = train(cfg, logger=NullLogger(), workdir=part, resume_state=load_checkpoint(stopped.checkpoint))
+    assert resumed.status == "FINISHED"
+    return full, resumed
 
 
 @dataclass

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CONF
+from conftest import CONF, RESUMABLE, stopped_and_resumed
 from hydra import compose
 from omegaconf import OmegaConf
 
 from gansweep import config as C
-from gansweep.train import NullLogger, build, load_checkpoint, train, train_step
+from gansweep.train import build, load_checkpoint, train_step
 
 pytestmark = pytest.mark.usefixtures("hydra_conf")
 
@@ -93,20 +93,7 @@ def test_stacked_mnist_builds_g_with_3x784_outputs_and_d_with_3x784xm_inputs(pac
     assert all(np.isfinite(v) for v in stats.values())
 
 
-LONG = [
-    "model=arch1",
-    "recipe=modern",
-    "tracking=off",
-    "eval=off",
-    "data.subset=512",
-    "train.batch_size=8",
-    "train.iterations=12",
-    "train.log_every=3",
-    "train.sample_every=4",
-    "train.checkpoint_every=4",
-    "train.fresh_grid_every=null",
-    "train.grid_size=4",
-]
+LONG = list(RESUMABLE)
 
 
 def _final(path: Path) -> dict[str, np.ndarray]:
@@ -129,18 +116,7 @@ def test_a_run_with_remedies_resumed_from_its_checkpoint_is_bit_identical(
 ) -> None:
     cfg = resolved([*LONG, *remedy])
     C.validate(cfg)
-    full = train(cfg, logger=NullLogger(), workdir=tmp_path / "full")
-    assert full.status == "FINISHED"
-    calls = iter(range(1000))
-    stopped = train(cfg, logger=NullLogger(), workdir=tmp_path / "part", should_stop=lambda: next(calls) == 6)
-    assert stopped.status == "KILLED" and stopped.iteration == 6
-    resumed = train(
-        cfg,
-        logger=NullLogger(),
-        workdir=tmp_path / "part",
-        resume_state=load_checkpoint(stopped.checkpoint),
-    )
-    assert resumed.status == "FINISHED"
+    full, resumed = stopped_and_resumed(cfg, tmp_path)
     a, b = _final(full.checkpoint), _final(resumed.checkpoint)
     assert a.keys() == b.keys() and any(k.startswith("opt_d/") for k in a)
     for key in a:

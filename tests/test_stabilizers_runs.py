@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CONF
+from conftest import CONF, RESUMABLE, stopped_and_resumed
 from hydra import compose
 from omegaconf import OmegaConf
 
@@ -128,20 +128,7 @@ def test_build_wires_each_switch_into_the_nets_and_draws_u_from_its_own_stream()
     assert np.any(other.gan.D.state["D.0.sn_u"] != gan.D.state["D.0.sn_u"])
 
 
-LONG = [
-    "model=arch1",
-    "recipe=modern",
-    "tracking=off",
-    "eval=off",
-    "data.subset=512",
-    "train.batch_size=8",
-    "train.iterations=12",
-    "train.log_every=3",
-    "train.sample_every=4",
-    "train.checkpoint_every=4",
-    "train.fresh_grid_every=null",
-    "train.grid_size=4",
-]
+LONG = list(RESUMABLE)
 
 
 def _final(path: Path) -> dict[str, np.ndarray]:
@@ -166,15 +153,7 @@ def test_a_run_with_stabilizers_resumed_from_its_checkpoint_is_bit_identical(
 ) -> None:
     cfg = resolved([*LONG, *overrides])
     C.validate(cfg)
-    full = train(cfg, logger=NullLogger(), workdir=tmp_path / "full")
-    assert full.status == "FINISHED"
-    calls = iter(range(1000))
-    stopped = train(cfg, logger=NullLogger(), workdir=tmp_path / "part", should_stop=lambda: next(calls) == 6)
-    assert stopped.status == "KILLED" and stopped.iteration == 6
-    resumed = train(
-        cfg, logger=NullLogger(), workdir=tmp_path / "part", resume_state=load_checkpoint(stopped.checkpoint)
-    )
-    assert resumed.status == "FINISHED"
+    full, resumed = stopped_and_resumed(cfg, tmp_path)
     a, b = _final(full.checkpoint), _final(resumed.checkpoint)
     assert a.keys() == b.keys()
     setup = build(cfg)

@@ -92,15 +92,12 @@ def _run_messages(runs: pd.DataFrame) -> list[str]:
     return messages
 
 
-def _make_plots(
-    study: Study,
-    runs: pd.DataFrame,
-    summary: pd.DataFrame,
-    status: pd.DataFrame,
-    plot_dir: Path,
-    collapse_modes: float,
-    result: Result,
-) -> None:
+# The plots a study's run table alone makes (no histories, no artifacts): --rederive remakes them too.
+TABLE_PLOTS = ("modes", "quality", "precision_recall", "class_shares", "stacked", "stacked_kl")
+
+
+def table_plot_jobs(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFrame) -> dict[str, object]:
+    """The :data:`TABLE_PLOTS` as jobs (output path -> path), those of figures the study logs."""
     jobs = {
         "modes": lambda p: plots.plot_intervals(
             runs,
@@ -110,16 +107,11 @@ def _make_plots(
             p,
             title="Digits covered per config (of 10; mean and 95 % bootstrap interval)",
             xlabel="eval/modes_covered at the end of training",
-            xlim=(-0.3, contract.N_DIGITS + 0.3),
+            xlim=(0.7, contract.N_DIGITS + 0.3),
         ),
         "quality": lambda p: plots.plot_quality(runs, summary, status, p),
         "precision_recall": lambda p: plots.plot_precision_recall(runs, summary, p),
-        "curves": lambda p: plots.plot_curves(runs, study.history, collapse_modes, p),
         "class_shares": lambda p: plots.plot_class_shares(runs, p),
-        "samples": lambda p: _samples_plot(study, runs, p, result, contract.SAMPLES_ARTIFACT),
-        "samples_stretched": lambda p: _samples_plot(
-            study, runs, p, result, contract.STRETCHED_SAMPLES_ARTIFACT
-        ),
         "stacked": lambda p: plots.plot_intervals(
             runs,
             summary,
@@ -141,15 +133,38 @@ def _make_plots(
         ),
     }
     stacked = contract.metric_column(contract.STACKED_MODES)
-    if stacked not in runs or runs[stacked].isna().all():
-        jobs = {
-            k: v for k, v in jobs.items() if k not in ("stacked", "stacked_kl")
-        }  # not this study's figures
+    if stacked not in runs or runs[stacked].isna().all():  # not this study's figures
+        jobs = {k: v for k, v in jobs.items() if k not in ("stacked", "stacked_kl")}
+    return jobs
+
+
+def run_jobs(jobs: dict[str, object], plot_dir: Path, made: dict[str, Path], messages: list[str]) -> None:
+    """Run each plot job into ``plot_dir``; a plot without data becomes a message."""
     for name, job in jobs.items():
         try:
-            result.plots[name] = job(plot_dir / PLOT_FILES[name])
+            made[name] = job(plot_dir / PLOT_FILES[name])
         except plots.NoDataError as err:
-            result.messages.append(f"plot {PLOT_FILES[name]} skipped: {err}")
+            messages.append(f"plot {PLOT_FILES[name]} skipped: {err}")
+
+
+def _make_plots(
+    study: Study,
+    runs: pd.DataFrame,
+    summary: pd.DataFrame,
+    status: pd.DataFrame,
+    plot_dir: Path,
+    collapse_modes: float,
+    result: Result,
+) -> None:
+    jobs = {
+        **table_plot_jobs(runs, summary, status),
+        "curves": lambda p: plots.plot_curves(runs, study.history, collapse_modes, p),
+        "samples": lambda p: _samples_plot(study, runs, p, result, contract.SAMPLES_ARTIFACT),
+        "samples_stretched": lambda p: _samples_plot(
+            study, runs, p, result, contract.STRETCHED_SAMPLES_ARTIFACT
+        ),
+    }
+    run_jobs(jobs, plot_dir, result.plots, result.messages)
 
 
 def _samples_plot(study: Study, runs: pd.DataFrame, path: Path, result: Result, artifact: str) -> Path:

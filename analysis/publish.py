@@ -41,9 +41,10 @@ from analysis.document import findings_table, study_blocks
 from analysis.labels import relabel
 from analysis.load import load_study
 from analysis.meta import META, contrast_meta, tag_values, wall_clock
-from analysis.pipeline import derive_tables, regenerate
+from analysis.pipeline import derive_tables, regenerate, run_jobs, table_plot_jobs
 from analysis.report import to_markdown
 from analysis.sections import README, SEARCH_KIND, read_meta
+from analysis.stats import status_counts
 from analysis.tables import fmt, markdown_table, write_table
 from gansweep import paths
 
@@ -114,8 +115,9 @@ def render_readme(folder: Path) -> str:
 
 def rederive(folder: Path, spec: ReportSpec) -> list[Path]:
     """Re-derive published grid study ``folder`` from its ``tables/runs.csv`` (see the module docstring): the
-    contrast tables and figures, summary and headline, and ``meta.json``'s question, hypothesis and contrasts
-    from ``spec``; then the README. The runs' outcome columns are the ones runs.csv holds."""
+    contrast tables and figures, summary and headline, the published figures the run table makes (digits,
+    class shares, Stacked modes and KL), and ``meta.json``'s question, hypothesis and contrasts from
+    ``spec``; then the README. The runs' outcome columns are the ones runs.csv holds."""
     folder = Path(folder)
     meta = read_meta(folder)
     if meta.get("kind") == SEARCH_KIND:
@@ -135,6 +137,13 @@ def rederive(folder: Path, spec: ReportSpec) -> list[Path]:
         written = [Path(shutil.copy2(f, folder / "tables" / f.name)) for f in derived.files]
         for path in derived.plots.values():
             written.append(Path(shutil.copy2(path, folder / "figures" / path.name)))
+        # the published figures the run table alone makes, with the current statistics
+        remade: dict[str, Path] = {}
+        jobs = table_plot_jobs(labelled.runs, derived.summary, status_counts(labelled.runs))
+        run_jobs(jobs, Path(tmp) / "plots", remade, [])
+        for path in remade.values():
+            if path.name in meta["figures"]:
+                written.append(Path(shutil.copy2(path, folder / "figures" / path.name)))
     made = {p.name for p in derived.plots.values()}
     stacked = contract.metric_column(contract.STACKED_MODES)
     logs_stacked = stacked in runs and runs[stacked].notna().any()

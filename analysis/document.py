@@ -124,7 +124,7 @@ def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
             f"{r['rescued']}/{r['n']} [{fmt(float(r['rescue_low']), 2)}, {fmt(float(r['rescue_high']), 2)}]"
             for _, r in cells.iterrows()
         ]
-    ).drop(columns=["rescue_low", "rescue_high"])
+    ).drop(columns=["rescue_low", "rescue_high", *([] if spec.fixes else ["fixes"])])
     out = [
         Block("h2", "Cells"),
         Block(

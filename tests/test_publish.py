@@ -288,3 +288,22 @@ def test_a_study_without_contrasts_opens_with_what_its_runs_did(store: str, tmp_
     assert opening.startswith(head)
     assert re.search(r"; post [12](\.0)? \(mostly \ds\)", opening), opening
     assert "no CI" not in report and "(n=1" not in report
+
+
+def test_a_target_study_publishes_its_cells_and_verdict(store: str, tmp_path: Path) -> None:
+    """tf_reference's case: no contrast, a figure every seed must reach; the planted modern configs cover 7-10
+    digits at the end, the post ones 1-2, so no config reaches 11 on any seed and the verdict is No."""
+    spec = parse_spec(
+        {"question": "Does it cover 11 digits?", "target": {"metric": "modes_covered", "at_least": 11}}
+    )
+    publish(store, "planted", tmp_path / "t", spec=spec)
+    readme = (tmp_path / "t" / README).read_text()
+    assert readme == render_readme(tmp_path / "t")
+    title, opening = readme.split("\n\n")[:2]
+    assert title == "# `planted`: Does it cover 11 digits?"
+    assert opening.startswith("**No.** no cell reaches 11 or more digits on any seed; the highest mean is ")
+    assert "## Cells" in readme and "| reach the target |" in readme and "| fixes |" not in readme
+    cells = pd.read_csv(tmp_path / "t" / "tables" / "cells.csv")
+    assert len(cells) == 4 and (cells["n"] == 5).all() and (cells["rescued"] == 0).all()
+    meta = json.loads((tmp_path / "t" / META).read_text())
+    assert meta["target"] == {"metric": contract.MODES, "at_least": 11.0, "fixes": None}

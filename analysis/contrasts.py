@@ -100,9 +100,9 @@ class ReportSpec:
     references: tuple[Reference, ...] = ()
     # what differs between the references' setting and the study's (stated under the references table)
     references_note: str = ""
-    # a target every seed must reach (report.target; analysis.factorial.Factorial), with a factorial over
+    # a target every seed must reach (report.target; analysis.factorial.Target), with a factorial over
     # sets of fixes when it names them: answered by its cells (and effects), not by contrasts
-    factorial: Any = None
+    target: Any = None
 
 
 def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
@@ -161,7 +161,7 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
     from analysis.factorial import parse_target  # factorial builds on this module
 
     return ReportSpec(
-        factorial=parse_target(block.get("target")),
+        target=parse_target(block.get("target")),
         question=str(block.get("question") or ""),
         hypothesis=str(block.get("hypothesis") or ""),
         contrasts=tuple(contrasts),

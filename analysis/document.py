@@ -99,7 +99,7 @@ def verdict(folder: Path, meta: dict | None = None) -> tuple[str, str]:
     if meta.get("kind") == SEARCH_KIND:
         return search_verdict(folder, meta)
     if meta.get("target"):
-        spec = factorial.Factorial(**meta["target"])
+        spec = factorial.Target(**meta["target"])
         return factorial.factorial_verdict(*_factorial_tables(folder), spec)
     longs = contrast_tables(folder, meta)
     if not meta["contrasts"]:
@@ -116,7 +116,7 @@ def _factorial_tables(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
-    spec = factorial.Factorial(**meta["target"])
+    spec = factorial.Target(**meta["target"])
     cells, effects = _factorial_tables(folder)
     fig = contract.figure(spec.metric)
     shown = cells.assign(

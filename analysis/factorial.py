@@ -49,7 +49,7 @@ EFFECT_COLUMNS = [
 
 
 @dataclass(frozen=True)
-class Factorial:
+class Target:
     """A study file's ``report.target`` block: the figure (``metric``, a key), the value every seed must
     reach (``at_least``) and, for a factorial, the list-valued factor whose values are sets of fixes."""
 
@@ -61,8 +61,8 @@ class Factorial:
         return {"metric": self.metric, "at_least": self.at_least, "fixes": self.fixes}
 
 
-def parse_target(block: Any) -> Factorial | None:
-    """``report.target`` -> :class:`Factorial`; None without one; ReportSpecError naming a bad entry."""
+def parse_target(block: Any) -> Target | None:
+    """``report.target`` -> :class:`Target`; None without one; ReportSpecError naming a bad entry."""
     if block is None:
         return None
     if not isinstance(block, Mapping) or "metric" not in block or "at_least" not in block:
@@ -78,7 +78,7 @@ def parse_target(block: Any) -> Factorial | None:
     if isinstance(bound, bool) or not isinstance(bound, int | float):
         raise ReportSpecError(f"report.target.at_least={bound!r}: must be a number")
     fixes = block.get("fixes")
-    return Factorial(metric, float(bound), str(fixes) if fixes else None)
+    return Target(metric, float(bound), str(fixes) if fixes else None)
 
 
 def fixes_of(value: object) -> frozenset[str]:
@@ -100,7 +100,7 @@ PROBES = {
 }
 
 
-def _table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
+def _table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     """Completed runs as (seed, cell, fixes, value, and the :data:`PROBES` they have); without ``fixes`` a
     cell is a config."""
     metric = contract.metric_column(spec.metric)
@@ -124,7 +124,7 @@ def _table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
     )
 
 
-def cell_table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
+def cell_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     """One row per cell, fewest fixes first: its values by seed, mean, and the rescued seeds with a Wilson
     95 % interval of the rescue rate; then the means of the :data:`PROBES` its runs logged (NaN in the first
     iteration column when D never separated on any seed)."""
@@ -154,7 +154,7 @@ def cell_table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
     return frame.sort_values(["fixes", "cell"], kind="stable").reset_index(drop=True)
 
 
-def effect_table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
+def effect_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     """Main effects and two-way interactions of the fixes (±1 coding: an effect is the mean over the cells
     with the coded product +1 minus the mean over those with −1), one estimate per seed, decided across
     seeds (two-sided sign-flip test, Holm–Tarone over all effects, bootstrap interval, verdict class)."""
@@ -212,7 +212,7 @@ def effect_table(runs: pd.DataFrame, spec: Factorial) -> pd.DataFrame:
     return frame[EFFECT_COLUMNS]
 
 
-def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Factorial) -> tuple[str, str]:
+def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Target) -> tuple[str, str]:
     """(verdict word, the answer in one sentence) of a factorial study, from its cell and effect tables."""
     fig = contract.figure(spec.metric)
     if cells.empty:

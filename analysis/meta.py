@@ -101,7 +101,7 @@ def build_meta(
         "study": study,
         "question": spec.question,
         "hypothesis": spec.hypothesis,
-        **({"target": spec.factorial.to_meta()} if spec.factorial is not None else {}),
+        **({"target": spec.target.to_meta()} if spec.target is not None else {}),
         "contrasts": [contrast_meta(c) for c in spec.contrasts],
         **(
             {

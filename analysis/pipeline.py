@@ -199,7 +199,7 @@ def quality_only(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _factorial(runs: pd.DataFrame, spec: factorial.Factorial, out_dir: Path, out: Derived) -> None:
+def _factorial(runs: pd.DataFrame, spec: factorial.Target, out_dir: Path, out: Derived) -> None:
     """The cell table of a target study, and for a factorial the effect table and plot."""
     cells = factorial.cell_table(runs, spec)
     effects = factorial.effect_table(runs, spec)
@@ -242,8 +242,8 @@ def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec
                 made[name] = plots.plot_contrast(long, out_dir / "plots" / f"{name}.png", title=contrast.name)
             except plots.NoDataError as err:
                 messages.append(f"plot {name}.png skipped: {err}")
-    if spec.factorial is not None:
-        _factorial(runs, spec.factorial, out_dir, out)
+    if spec.target is not None:
+        _factorial(runs, spec.target, out_dir, out)
     metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
     flags = [c for c in (contract.COLLAPSED, contract.NEVER_LEARNED, contract.COLLAPSE_STEP) if c in runs]
     flags += [c for c in (contract.D_SEPARATES_STEP, contract.LOGIT_MARGIN) if c in runs]

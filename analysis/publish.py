@@ -147,8 +147,8 @@ def rederive(folder: Path, spec: ReportSpec) -> list[Path]:
     made = {p.name for p in derived.plots.values()}
     stacked = contract.metric_column(contract.STACKED_MODES)
     logs_stacked = stacked in runs and runs[stacked].notna().any()
-    if spec.factorial is not None:
-        meta["target"] = spec.factorial.to_meta()
+    if spec.target is not None:
+        meta["target"] = spec.target.to_meta()
     meta.update(
         question=spec.question,
         hypothesis=spec.hypothesis,

@@ -10,7 +10,7 @@ import pytest
 
 from analysis import contract, inference
 from analysis.contrasts import ReportSpecError, parse_spec
-from analysis.factorial import Factorial, cell_table, effect_table, factorial_verdict, fixes_of
+from analysis.factorial import Target, cell_table, effect_table, factorial_verdict, fixes_of
 from analysis.labels import FACTOR_PREFIX
 from analysis.verdicts import NO, UNDECIDED, YES
 
@@ -37,7 +37,7 @@ def planted(value, seeds: int = 5) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-SPEC = Factorial(contract.MODES, 9.0, "ablation")
+SPEC = Target(contract.MODES, 9.0, "ablation")
 
 
 def synergy(cell: set[str], seed: int) -> float:
@@ -89,7 +89,7 @@ def test_a_target_without_fixes_reads_each_config() -> None:
             MODES: [10, 10, 9, 10, 10.0],
         }
     )
-    spec = Factorial(contract.MODES, 10.0)
+    spec = Target(contract.MODES, 10.0)
     cells = cell_table(runs, spec)
     assert cells.iloc[0]["cell"] == "tf" and cells.iloc[0]["rescued"] == 4
     assert effect_table(runs, spec).empty
@@ -100,7 +100,7 @@ def test_the_target_block_is_checked() -> None:
     spec = parse_spec(
         {"question": "q?", "target": {"metric": "modes_covered", "at_least": 9, "fixes": "ablation"}}
     )
-    assert spec.factorial == Factorial(contract.MODES, 9.0, "ablation")
+    assert spec.target == Target(contract.MODES, 9.0, "ablation")
     with pytest.raises(ReportSpecError, match=r"report\.target\.at_least='nine'"):
         parse_spec({"target": {"metric": "modes_covered", "at_least": "nine"}})
     with pytest.raises(ReportSpecError, match=r"report\.target\.bound: unknown key"):

@@ -169,9 +169,9 @@ def test_every_study_file_declares_contrasts_on_keys_it_sweeps() -> None:
             assert spec.question and not spec.contrasts, path.name  # a search: its answer is its Pareto front
             continue
         swept = OmegaConf.load(path).hydra.sweeper.params
-        if spec.factorial is not None:  # a target study: its fixes (if any) are a key it sweeps
+        if spec.target is not None:  # a target study: its fixes (if any) are a key it sweeps
             assert spec.question and not spec.contrasts, path.name
-            assert spec.factorial.fixes is None or spec.factorial.fixes in swept, path.name
+            assert spec.target.fixes is None or spec.target.fixes in swept, path.name
             continue
         assert spec.question and spec.contrasts, path.name
         for contrast in spec.contrasts:
@@ -231,7 +231,7 @@ def test_every_study_with_contrasts_is_published_or_listed_as_pending() -> None:
     text = (ROOT / "experiments" / "README.md").read_text()
     for path in sorted((ROOT / "experiments").glob("*.yaml")):
         spec = load_spec(path.stem, ROOT)
-        if (spec.contrasts or spec.factorial is not None) and path.stem not in published:
+        if (spec.contrasts or spec.target is not None) and path.stem not in published:
             assert f"`{path.stem}` (pending" in text, path.stem
 
 

@@ -238,6 +238,17 @@ def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Target) 
             + (f"; {others} other cell(s) rescue every seed too" if others else "")
             + f"{strongest}."
         )
+    if len(cells) == 1:  # one config (a study of one model over seeds): its seeds, not a cell, in words
+        only = cells.iloc[0]
+        reached = int(only["rescued"])
+        n = int(only["n"])
+        word = YES if n and reached == n else NO if reached == 0 else UNDECIDED
+        share = "every seed" if word == YES else "no seed" if word == NO else f"{reached} of {n} seeds"
+        return word, (
+            f"{share} reaches {target}: the {n} seeds cover {only['values'].replace(',', ', ')} "
+            f"(mean {fmt(float(only['mean']), 3)}; rate of seeds reaching it {reached}/{n}, 95 % interval "
+            f"[{fmt(float(only['rescue_low']), 2)}, {fmt(float(only['rescue_high']), 2)}]){strongest}."
+        )
     if int(cells["rescued"].sum()) == 0:
         top = cells.sort_values("mean", ascending=False, kind="stable").iloc[0]
         return NO, (

@@ -421,8 +421,10 @@ def plot_samples(
             gray = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0 if image.dtype.kind == "f" else 255}
             ax.imshow(image, interpolation="nearest", **(gray if image.ndim == 2 else {}))
             ax.set_title(f"{_wrap(label, 34)}\n{caption}", fontsize=8)
-        fig.suptitle(f"Final samples ({artifact}) of a representative run per config")
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (3.8 * nrows)))  # room for the title above the panels' own
+        title = textwrap.fill(f"Final samples ({artifact}) of a representative run per config", 40 * ncols)
+        fig.suptitle(title)
+        # room for the title (wrapped to the figure's width) above the panels' own
+        fig.tight_layout(rect=(0, 0, 1, 1 - (0.2 + 0.2 * (title.count("\n") + 1)) / (3.8 * nrows)))
         return save(fig, path)
 
 

@@ -18,6 +18,8 @@ from conftest import BIN, ROOT, Store
 from scaleout import ARTIFACTS, Server, running_server, start_train, train, wait_for
 from test_sweep import LONG, SMOKE_MODELS, _params, assert_no_process_left, check_smoke_store
 
+from gansweep import contract as K
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Per child of the smoke study (30 iterations): metrics every 5 (6 points per key), the fixed-noise grid at
@@ -64,7 +66,8 @@ def count_server_store(server: Server, experiment: str, children: int, steps: in
         "select m.run_uuid, m.key, count(*) from metrics m join runs r on r.run_uuid = m.run_uuid "
         f"where r.experiment_id = {exp_id} and m.key not like 'eval%' group by m.run_uuid, m.key"
     )
-    keys = {"loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "lr", "img_per_s"}
+    # the training curves, gradient norms, lr, speed, D's logits and (the post's 0-255 reals) D(x/255)
+    keys = {*K.TRAINING_CURVES, *K.GRAD_NORMS, "lr", "img_per_s", *K.D_LOGITS, K.D_REAL_UNIT}
     for run in child_ids:
         mine = {key: n for r, key, n in points if r == run}
         assert mine == dict.fromkeys(keys, steps), (run, mine)
@@ -300,8 +303,9 @@ def test_the_mlflow_ui_shows_the_study_in_a_real_browser(smoke: Store, server: S
     _wait_text(browser, "model=arch3", "Model metrics")
     for section in browser.find_elements(By.XPATH, "//*[text()='Model metrics' and not(@role='tab')]"):
         browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", section)
-    # the section's first charts, each titled by its metric, its legend naming the run by its label
-    _wait_text(browser, "d_fake", "d_real", "loss_d", "model=arch3 (d_fake)", "model=arch3 (d_real)")
+    # the section's first charts (alphabetical: D's outputs and logits come first), each titled by its metric,
+    # its legend naming the run by its label
+    _wait_text(browser, "d_fake", "d_fake_logit", "d_real", "model=arch3 (d_fake)", "model=arch3 (d_real)")
     wait_for(
         lambda: len(browser.find_elements(By.CSS_SELECTOR, "svg.main-svg")) >= 4,
         "the metric charts to be drawn",

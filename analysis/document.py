@@ -342,9 +342,21 @@ def study_blocks(
 
 def key_number(folder: Path, meta: dict) -> str:
     """The number a study's verdict rests on: the primary comparison it names (or its largest), as
-    "Δ digits −8.4 [−8.9, −7.8] (30 pairs)"; a search's picked trial's objective."""
+    "Δ digits −8.4 [−8.9, −7.8] (30 pairs)"; a target study's cell closest to its target, by seed; a
+    search's picked trial's objective."""
     if meta.get("kind") == SEARCH_KIND:
         return search_key_number(folder, meta)
+    if meta.get("target"):
+        spec = factorial.Target(**meta["target"])
+        cells, _ = _factorial_tables(folder)
+        if cells.empty:
+            return "–"
+        best = cells.sort_values(["rescued", "mean"], ascending=False, kind="stable").iloc[0]
+        where = "" if len(cells) == 1 else f"{best['cell']}: "
+        return (
+            f"{where}{contract.figure(spec.metric).short} {str(best['values']).replace(',', ', ')} "
+            f"({int(best['rescued'])}/{int(best['n'])} seeds reach {fmt(spec.at_least, 3)})"
+        )
     longs = contrast_tables(folder, meta)
     if not longs:
         return "–"

@@ -127,7 +127,9 @@ def rederive(folder: Path, spec: ReportSpec) -> list[Path]:
     runs = pd.read_csv(folder / "tables" / "runs.csv", keep_default_na=False, na_values=[""])
     if contract.MAX_MODES not in runs:  # published before the outcome classes: its collapsed is not theirs
         runs = runs.drop(columns=[contract.COLLAPSED], errors="ignore")
-    labelled = relabel(runs.assign(config_label=runs["run_name"]))
+    # the full config label (the run's overrides); studies published before it was kept: the run name, which
+    # the runner sets to the same overrides
+    labelled = relabel(runs.assign(config_label=runs["full_label" if "full_label" in runs else "run_name"]))
     for old in folder.glob("tables/contrast_*"):
         old.unlink()
     for old in folder.glob("figures/contrast_*.png"):

@@ -71,12 +71,15 @@ def _mean_ci_text(row: pd.Series) -> str:
 def run_table(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     """Per-run table: identity, outcome, collapse onset and the final value of each of ``metrics``."""
     base = ["config_label", "seed", "run_name", "run_id", "status", "diverged", "error"]
+    base += ["full_label"] if "full_label" in runs else []  # the run's overrides: --rederive reads them
     added = (
         contract.OUTCOME,
         contract.MAX_MODES,
         contract.COLLAPSE_STEP,
         contract.COLLAPSED,
         contract.NEVER_LEARNED,
+        contract.D_SEPARATES_STEP,
+        contract.LOGIT_MARGIN,
     )
     extra = [c for c in added if c in runs]
     return runs[[*base, *extra, *[m for m in metrics if m in runs]]].reset_index(drop=True)

@@ -4,10 +4,12 @@ they give.
 A contrast names a ``factor`` (a key the study varies), its ``baseline`` value and optionally ``by`` (keys
 whose values the table's rows name). Runs that differ only in the factor are compared with the baseline on
 the same seeds: the paired difference of each figure in :data:`analysis.contract.CONTRAST_METRICS` (or the
-contrast's ``metrics``), tested and bounded as :data:`analysis.inference.METHOD` says. ``pool: true`` adds a
+contrast's ``metrics``), tested and bounded as :func:`analysis.inference.method` says. ``pool: true`` adds a
 row pooled over the groups (stratified by group); ``expect: lower | higher`` states the hypothesis' direction
 (a one-sided test); ``primary`` (default: the first contrast only) marks the contrasts whose first figure
-answers the question: the pooled row of a pooled contrast, else each group's row. :func:`decide` applies
+answers the question: the pooled row of a pooled contrast, else each group's row; ``paired: false`` compares
+the arms as two independent samples (exact two-sample permutation test) instead of pairing by seed, for a
+flip that changes how a run uses its random streams. :func:`decide` applies
 Holm within the primary and within the secondary comparisons and classifies each row;
 :func:`study_verdict` turns the primary rows into the study's **Yes.** / **No.** / **Not decided.**
 """
@@ -37,6 +39,7 @@ LONG_COLUMNS = [
     "baseline",
     "metric",
     "n_pairs",
+    "paired",
     "mean_diff",
     "sd_diff",
     "ci_low",
@@ -79,6 +82,8 @@ class Contrast:
     primary: bool | None = None
     # compare only the runs with these values of varying keys (key, value) pairs, e.g. (("recipe", "modern"),)
     where: tuple[tuple[str, str], ...] = ()
+    # pair the runs by seed (the sign-flip test) or compare the arms as independent samples (permutation)
+    paired: bool = True
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,7 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
         where = item.get("where") or {}
         if not isinstance(where, Mapping):
             raise ReportSpecError(f"report.contrasts[{i}].where={where!r}: expected a mapping key -> value")
-        for flag in ("pool", "primary"):
+        for flag in ("pool", "primary", "paired"):
             if flag in item and not isinstance(item[flag], bool):
                 raise ReportSpecError(f"report.contrasts[{i}].{flag}={item[flag]!r}: must be true or false")
         contrasts.append(
@@ -140,6 +145,7 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
                 pool=bool(item.get("pool", False)),
                 primary=item.get("primary", i == 0),
                 where=tuple((str(k), str(v)) for k, v in where.items()),
+                paired=bool(item.get("paired", True)),
             )
         )
     references = []
@@ -237,46 +243,70 @@ def _row(
     treat: pd.DataFrame,
     base: pd.DataFrame,
     alternative: str,
+    paired: bool = True,
 ) -> dict[str, object] | None:
-    """One comparison of ``metric`` between the runs ``treat`` and ``base`` (paired by seed within each
-    ``_group``); None when neither side logged the figure."""
+    """One comparison of ``metric`` between the runs ``treat`` and ``base`` (within each ``_group``: paired
+    by seed, or as two independent samples); None when neither side logged the figure."""
     column = contract.metric_column(metric)
     if treat[column].isna().all() and base[column].isna().all():
         return None  # a figure this group does not log (the 1,000-mode figures on MNIST)
-    diffs, strata, t_all, b_all = [], [], [], []
+    diffs, strata, t_all, b_all, t_strata, b_strata = [], [], [], [], [], []
     for group_name in dict.fromkeys(treat["_group"]):
         t_part, b_part = treat[treat["_group"] == group_name], base[base["_group"] == group_name]
         t_seed, b_seed = _per_seed(t_part, column), _per_seed(b_part, column)
-        pair = (t_seed - b_seed).dropna()
         if metric in _NEEDS_RECALL:
-            ok = (_recall_ok(t_part) & _recall_ok(b_part)).reindex(pair.index, fill_value=False)
-            pair = pair[ok]
+            t_seed = t_seed[_recall_ok(t_part).reindex(t_seed.index, fill_value=False)]
+            b_seed = b_seed[_recall_ok(b_part).reindex(b_seed.index, fill_value=False)]
+        pair = (t_seed - b_seed).dropna()
         diffs += pair.tolist()
         strata += [group_name] * len(pair)
-        t_all += t_seed.loc[pair.index].tolist()
-        b_all += b_seed.loc[pair.index].tolist()
+        if paired:
+            t_seed, b_seed = t_seed.loc[pair.index], b_seed.loc[pair.index]
+        else:
+            t_seed, b_seed = t_seed.dropna(), b_seed.dropna()
+            if t_seed.empty or b_seed.empty:
+                continue
+        t_all += t_seed.tolist()
+        b_all += b_seed.tolist()
+        t_strata += [group_name] * len(t_seed)
+        b_strata += [group_name] * len(b_seed)
     d = np.asarray(diffs, dtype=np.float64)
-    n = int(d.size)
-    low, high = inference.bootstrap_ci(d, strata) if n >= 2 else (float("nan"), float("nan"))
-    both = np.asarray(t_all + b_all, dtype=np.float64)
+    t, b = np.asarray(t_all, dtype=np.float64), np.asarray(b_all, dtype=np.float64)
+    nan = float("nan")
+    if paired:
+        n = int(d.size)
+        low, high = inference.bootstrap_ci(d, strata) if n >= 2 else (nan, nan)
+        mean = float(d.mean()) if n else nan
+        sd = float(d.std(ddof=1)) if n >= 2 else nan
+        p = inference.sign_flip_p(d, alternative) if n else nan
+        smallest = inference.min_p(int(np.count_nonzero(d)), alternative)
+    else:
+        n = int(min(t.size, b.size))
+        mean = inference.two_sample_diff(t, b, t_strata, b_strata) if n else nan
+        low, high = inference.bootstrap_ci_two(t, b, t_strata, b_strata) if n >= 2 else (nan, nan)
+        # the spread of one level run minus one baseline run (what seeds_needed plans runs per arm with)
+        sd = float(math.sqrt(t.var(ddof=1) + b.var(ddof=1))) if n >= 2 else nan
+        p, smallest = inference.permutation_p(t, b, t_strata, b_strata, alternative) if n else (nan, 1.0)
+    both = np.concatenate([t, b])
     fig = contract.figure(metric)
     return {
         **common,
         "metric": metric,
         "n_pairs": n,
-        "mean_diff": float(d.mean()) if n else float("nan"),
-        "sd_diff": float(d.std(ddof=1)) if n >= 2 else float("nan"),
+        "paired": paired,
+        "mean_diff": mean,
+        "sd_diff": sd,
         "ci_low": low,
         "ci_high": high,
-        "level_mean": float(np.mean(t_all)) if n else float("nan"),
-        "baseline_mean": float(np.mean(b_all)) if n else float("nan"),
+        "level_mean": float(t.mean()) if t.size else nan,
+        "baseline_mean": float(b.mean()) if b.size else nan,
         "alternative": alternative,
-        "p_value": inference.sign_flip_p(d, alternative) if n else float("nan"),
-        "p_holm": float("nan"),
+        "p_value": p,
+        "p_holm": nan,
         "verdict": "",
-        "seeds_needed": float("nan"),
+        "seeds_needed": nan,
         "diffs": " ".join(fmt(float(v), 3) for v in d),
-        "_nonzero": int(np.count_nonzero(d)),
+        "_min_p": smallest,
         # every run of both arms at the lowest (highest) attainable value: a difference below (above) could
         # not show, so the design cannot tell, unless the hypothesis only asks for one the other way
         "_floor": _at_bound(both, fig.low) and alternative != "greater",
@@ -357,7 +387,7 @@ def contrast_rows(
             first = True  # the first figure the place logs carries the question (digits, or Stacked modes)
             for metric in metrics:
                 alternative = EXPECT[contrast.expect] if first else "two-sided"
-                row = _row(common, metric, treat, base, alternative)
+                row = _row(common, metric, treat, base, alternative, contrast.paired)
                 if row is None:
                     continue
                 # primary: the first figure of a primary contrast, pooled when it pools, else per group
@@ -370,7 +400,7 @@ def contrast_rows(
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=LONG_COLUMNS), messages
-    return frame[[*LONG_COLUMNS, "_floor", "_ceiling", "_nonzero"]], messages
+    return frame[[*LONG_COLUMNS, "_floor", "_ceiling", "_min_p"]], messages
 
 
 def decide(long: pd.DataFrame) -> pd.DataFrame:
@@ -380,9 +410,6 @@ def decide(long: pd.DataFrame) -> pd.DataFrame:
     if out.empty:
         return out[LONG_COLUMNS]
     out["p_holm"] = np.nan
-    out["_min_p"] = [
-        inference.min_p(int(n), a) for n, a in zip(out["_nonzero"], out["alternative"], strict=True)
-    ]
     sizes = {}
     for family in (PRIMARY, SECONDARY):
         mask = out["family"] == family
@@ -406,6 +433,7 @@ def decide(long: pd.DataFrame) -> pd.DataFrame:
             alternative=str(r["alternative"]),
             at_floor=bool(r.get("_floor", False)),
             at_ceiling=bool(r.get("_ceiling", False)),
+            test="sign-flip" if bool(r["paired"]) else "permutation",
         )
         if int(r["n_pairs"]) == 0 and r["metric"] in _NEEDS_RECALL:
             verdict = DEGENERATE

@@ -32,7 +32,15 @@ from analysis.sections import (
 )
 from analysis.stats import run_classes_text
 from analysis.tables import fmt
-from analysis.verdicts import delta_text, p_text, secondary_findings, study_verdict, verdict_table, wide_table
+from analysis.verdicts import (
+    delta_text,
+    p_text,
+    secondary_findings,
+    study_verdict,
+    unit_text,
+    verdict_table,
+    wide_table,
+)
 
 # The headline columns a README shows (the CSV keeps all of them).
 README_HEADLINE = (
@@ -321,8 +329,14 @@ def study_blocks(
             Block("table", table=read_text_table(tables / "status.csv")),
         ]
     out += figures(meta, PLOT_CAPTIONS, figure_dir)
-    if longs or meta.get("target"):
-        out += [Block("h2", "Method"), Block("p", inference.METHOD)]
+    methods = []
+    if longs:
+        pairings = pd.concat(longs.values(), ignore_index=True).get("paired", pd.Series([True]))
+        methods.append(inference.method([str(v).lower() not in ("false", "0") for v in pairings]))
+    if meta.get("target"):
+        methods.append(factorial.METHOD)
+    if methods:
+        out += [Block("h2", "Method"), *(Block("p", text) for text in methods)]
     if extras.get("parent"):
         out.append(
             Block(
@@ -373,7 +387,7 @@ def key_number(folder: Path, meta: dict) -> str:
     fig = contract.figure(str(r["metric"]))
     n = int(r["n_pairs"])
     extra = f", {len(primary)} comparisons" if len(primary) > 1 else ""
-    return f"{level}Δ {fig.short} {delta_text(r)} ({n} pairs{extra})"
+    return f"{level}Δ {fig.short} {delta_text(r)} ({n} {unit_text(r)}{extra})"
 
 
 def findings_table(experiments: Path) -> pd.DataFrame:

@@ -68,6 +68,7 @@ def contrast_meta(c: Contrast) -> dict[str, object]:
         **({"expect": c.expect} if c.expect else {}),
         **({"pool": True} if c.pool else {}),
         **({"where": dict(c.where)} if c.where else {}),
+        **({"paired": False} if not c.paired else {}),
         "primary": bool(c.primary),
     }
 
@@ -84,6 +85,7 @@ def contrast_of(item: dict) -> Contrast:
         bool(item.get("pool", False)),
         bool(item.get("primary", False)),
         tuple((str(k), str(v)) for k, v in item.get("where", {}).items()),
+        bool(item.get("paired", True)),
     )
 
 

@@ -201,11 +201,11 @@ def status_counts(runs: pd.DataFrame) -> pd.DataFrame:
         row: dict[str, object] = {"config_label": label, "runs": len(group)}
         row.update({kind: kinds.count(kind) for kind in OUTCOMES})
         finished = group["status"] == "FINISHED"
-        row["collapsed"] = int(collapsed[finished].fillna(False).sum())
+        row["collapsed"] = int(collapsed[finished].astype("boolean").fillna(False).sum())
         never = (
             group[contract.NEVER_LEARNED] if contract.NEVER_LEARNED in group else pd.Series(dtype="boolean")
         )
-        row["never learned"] = int(never[finished].fillna(False).sum())
+        row["never learned"] = int(never[finished].astype("boolean").fillna(False).sum())
         row["seeds"] = int(group["seed"].dropna().nunique())
         rows.append(row)
     return pd.DataFrame(

@@ -42,6 +42,22 @@ def delta_text(row: Mapping[str, Any]) -> str:
     return f"{fmt(mean, 3)} [{fmt(low, 3)}, {fmt(high, 3)}]"
 
 
+def _paired(row: Mapping[str, Any]) -> bool:
+    value = row.get("paired", True)
+    return value is True or str(value).strip().lower() not in ("false", "0", "no")
+
+
+def n_text(row: Mapping[str, Any], n: float | None = None) -> str:
+    """``"5 seed pairs"`` for a paired comparison, ``"5 runs per arm"`` for an unpaired one."""
+    count = int(row["n_pairs"] if n is None else n)
+    return f"{count} seed pairs" if _paired(row) else f"{count} runs per arm"
+
+
+def unit_text(row: Mapping[str, Any]) -> str:
+    """What a comparison's seeds count: ``"pairs"`` or ``"runs per arm"``."""
+    return "pairs" if _paired(row) else "runs per arm"
+
+
 def _where(row: Mapping[str, Any]) -> str:
     group = str(row["group"])
     if group == "all runs":
@@ -58,11 +74,12 @@ def claim(row: Mapping[str, Any]) -> str:
     adjusted = (
         f"Holm {p_text(holm)}"
         if math.isfinite(holm)
-        else "too few pairs for the exact test to reach Holm's level"
+        else f"too few {unit_text(row)} for the exact test to reach Holm's level"
     )
+    test = "sign-flip" if _paired(row) else "permutation"
     return (
         f"{row['level']} has {words} than {row['baseline']}{_where(row)}: Δ {fig.short} {delta_text(row)}, "
-        f"{int(row['n_pairs'])} seed pairs, sign-flip p {p_text(float(row['p_value']))} ({adjusted})"
+        f"{n_text(row)}, {test} p {p_text(float(row['p_value']))} ({adjusted})"
     )
 
 
@@ -71,9 +88,9 @@ def _needed(row: Mapping[str, Any]) -> str:
     if not math.isfinite(n):
         return ""
     return (
-        f"about {int(n)} seed pairs would decide it"
+        f"about {n_text(row, n)} would decide it"
         if n <= 100
-        else "more than 100 seed pairs would decide it"
+        else f"more than {n_text(row, 100)} would decide it"
     )
 
 
@@ -112,7 +129,7 @@ def study_verdict(long: pd.DataFrame, contrasts: Sequence[Contrast]) -> tuple[st
             if r["verdict"] == inference.EQUIVALENT:
                 parts.append(
                     f"{r['level']} and {r['baseline']}{_where(r)} are equivalent within ± {fmt(fig.mmd, 3)} "
-                    f"{fig.short}: Δ {delta_text(r)}, {int(r['n_pairs'])} seed pairs"
+                    f"{fig.short}: Δ {delta_text(r)}, {n_text(r)}"
                 )
             else:
                 parts.append(claim(r) + ", against the expected direction")
@@ -126,7 +143,7 @@ def study_verdict(long: pd.DataFrame, contrasts: Sequence[Contrast]) -> tuple[st
         return UNDECIDED, (
             f"every run of both arms{where} ends at {fmt(bound, 3)} ({fig.short}), the "
             f"{'lowest' if low else 'highest'} value the figure takes, so it cannot tell the arms apart in "
-            f"this design ({int(rows[0]['n_pairs'])} seed pairs each)."
+            f"this design ({n_text(rows[0])} each)."
         )
     open_rows = [r for r in rows if r["verdict"] == inference.NOT_DECIDED]
     if open_rows:
@@ -160,7 +177,7 @@ def verdict_table(long: pd.DataFrame) -> pd.DataFrame:
         row[f"{r['level'] if one_level else 'level'}{unit}"] = fmt(float(r["level_mean"]), 3)
         row[f"{r['baseline'] if one_baseline else 'baseline'}{unit}"] = fmt(float(r["baseline_mean"]), 3)
         row[f"Δ{unit}"] = delta_text(r)
-        row["pairs"] = int(r["n_pairs"])
+        row[unit_text(r)] = int(r["n_pairs"])
         row["p (Holm)"] = f"{p_text(float(r['p_value']))} ({p_text(float(r['p_holm']))})"
         row["verdict"] = _verdict_cell(r)
         rows.append(row)
@@ -174,7 +191,8 @@ def _verdict_cell(r: Mapping[str, Any]) -> str:
     verdict = str(r["verdict"])
     if verdict == inference.NOT_DECIDED and math.isfinite(float(r["seeds_needed"])):
         needed = int(r["seeds_needed"])
-        return f"not decided (≈{needed} pairs)" if needed <= 100 else "not decided (> 100 pairs)"
+        unit = "pairs" if _paired(r) else "per arm"
+        return f"not decided (≈{needed} {unit})" if needed <= 100 else f"not decided (> 100 {unit})"
     return verdict
 
 
@@ -189,7 +207,7 @@ def wide_table(long: pd.DataFrame) -> pd.DataFrame:
         row: dict[str, object] = {
             "runs": "pooled" if group == POOLED else group,
             "compared": f"{level} − {first['baseline']}",
-            "pairs": int(first["n_pairs"]),
+            unit_text(first): int(first["n_pairs"]),
         }
         for _, r in part.iterrows():
             short = contract.short_name(str(r["metric"]))

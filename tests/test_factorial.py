@@ -59,17 +59,25 @@ def test_the_smallest_rescuing_cell_and_the_synergy_are_found() -> None:
     assert set(rescuing["cell"]) == {"init + scale"} | {
         " + ".join(sorted(set(FIXES) - {x})) for x in ("adam_hparams", "batch", "bias_correction")
     }
-    effects = effect_table(runs, SPEC).set_index("effect")
+    table = effect_table(runs, SPEC)
+    effects = table.set_index("effect")
     assert len(effects) == 15
     # the synergy lifts 4 of the 8 cells with init (and none without) by 9 (8 on seed 0): main effects of init
     # and scale and their interaction 4.5 per seed (4 on seed 0), 4.4 on average
     for name in ("init", "scale", "init × scale"):
         assert effects.loc[name, "mean_diff"] == pytest.approx(4.4), name
     assert effects.loc["batch", "mean_diff"] == pytest.approx(0.0, abs=1e-9)
-    # 5 seeds, two-sided: the smallest p (1/16) cannot reach 0.05, so no effect is a decided difference
-    assert inference.DIFFERENCE not in set(effects["verdict"])
-    word, sentence = factorial_verdict(cells, effects, SPEC)
+    # pooled within-cell error (only seed 0 varies): the three planted effects are decided differences with
+    # t intervals around 4.4, every other effect is an equivalence (0 inside ± 1 digit)
+    for name in ("init", "scale", "init × scale"):
+        row = effects.loc[name]
+        assert row["verdict"] == inference.DIFFERENCE and row["p_holm"] < 0.05, name
+        assert row["ci_low"] < 4.4 < row["ci_high"] and row["ci_high"] - row["ci_low"] < 0.5, name
+    others = effects.drop(index=["init", "scale", "init × scale"])
+    assert set(others["verdict"]) == {inference.EQUIVALENT}
+    word, sentence = factorial_verdict(cells, table, SPEC)
     assert word == YES and "is init + scale (5 of 5 seeds" in sentence
+    assert "the effects that differ: init Δ 4.4 [" in sentence and "init × scale Δ 4.4 [" in sentence
 
 
 def test_no_cell_rescuing_any_seed_is_a_no_and_some_seeds_not_decided() -> None:

@@ -214,3 +214,77 @@ def test_a_floor_blocks_only_the_direction_it_hides() -> None:
     long = _decided(runs, higher)
     assert long["verdict"].iloc[0] == inference.EQUIVALENT
     assert study_verdict(long, [higher])[0] == NO
+
+
+def test_two_sample_permutation_p_is_the_share_of_splits_by_enumeration() -> None:
+    level, base = np.array([1.0, 3.0, 2.0]), np.array([4.0, 6.0, 5.0, 2.0])
+    values = np.concatenate([level, base])
+    stats = [
+        values[list(c)].mean() - np.delete(values, list(c)).mean()
+        for c in itertools.combinations(range(7), 3)
+    ]
+    obs = level.mean() - base.mean()
+    p, smallest = inference.permutation_p(level, base, alternative="less")
+    assert p == pytest.approx(sum(s <= obs + 1e-12 for s in stats) / 35)
+    assert smallest == pytest.approx(1 / 35)  # one split puts the three smallest values in the level arm
+    p_two, _ = inference.permutation_p(level, base)
+    assert p_two == pytest.approx(sum(abs(s) >= abs(obs) - 1e-12 for s in stats) / 35)
+    # five runs per arm, perfectly separated: 1/252 one-sided, where five seed pairs give 1/32
+    assert inference.permutation_p([1] * 5, [8, 9, 8, 8, 9], alternative="less") == pytest.approx(
+        (1 / 252, 1 / 252)
+    )
+    assert inference.min_p_two(5, "less") == pytest.approx(1 / 252)
+    # all runs alike: no split is more extreme, the test cannot reach any level
+    assert inference.permutation_p([1] * 5, [1] * 5, alternative="less") == (1.0, 1.0)
+
+
+def test_stratified_permutation_and_its_monte_carlo_agree() -> None:
+    rng = np.random.default_rng(3)
+    level = rng.integers(1, 6, 12).astype(float)
+    base = rng.integers(3, 9, 12).astype(float)
+    strata = ["a"] * 4 + ["b"] * 4 + ["c"] * 4
+    exact, _ = inference.permutation_p(level, base, strata, strata, "less")  # 70^3 = 343,000 splits
+    assert exact < 0.05
+    sampled, _ = inference.permutation_p(level, base, strata, strata, "less", max_splits=10, draws=100_000)
+    assert sampled == pytest.approx(exact, abs=0.005)
+    # the weighted within-stratum difference, not the difference of the pooled means
+    assert inference.two_sample_diff([1, 10], [0, 9], ["a", "b"], ["a", "b"]) == pytest.approx(1.0)
+    low, high = inference.bootstrap_ci_two(level, base, strata, strata)
+    assert low < inference.two_sample_diff(level, base, strata, strata) < high
+
+
+def test_student_t_matches_its_tables() -> None:
+    assert inference.t_cdf(2.0, 5) == pytest.approx(0.949030, abs=1e-6)
+    assert inference.t_quantile(0.975, 4) == pytest.approx(2.776445, abs=1e-5)
+    assert inference.t_quantile(0.975, 10) == pytest.approx(2.228139, abs=1e-5)
+    assert inference.t_quantile(0.975, 64) == pytest.approx(1.997730, abs=1e-5)
+    p, low, high = inference.t_test(2.0, 1.0, 10)
+    assert p == pytest.approx(2 * (1 - 0.963306), abs=1e-5) and low == pytest.approx(2 - 2.228139, abs=1e-5)
+    assert inference.t_test(1.0, 0.0, 10) == (0.0, 1.0, 1.0)
+
+
+def test_unpaired_contrasts_decide_a_family_of_nine_that_five_pairs_cannot() -> None:
+    # nine quirks, each lowering the digits from 8-9 to 1-2 on every one of 5 seeds
+    cells = {f"q{i}": ([1, 2, 1, 1, 2], [9, 8, 9, 8, 9]) for i in range(9)}
+    runs = planted(cells)
+    paired = _decided(runs, Contrast("c", "recipe", "modern", ("model",), expect="lower", primary=True))
+    assert set(paired["verdict"]) == {inference.NOT_DECIDED}  # 1/32 > 0.05 / 9
+    unpaired = Contrast("c", "recipe", "modern", ("model",), expect="lower", primary=True, paired=False)
+    long = _decided(runs, unpaired)
+    assert set(long["verdict"]) == {inference.DIFFERENCE} and not long["paired"].any()
+    assert long["p_value"].iloc[0] == pytest.approx(1 / 252)
+    assert long["n_pairs"].iloc[0] == 5 and long["mean_diff"].iloc[0] == pytest.approx(-7.2)
+    word, sentence = study_verdict(long, [unpaired])
+    assert word == YES and "5 runs per arm, permutation p 0.004" in sentence
+    assert "Unpaired contrasts" in inference.method(list(long["paired"]))
+    assert "Paired contrasts" not in inference.method(list(long["paired"]))
+
+
+def test_paired_false_is_read_and_kept_in_meta() -> None:
+    from analysis.meta import contrast_meta, contrast_of
+
+    block = {"contrasts": [{"factor": "recipe", "baseline": "modern", "paired": False}]}
+    contrast = parse_spec(block).contrasts[0]
+    assert contrast.paired is False and contrast_of(contrast_meta(contrast)) == contrast
+    with pytest.raises(Exception, match=r"report\.contrasts\[0\]\.paired='no'"):
+        parse_spec({"contrasts": [{"factor": "recipe", "baseline": "modern", "paired": "no"}]})

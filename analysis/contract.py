@@ -106,8 +106,10 @@ def short_name(metric: str) -> str:
     """A figure's name for a table column or panel title (the registry's ``short``): ``eval/recall`` ->
     ``recall``, ``eval_stretched/modes_covered`` -> ``stretched digits``; a key the registry does not hold
     loses its ``eval/`` prefix."""
-    found = figures.BY_KEY.get(metric)
-    return found.short if found else metric.removeprefix(EVAL_PREFIX)
+    try:
+        return figures.figure(metric).short if metric not in figures.BY_NAME else metric
+    except KeyError:
+        return metric.removeprefix(EVAL_PREFIX)
 
 
 def figure(metric: str) -> figures.Figure:
@@ -116,12 +118,17 @@ def figure(metric: str) -> figures.Figure:
 
 
 def figure_key(name: str) -> str:
-    """A figure named in a study file (``stacked_modes_covered`` or ``eval/stacked_modes_covered``) as the
-    metric key a run logs; ValueError for a figure the registry does not hold."""
-    key = name if name.startswith((EVAL_PREFIX, STRETCHED_PREFIX)) else EVAL_PREFIX + name
-    if key not in figures.BY_KEY:
+    """A figure named in a study file (``stacked_modes_covered``, ``eval/stacked_modes_covered``,
+    ``imprint/corr_41``) as the metric key a run logs; ValueError for a figure the registry does not hold."""
+    prefixes = (EVAL_PREFIX, STRETCHED_PREFIX, figures.IMPRINT_PREFIX)
+    key = name if name.startswith(prefixes) else EVAL_PREFIX + name
+    try:
+        figures.figure(key)
+    except KeyError:
         known = ", ".join(sorted(short_name(k) for k in figures.BY_KEY))
-        raise ValueError(f"unknown figure {name!r}; known: {known}")
+        raise ValueError(
+            f"unknown figure {name!r}; known: {known}, {figures.IMPRINT_PREFIX}<iteration>"
+        ) from None
     return key
 
 

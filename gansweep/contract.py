@@ -6,6 +6,8 @@ the other's dependencies. docs/ARCHITECTURE.md, "What a run logs to MLflow", des
 
 from __future__ import annotations
 
+from gansweep.figures import EVAL_PREFIX, IMPRINT_PREFIX, STRETCHED_PREFIX
+
 # --------------------------------------------------------------------------------------------------- tags
 # Set on every run (parent, child or single) by gansweep.
 TAG_ROLE = "gansweep.role"
@@ -94,10 +96,7 @@ D_LOGITS = ("d_real_logit", "d_fake_logit")
 # batch rescaled to [0, 1] (window mean). Near d_real: D reads the digits; near d_fake: D separates by
 # magnitude alone.
 D_REAL_UNIT = "d_real_unit"
-# train.imprint_steps: at the end of a run, per recorded iteration s, the Pearson correlation between each
-# final fixed-noise sample and the same sample after s iterations (both contrast-stretched, as imshow shows
-# them), averaged over the samples: IMPRINT_PREFIX + str(s), e.g. "imprint/corr_41".
-IMPRINT_PREFIX = "imprint/corr_"
+# train.imprint_steps' figures (IMPRINT_PREFIX + iteration): gansweep.figures.imprint_figure.
 
 
 def imprint_key(step: int) -> str:
@@ -106,9 +105,7 @@ def imprint_key(step: int) -> str:
 
 
 # Evaluator figures are logged as EVAL_PREFIX + figure name; those of the contrast-stretched samples as
-# STRETCHED_PREFIX + figure name.
-EVAL_PREFIX = "eval/"
-STRETCHED_PREFIX = "eval_stretched/"
+# STRETCHED_PREFIX + figure name (defined with the figures, gansweep.figures).
 # With model.g_ema (G's weight average) on, the eval figures come from the averaged G; the trained G's main
 # figures at the same eval point and noise are logged as EVAL_RAW_PREFIX + figure name: modes_covered,
 # kl_to_uniform and fd (Stacked MNIST: stacked_modes_covered, stacked_kl_to_uniform and fd).

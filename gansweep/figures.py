@@ -19,6 +19,10 @@ from dataclasses import dataclass
 INF = math.inf
 EVAL_PREFIX = "eval/"
 STRETCHED_PREFIX = "eval_stretched/"
+# train.imprint_steps: at the end of a run, per recorded iteration s, the Pearson correlation between each
+# final fixed-noise sample and the same sample after s iterations (both contrast-stretched, as imshow shows
+# them), averaged over the samples: IMPRINT_PREFIX + str(s), e.g. "imprint/corr_41" (:func:`imprint_figure`).
+IMPRINT_PREFIX = "imprint/corr_"
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,11 @@ class Figure:
     more: str  # a positive difference in words ("more digits")
     fewer: str  # a negative difference in words ("fewer digits")
     caption: str  # what it measures, for a reader
+    prefix: str = EVAL_PREFIX  # the metric key is prefix + name
 
     @property
     def key(self) -> str:
-        return EVAL_PREFIX + self.name
+        return self.prefix + self.name
 
 
 def _shares() -> tuple[Figure, ...]:
@@ -161,16 +166,47 @@ BY_KEY: dict[str, Figure] = {
 }
 
 
+def imprint_figure(step: int) -> Figure:
+    """The figure ``train.imprint_steps`` entry ``step`` logs (``imprint/corr_<step>``): how much the final
+    samples still look like G's samples after ``step`` iterations."""
+    step = int(step)
+    return Figure(
+        f"corr_{step}",
+        "imprint",
+        -1.0,
+        1.0,
+        "",
+        0.1,
+        f"corr. with iteration {step}",
+        f"closer to iteration {step}",
+        f"farther from iteration {step}",
+        f"mean Pearson correlation of each final fixed-noise sample with the same sample after {step} "
+        "iterations, both contrast-stretched as imshow shows them (1: the final samples are iteration "
+        f"{step}'s)",
+        prefix=IMPRINT_PREFIX.removesuffix("corr_"),
+    )
+
+
+def _imprint_step(key: str) -> int | None:
+    digits = key.removeprefix(IMPRINT_PREFIX)
+    return int(digits) if key.startswith(IMPRINT_PREFIX) and digits.isdigit() else None
+
+
 def group_figures(group: str) -> tuple[str, ...]:
     """The names of the figures of evaluator group ``group``, in registry order."""
     return tuple(f.name for f in FIGURES if f.group == group)
 
 
 def figure(key: str) -> Figure:
-    """The figure a metric key (``eval/fd``, ``eval_stretched/modes_covered``) or a bare name (``fd``)
-    logs; KeyError naming the known ones otherwise."""
+    """The figure a metric key (``eval/fd``, ``eval_stretched/modes_covered``, ``imprint/corr_41``) or a
+    bare name (``fd``) logs; KeyError naming the known ones otherwise."""
     if key in BY_KEY:
         return BY_KEY[key]
     if key in BY_NAME:
         return BY_NAME[key]
-    raise KeyError(f"unknown figure {key!r}; known: {', '.join(sorted(BY_NAME))}")
+    step = _imprint_step(key)
+    if step is not None:
+        return imprint_figure(step)
+    raise KeyError(
+        f"unknown figure {key!r}; known: {', '.join(sorted(BY_NAME))}, {IMPRINT_PREFIX}<iteration>"
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from analysis import contract
 from gansweep import figures
 from gansweep.metrics import evaluator
@@ -36,3 +38,16 @@ def test_the_analysis_reads_ranges_and_names_from_the_registry() -> None:
     assert contract.figure(contract.FD).mmd == 10.0
     for key in contract.CONTRAST_METRICS + contract.HEADLINE:
         assert key in figures.BY_KEY, key
+
+
+def test_imprint_figures_resolve_from_their_metric_key() -> None:
+    from gansweep import contract as K
+
+    fig = figures.figure(K.imprint_key(41))
+    assert fig.key == "imprint/corr_41" and (fig.low, fig.high) == (-1.0, 1.0) and fig.better == ""
+    assert contract.figure_key("imprint/corr_41") == "imprint/corr_41"
+    assert contract.short_name("imprint/corr_41") == "corr. with iteration 41"
+    with pytest.raises(ValueError, match=r"unknown figure 'imprint/corr_x'.*imprint/corr_<iteration>"):
+        contract.figure_key("imprint/corr_x")
+    # the imprint figures are no evaluator group's
+    assert "imprint" not in {f.group for f in figures.FIGURES}

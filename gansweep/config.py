@@ -45,6 +45,8 @@ STABILIZERS_OFF = {"model.g_ema": None, "model.spectral_norm": False, "model.g_b
 # Measurements that change nothing a run trains, only what it logs, and the value that turns each off: left
 # out of the config hash when off, as the remedies are (train.imprint_steps: the imprint/corr_<s> metrics).
 PROBES_OFF = {"train.imprint_steps": None}
+# A budget in images seen instead of iterations (train.images, see apply_images): left out of the hash when off.
+BUDGET_OFF = {"train.images": None}
 
 
 class ConfigError(ValueError):
@@ -161,7 +163,7 @@ _SCHEMA: dict[str, tuple[str, ...] | None] = {
     "train": (
         "iterations", "batch_size", "log_every", "sample_every", "grid_size", "fresh_grid_every",
         "fresh_grid_size", "dtype", "checkpoint_every", "stop_on_nan", "fault_at", "fault", "unroll_steps",
-        "imprint_steps",
+        "imprint_steps", "images",
     ),
     "eval": ("enabled", "every", "n_samples", "mode_share", "k", "metrics", "stretched"),
     "tracking": ("enabled", "uri", "experiment", "artifact_location"),
@@ -247,6 +249,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         raise _bad("train.fault", get(cfg, "train.fault"), "must be raise or diverge")
     _bool(cfg, "train.stop_on_nan")
     _imprint_steps(cfg)
+    _images(cfg)
     if _bool(cfg, "eval.enabled"):
         _int(cfg, "eval.every")
         n_samples = _int(cfg, "eval.n_samples", minimum=2)
@@ -304,6 +307,39 @@ def _stabilizers(cfg: Mapping[str, Any]) -> None:
         )
 
 
+def _images_of(cfg: Mapping[str, Any]) -> int | None:
+    images = get(cfg, "train").get("images")
+    if images is not None and (isinstance(images, bool) or not isinstance(images, int) or images < 1):
+        raise _bad("train.images", images, "must be null or an integer > 0 (images seen per run)")
+    return images
+
+
+def apply_images(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``train.images`` (a budget in images seen) set: ``train.iterations`` becomes ceil(images /
+    batch_size), so runs at different batch sizes see the same number of real images (issue 25). The
+    entry point applies it to the composed config before :func:`validate`; returns ``cfg``."""
+    images = _images_of(cfg)
+    if images is not None:
+        batch = _int(cfg, "train.batch_size")
+        cfg["train"]["iterations"] = -(-images // batch)
+    return cfg
+
+
+def _images(cfg: Mapping[str, Any]) -> None:
+    """``train.images``: null, or a budget :func:`apply_images` has turned into ``train.iterations``."""
+    images = _images_of(cfg)
+    if images is None:
+        return
+    batch, total = _int(cfg, "train.batch_size"), get(cfg, "train.iterations")
+    if total != -(-images // batch):
+        raise _bad(
+            "train.iterations",
+            total,
+            f"must be ceil(train.images={images} / train.batch_size={batch}) = {-(-images // batch)} when "
+            "train.images is set (gansweep.config.apply_images sets it)",
+        )
+
+
 def _imprint_steps(cfg: Mapping[str, Any]) -> None:
     """``train.imprint_steps``: null, or distinct iterations in [0, train.iterations]."""
     steps, total = get(cfg, "train").get("imprint_steps"), get(cfg, "train.iterations")
@@ -336,9 +372,9 @@ def run_params(cfg: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 def config_hash(cfg: Mapping[str, Any]) -> str:
     """A stable digest of what a run computes (tracking, study name and control flags left out, and each
     mode-collapse remedy, stabiliser and probe at its off value: see :data:`REMEDIES_OFF`,
-    :data:`STABILIZERS_OFF`, :data:`PROBES_OFF`)."""
+    :data:`STABILIZERS_OFF`, :data:`PROBES_OFF`, :data:`BUDGET_OFF`)."""
     kept = {k: v for k, v in cfg.items() if k not in _UNHASHED}
-    for key, off in {**REMEDIES_OFF, **STABILIZERS_OFF, **PROBES_OFF}.items():
+    for key, off in {**REMEDIES_OFF, **STABILIZERS_OFF, **PROBES_OFF, **BUDGET_OFF}.items():
         section, name = key.split(".")
         node = kept.get(section)
         if isinstance(node, Mapping) and name in node and _same(node[name], off):

@@ -73,7 +73,7 @@ def test_every_job_of_every_study_composes_and_validates(study: str) -> None:
     assert len(jobs) >= 2, f"{study} sweeps nothing"
     hashes = set()
     for job in jobs:
-        cfg = resolved(job)
+        cfg = C.apply_images(resolved(job))  # as the entry point does
         C.validate(cfg)
         assert cfg["study"] == study
         hashes.add(C.config_hash(cfg))
@@ -348,4 +348,22 @@ def test_the_schema_knows_every_key_of_every_config() -> None:
     """No key of the shipped configs is refused as unknown (every group option and study job validates)."""
     for study in STUDIES:
         for job in sweep_jobs(study)[:3]:
-            C.validate(resolved(job))
+            C.validate(C.apply_images(resolved(job)))
+
+
+def test_a_budget_in_images_sets_the_iterations_and_stays_out_of_the_hash_when_off() -> None:
+    """train.images: batch 1 and batch 64 see the same images (images_seen); null changes no hash."""
+    one = C.apply_images(resolved(["train.images=6000", "train.batch_size=1"]))
+    many = C.apply_images(resolved(["train.images=6000", "train.batch_size=64"]))
+    assert one["train"]["iterations"] == 6000 and many["train"]["iterations"] == 94  # ceil(6000 / 64)
+    C.validate(one)
+    C.validate(many)
+    plain = resolved([])
+    assert plain["train"]["images"] is None
+    without = {**plain, "train": {k: v for k, v in plain["train"].items() if k != "images"}}
+    assert C.config_hash(plain) == C.config_hash(without)
+    # a config whose iterations disagree with its budget (apply_images not applied) is refused by name
+    with pytest.raises(C.ConfigError, match=r"train\.iterations=200: must be ceil\(train\.images=6000"):
+        C.validate(resolved(["train.images=6000"]))
+    with pytest.raises(C.ConfigError, match=r"train\.images=-5"):
+        C.apply_images(resolved(["train.images=-5"]))

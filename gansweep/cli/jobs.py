@@ -35,7 +35,7 @@ def check_jobs(config: DictConfig, jobs: list[list[str]]) -> None:
             cfg = loader.load_sweep_config(config, job)
             with open_dict(cfg):
                 del cfg["hydra"]
-            C.validate(OmegaConf.to_container(cfg, resolve=True))
+            C.validate(C.apply_images(OmegaConf.to_container(cfg, resolve=True)))
         except Exception as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             own = " ".join(o for o in job if o not in common)  # what sets this job apart

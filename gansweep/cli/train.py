@@ -171,7 +171,7 @@ def _set_up(job: _Job, cfg_node: DictConfig, hc: Any, stop: StopFlag) -> dict[st
     (skipped, or stopped during set-up), else None."""
     cfg = job.cfg = OmegaConf.to_container(cfg_node, resolve=True)
     cfg["study"] = str(cfg["study"])  # `study=2024` is a name, not a number
-    C.validate(cfg)
+    C.validate(C.apply_images(cfg))
     job.evaluator = _load_evaluator(cfg)
     job.setup = build(cfg)
     chash = C.config_hash(cfg)

@@ -45,7 +45,7 @@ STABILIZERS_OFF = {"model.g_ema": None, "model.spectral_norm": False, "model.g_b
 # Measurements that change nothing a run trains, only what it logs, and the value that turns each off: left
 # out of the config hash when off, as the remedies are (train.imprint_steps: the imprint/corr_<s> metrics).
 PROBES_OFF = {"train.imprint_steps": None}
-# A budget in images seen instead of iterations (train.images, see apply_images): left out of the hash when off.
+# A budget in images seen instead of iterations (train.images, see apply_images): out of the hash when off.
 BUDGET_OFF = {"train.images": None}
 
 

@@ -122,7 +122,7 @@ def test_a_published_search_answers_from_its_tables_and_rerenders(searched: Stor
         assert (folder / name).read_bytes() == (again / name).read_bytes(), name
     # The project README's findings carry the search's verdict and its picked trial as a grid's.
     row_text = (
-        f"| [`{STUDY}`](experiments/{STUDY}/README.md) | {SPEC.question} | **Yes.** | {FD} {row[FD]} (trial"
+        f"| [`{STUDY}`](experiments/{STUDY}/README.md) | {SPEC.question} | **Yes.** | FD {row[FD]} (trial"
     )
     assert row_text in findings_block(folder.parent)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import contract, factorial, inference, references
+from analysis import contract, factorial, inference, probes, references
 from analysis.contrasts import LONG_COLUMNS
 from analysis.meta import META, contrast_of
 from analysis.report import Block
@@ -150,9 +150,9 @@ def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
         Block(
             "p",
             "Main effects and two-way interactions of the fixes on "
-            f"{fig.short}: per seed, the mean over the cells whose coded product is +1 minus the mean over "
-            "those where it is −1 (a main effect: with the fix minus without), then across seeds as the "
-            "[method](#method) says. CSV: [tables/effects.csv](tables/effects.csv).",
+            f"{fig.short}: the mean over the runs whose coded product is +1 minus the mean over those where "
+            "it is −1 (a main effect: with the fix minus without), tested as the [method](#method) says. "
+            "CSV: [tables/effects.csv](tables/effects.csv).",
         ),
         Block(
             "table",
@@ -173,6 +173,48 @@ def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
     if "effects.png" in meta["figures"]:
         out.append(Block("image", text="effects", path=f"{figure_dir}/effects.png"))
     return out
+
+
+def _reals_blocks(folder: Path) -> list[Block]:
+    """What D does with the reals, where the study logged D's output on 0–255 reals scaled to [0, 1]."""
+    path = Path(folder) / "tables" / "reals.csv"
+    if not path.is_file():
+        return []
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    shown = pd.DataFrame(
+        {
+            "reals": table["arm"],
+            "runs": table["runs"],
+            "D(x) > 0.99 first at (median; range)": [
+                f"{fmt(float(r['separates_median']), 4)} ({fmt(float(r['separates_min']), 4)}–"
+                f"{fmt(float(r['separates_max']), 4)}); {int(r['separated'])}/{int(r['runs'])} runs"
+                if int(r["separated"])
+                else f"never; 0/{int(r['runs'])} runs"
+                for _, r in table.iterrows()
+            ],
+            **{
+                title: [probes.interval(r, name) for _, r in table.iterrows()]
+                for name, title in (
+                    ("margin", "logit margin"),
+                    ("d_real", "D(x)"),
+                    ("d_unit", "D(x / 255)"),
+                    ("d_fake", "D(G(z))"),
+                    ("unit_minus_fake", "D(x / 255) − D(G(z))"),
+                )
+            },
+        }
+    )
+    return [
+        Block("h2", "What D does with the reals"),
+        Block("p", probes.reals_sentence(table)),
+        Block(
+            "p",
+            "Per arm: final values (the last logging window's means), mean [bootstrap 95 % interval over the "
+            "runs]; D(x / 255) is D's output on the same real batch rescaled to [0, 1], logged only where "
+            "reals are fed in 0–255. CSV: [tables/reals.csv](tables/reals.csv).",
+        ),
+        Block("table", table=shown),
+    ]
 
 
 def _runs(folder: Path) -> pd.DataFrame:
@@ -279,6 +321,7 @@ def study_blocks(
     out.append(Block("list", items=tuple(_facts(meta, seeds, published))))
     if meta.get("target"):
         out += _factorial_blocks(folder, meta, figure_dir)
+    out += _reals_blocks(folder)
     for i, contrast in enumerate(contrasts, start=1):
         if i not in longs:
             continue

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from analysis import contract, factorial, plots
+from analysis import contract, factorial, plots, probes
 from analysis.artifacts import fetch_samples, upload_report
 from analysis.contrasts import ReportSpec, contrast_rows, decide, load_spec
 from analysis.document import study_blocks
@@ -244,6 +244,9 @@ def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec
                 messages.append(f"plot {name}.png skipped: {err}")
     if spec.target is not None:
         _factorial(runs, spec.target, out_dir, out)
+    reals = probes.reals_table(runs)
+    if not reals.empty:
+        files += write_table(reals, out_dir / "tables", "reals")
     metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
     flags = [c for c in (contract.COLLAPSED, contract.NEVER_LEARNED, contract.COLLAPSE_STEP) if c in runs]
     flags += [c for c in (contract.D_SEPARATES_STEP, contract.LOGIT_MARGIN) if c in runs]

@@ -57,7 +57,7 @@ FIGURES = (
     "stacked_kl_to_uniform.png",
     "samples_final_stretched.png",
 )
-TABLES = ("headline", "status", "summary", "runs", "cells", "effects")
+TABLES = ("headline", "status", "summary", "runs", "cells", "effects", "reals")
 
 
 def publish(

@@ -186,8 +186,8 @@ def _reals_blocks(folder: Path) -> list[Block]:
             "reals": table["arm"],
             "runs": table["runs"],
             "D(x) > 0.99 first at (median; range)": [
-                f"{fmt(float(r['separates_median']), 4)} ({fmt(float(r['separates_min']), 4)}–"
-                f"{fmt(float(r['separates_max']), 4)}); {int(r['separated'])}/{int(r['runs'])} runs"
+                f"{probes.iteration(r['separates_median'])} ({probes.iteration(r['separates_min'])}–"
+                f"{probes.iteration(r['separates_max'])}); {int(r['separated'])}/{int(r['runs'])} runs"
                 if int(r["separated"])
                 else f"never; 0/{int(r['runs'])} runs"
                 for _, r in table.iterrows()

@@ -413,7 +413,8 @@ def plot_samples(
     ncols = min(4, len(shown))
     nrows = (len(shown) + ncols - 1) // ncols
     with plt.rc_context({**_style(), "axes.grid": False}):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.8 * nrows), squeeze=False)
+        row_height = 4.2  # a square grid 3.4 wide plus its two-line title
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, row_height * nrows), squeeze=False)
         for ax in axes.ravel():
             ax.axis("off")
         for ax, label in zip(axes.ravel(), shown, strict=False):
@@ -424,7 +425,7 @@ def plot_samples(
         title = textwrap.fill(f"Final samples ({artifact}) of a representative run per config", 40 * ncols)
         fig.suptitle(title)
         # room for the title (wrapped to the figure's width) above the panels' own
-        fig.tight_layout(rect=(0, 0, 1, 1 - (0.2 + 0.2 * (title.count("\n") + 1)) / (3.8 * nrows)))
+        fig.tight_layout(rect=(0, 0, 1, 1 - (0.2 + 0.2 * (title.count("\n") + 1)) / (row_height * nrows)))
         return save(fig, path)
 
 

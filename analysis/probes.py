@@ -91,6 +91,12 @@ def interval(row: pd.Series, name: str) -> str:
     return f"{fmt(mean, 3)} [{fmt(low, 3)}, {fmt(high, 3)}]"
 
 
+def iteration(value: object) -> str:
+    """An iteration as a report prints it: ``11,100`` (a median between two: ``6,150``)."""
+    v = float(value)  # type: ignore[arg-type]
+    return "–" if not math.isfinite(v) else f"{v:,.0f}" if v == int(v) else f"{v:,.1f}"
+
+
 def _runs(n: int) -> str:
     return f"{n} run" if n == 1 else f"{n} runs"
 
@@ -100,8 +106,8 @@ def _separation(row: pd.Series) -> str:
     if not seen:
         return f"D(x) never exceeds 0.99 in its {_runs(n)}"
     when = (
-        f"at iteration {fmt(float(row['separates_median']), 4)} (median; "
-        f"{fmt(float(row['separates_min']), 4)}–{fmt(float(row['separates_max']), 4)})"
+        f"at iteration {iteration(row['separates_median'])} (median; "
+        f"{iteration(row['separates_min'])}–{iteration(row['separates_max'])})"
     )
     return f"D(x) first exceeds 0.99 {when} in {seen} of its {_runs(n)}"
 

@@ -107,7 +107,7 @@ def verdict(folder: Path, meta: dict | None = None) -> tuple[str, str]:
     if meta.get("kind") == SEARCH_KIND:
         return search_verdict(folder, meta)
     if meta.get("target"):
-        spec = factorial.Target(**meta["target"])
+        spec = factorial.parse_target(meta["target"])
         return factorial.factorial_verdict(*_factorial_tables(folder), spec)
     longs = contrast_tables(folder, meta)
     if not meta["contrasts"]:
@@ -124,7 +124,7 @@ def _factorial_tables(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
-    spec = factorial.Target(**meta["target"])
+    spec = factorial.parse_target(meta["target"])
     cells, effects = _factorial_tables(folder)
     fig = contract.figure(spec.metric)
     shown = cells.assign(
@@ -138,7 +138,7 @@ def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
         Block(
             "p",
             f"Each cell's {fig.short} on every seed, their mean, and the seeds that reach the target "
-            f"({fig.short} ≥ {fmt(spec.at_least, 3)}) with the Wilson 95 % interval of that rate. CSV: "
+            f"({spec.text()}) with the Wilson 95 % interval of that rate. CSV: "
             "[tables/cells.csv](tables/cells.csv).",
         ),
         Block("table", table=shown.rename(columns={"rescued": "reach the target"})),
@@ -404,7 +404,7 @@ def key_number(folder: Path, meta: dict) -> str:
     if meta.get("kind") == SEARCH_KIND:
         return search_key_number(folder, meta)
     if meta.get("target"):
-        spec = factorial.Target(**meta["target"])
+        spec = factorial.parse_target(meta["target"])
         cells, _ = _factorial_tables(folder)
         if cells.empty:
             return "–"
@@ -412,7 +412,7 @@ def key_number(folder: Path, meta: dict) -> str:
         where = "" if len(cells) == 1 else f"{best['cell']}: "
         return (
             f"{where}{contract.figure(spec.metric).short} {str(best['values']).replace(',', ', ')} "
-            f"({int(best['rescued'])}/{int(best['n'])} seeds reach {fmt(spec.at_least, 3)})"
+            f"({int(best['rescued'])}/{int(best['n'])} seeds reach {spec.text()})"
         )
     longs = contrast_tables(folder, meta)
     if not longs:

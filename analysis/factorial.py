@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,36 +49,115 @@ EFFECT_COLUMNS = [
 
 
 @dataclass(frozen=True)
-class Target:
-    """A study file's ``report.target`` block: the figure (``metric``, a key), the value every seed must
-    reach (``at_least``) and, for a factorial, the list-valued factor whose values are sets of fixes."""
+class Condition:
+    """One bound a figure must meet on a seed: ``metric`` (a key) at least, or at most, ``bound``."""
 
     metric: str
-    at_least: float
-    fixes: str | None = None
+    bound: float
+    at_most: bool = False
+
+    def met(self, values: np.ndarray) -> np.ndarray:
+        """Which values meet the bound (NaN never does)."""
+        v = np.asarray(values, dtype=float)
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(v) & ((v <= self.bound) if self.at_most else (v >= self.bound))
+
+    def text(self) -> str:
+        """``"10 or more digits"``, ``"FD at most 25"``."""
+        fig = contract.figure(self.metric)
+        if self.at_most:
+            return f"{fig.short} at most {fmt(self.bound, 3)}"
+        return f"{fmt(self.bound, 3)} or more {fig.short}"
 
     def to_meta(self) -> dict[str, object]:
-        return {"metric": self.metric, "at_least": self.at_least, "fixes": self.fixes}
+        return {"metric": self.metric, "at_most" if self.at_most else "at_least": self.bound}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A study file's ``report.target`` block: the bounds every seed must meet (``conditions``; the first
+    one's figure is the one the cells and effects show) and, for a factorial, the list-valued factor whose
+    values are sets of fixes."""
+
+    conditions: tuple[Condition, ...]
+    fixes: str | None = None
+
+    @classmethod
+    def at_least(cls, metric: str, bound: float, fixes: str | None = None) -> Target:
+        """The common case: one figure at least ``bound``."""
+        return cls((Condition(metric, float(bound)),), fixes)
+
+    @property
+    def metric(self) -> str:
+        return self.conditions[0].metric
+
+    def text(self) -> str:
+        """``"10 or more digits, FD at most 25 and KL at most 0.05"``."""
+        parts = [c.text() for c in self.conditions]
+        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+    def reached(self, frame: pd.DataFrame) -> np.ndarray:
+        """Which rows of a :func:`_table` frame meet every condition."""
+        ok = np.ones(len(frame), dtype=bool)
+        for i, condition in enumerate(self.conditions):
+            ok &= condition.met(frame["value" if i == 0 else _extra(condition)].to_numpy(dtype=float))
+        return ok
+
+    def to_meta(self) -> dict[str, object]:
+        return {"all": [c.to_meta() for c in self.conditions], "fixes": self.fixes}
+
+
+def _extra(condition: Condition) -> str:
+    return f"target {contract.short_name(condition.metric)}"
+
+
+def _condition(item: Any, where: str) -> Condition:
+    if not isinstance(item, Mapping) or "metric" not in item:
+        raise ReportSpecError(f"{where}={item!r}: needs metric and at_least or at_most")
+    bounds = [k for k in ("at_least", "at_most") if k in item]
+    if len(bounds) != 1:
+        raise ReportSpecError(f"{where}={item!r}: needs exactly one of at_least, at_most")
+    unknown = sorted(set(item) - {"metric", "at_least", "at_most"})
+    if unknown:
+        raise ReportSpecError(f"{where}.{unknown[0]}: unknown key; known: metric, at_least, at_most")
+    try:
+        metric = contract.figure_key(str(item["metric"]))
+    except ValueError as err:
+        raise ReportSpecError(f"{where}.metric: {err}") from None
+    bound = item[bounds[0]]
+    if isinstance(bound, bool) or not isinstance(bound, int | float):
+        raise ReportSpecError(f"{where}.{bounds[0]}={bound!r}: must be a number")
+    return Condition(metric, float(bound), bounds[0] == "at_most")
 
 
 def parse_target(block: Any) -> Target | None:
-    """``report.target`` -> :class:`Target`; None without one; ReportSpecError naming a bad entry."""
+    """``report.target`` -> :class:`Target`; None without one; ReportSpecError naming a bad entry. One bound
+    (``metric`` with ``at_least`` or ``at_most``) or several (``all:``, a list of such), plus ``fixes``.
+    Also reads what :meth:`Target.to_meta` writes."""
     if block is None:
         return None
-    if not isinstance(block, Mapping) or "metric" not in block or "at_least" not in block:
-        raise ReportSpecError(f"report.target={block!r}: needs metric and at_least (and optionally fixes)")
-    unknown = sorted(set(block) - {"metric", "at_least", "fixes"})
-    if unknown:
-        raise ReportSpecError(f"report.target.{unknown[0]}: unknown key; known: metric, at_least, fixes")
-    try:
-        metric = contract.figure_key(str(block["metric"]))
-    except ValueError as err:
-        raise ReportSpecError(f"report.target.metric: {err}") from None
-    bound = block["at_least"]
-    if isinstance(bound, bool) or not isinstance(bound, int | float):
-        raise ReportSpecError(f"report.target.at_least={bound!r}: must be a number")
+    if not isinstance(block, Mapping):
+        raise ReportSpecError(
+            f"report.target={block!r}: needs metric and at_least (or all:), and optionally fixes"
+        )
     fixes = block.get("fixes")
-    return Target(metric, float(bound), str(fixes) if fixes else None)
+    if "all" in block:
+        unknown = sorted(set(block) - {"all", "fixes"})
+        if unknown:
+            raise ReportSpecError(f"report.target.{unknown[0]}: unknown key beside all; known: all, fixes")
+        items = block["all"]
+        if not isinstance(items, Sequence) or isinstance(items, str) or not items:
+            raise ReportSpecError(f"report.target.all={items!r}: needs a non-empty list of bounds")
+        conditions = tuple(_condition(item, f"report.target.all[{i}]") for i, item in enumerate(items))
+    else:
+        unknown = sorted(set(block) - {"metric", "at_least", "at_most", "fixes"})
+        if unknown:
+            raise ReportSpecError(
+                f"report.target.{unknown[0]}: unknown key; known: metric, at_least, at_most, all, fixes"
+            )
+        item = {k: v for k, v in block.items() if k != "fixes"}
+        conditions = (_condition(item, "report.target"),)
+    return Target(conditions, str(fixes) if fixes else None)
 
 
 def fixes_of(value: object) -> frozenset[str]:
@@ -123,12 +202,18 @@ def _table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     if metric not in done or (column is not None and column not in done):
         return pd.DataFrame(columns=["seed", "cell", "fixes", "value"])
     fixes = [fixes_of(v) for v in done[column]] if column else [frozenset()] * len(done)
+
+    def values(key: str) -> np.ndarray:
+        col = contract.metric_column(key)
+        return pd.to_numeric(done[col], errors="coerce").to_numpy(dtype=float) if col in done else np.nan
+
     return pd.DataFrame(
         {
             "seed": done["seed"].astype("int64").to_numpy(),
             "cell": [cell_name(f) for f in fixes] if column else done["config_label"].astype(str).tolist(),
             "fixes": fixes,
             "value": pd.to_numeric(done[metric], errors="coerce").to_numpy(dtype=float),
+            **{_extra(c): values(c.metric) for c in spec.conditions[1:]},
             **{
                 name: pd.to_numeric(done[key], errors="coerce").to_numpy(dtype=float)
                 for key, name in PROBES.items()
@@ -148,7 +233,7 @@ def cell_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
         part = part.sort_values("seed")
         values = part["value"].dropna()
         n = int(values.size)
-        rescued = int((values >= spec.at_least).sum())
+        rescued = int(spec.reached(part).sum())
         low, high = wilson(rescued, n) if n else (math.nan, math.nan)
         rows.append(
             {
@@ -160,11 +245,13 @@ def cell_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
                 "rescued": rescued,
                 "rescue_low": low,
                 "rescue_high": high,
+                **{_extra(c): float(part[_extra(c)].mean()) for c in spec.conditions[1:]},
                 **{name: float(part[name].mean()) for name in PROBES.values() if name in part},
             }
         )
     probes = [name for name in PROBES.values() if name in data]
-    frame = pd.DataFrame(rows, columns=[*CELL_COLUMNS, *probes])
+    extras = [_extra(c) for c in spec.conditions[1:]]
+    frame = pd.DataFrame(rows, columns=[*CELL_COLUMNS, *extras, *probes])
     return frame.sort_values(["fixes", "cell"], kind="stable").reset_index(drop=True)
 
 
@@ -238,7 +325,7 @@ def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Target) 
     fig = contract.figure(spec.metric)
     if cells.empty:
         return UNDECIDED, "No cell has a completed run yet."
-    target = f"{fmt(spec.at_least, 3)} or more {fig.short}"
+    target = spec.text()
     full = cells[(cells["n"] > 0) & (cells["rescued"] == cells["n"])]
     decided = effects[effects["verdict"] == inference.DIFFERENCE] if not effects.empty else effects
     strongest = (

@@ -10,7 +10,15 @@ import pytest
 
 from analysis import contract, inference
 from analysis.contrasts import ReportSpecError, parse_spec
-from analysis.factorial import Target, cell_table, effect_table, factorial_verdict, fixes_of
+from analysis.factorial import (
+    Condition,
+    Target,
+    cell_table,
+    effect_table,
+    factorial_verdict,
+    fixes_of,
+    parse_target,
+)
 from analysis.labels import FACTOR_PREFIX
 from analysis.verdicts import NO, UNDECIDED, YES
 
@@ -37,7 +45,7 @@ def planted(value, seeds: int = 5) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-SPEC = Target(contract.MODES, 9.0, "ablation")
+SPEC = Target.at_least(contract.MODES, 9.0, "ablation")
 
 
 def synergy(cell: set[str], seed: int) -> float:
@@ -97,7 +105,7 @@ def test_a_target_without_fixes_reads_each_config() -> None:
             MODES: [10, 10, 9, 10, 10.0],
         }
     )
-    spec = Target(contract.MODES, 10.0)
+    spec = Target.at_least(contract.MODES, 10.0)
     cells = cell_table(runs, spec)
     assert cells.iloc[0]["cell"] == "tf" and cells.iloc[0]["rescued"] == 4
     assert effect_table(runs, spec).empty
@@ -108,11 +116,63 @@ def test_the_target_block_is_checked() -> None:
     spec = parse_spec(
         {"question": "q?", "target": {"metric": "modes_covered", "at_least": 9, "fixes": "ablation"}}
     )
-    assert spec.target == Target(contract.MODES, 9.0, "ablation")
+    assert spec.target == Target.at_least(contract.MODES, 9.0, "ablation")
     with pytest.raises(ReportSpecError, match=r"report\.target\.at_least='nine'"):
         parse_spec({"target": {"metric": "modes_covered", "at_least": "nine"}})
     with pytest.raises(ReportSpecError, match=r"report\.target\.bound: unknown key"):
         parse_spec({"target": {"metric": "modes_covered", "at_least": 9, "bound": 1}})
+    with pytest.raises(ReportSpecError, match=r"needs exactly one of at_least, at_most"):
+        parse_spec({"target": {"metric": "fd", "at_least": 9, "at_most": 25}})
+    with pytest.raises(ReportSpecError, match=r"report\.target\.all\[1\]\.metric: unknown figure 'fid'"):
+        parse_spec(
+            {
+                "target": {
+                    "all": [{"metric": "modes_covered", "at_least": 10}, {"metric": "fid", "at_most": 1}]
+                }
+            }
+        )
+    # what meta.json keeps reads back as the same target
+    several = parse_spec(
+        {"target": {"all": [{"metric": "modes_covered", "at_least": 10}, {"metric": "fd", "at_most": 25}]}}
+    ).target
+    assert parse_target(several.to_meta()) == several and parse_target(spec.target.to_meta()) == spec.target
+
+
+def test_a_target_of_several_bounds_needs_every_one_on_a_seed() -> None:
+    """The reference recipe's bar (issue 26): all ten digits, FD at most 25 and KL at most 0.05."""
+    rows = []
+    fd = {"a": [20, 22, 24, 19, 21], "b": [20, 30, 24, 19, 21]}  # b misses FD on seed 1
+    for config in ("a", "b"):
+        for seed in range(5):
+            rows.append(
+                {
+                    "config_label": config,
+                    "seed": seed,
+                    "status": "FINISHED",
+                    MODES: 10.0,
+                    contract.metric_column(contract.FD): float(fd[config][seed]),
+                    contract.metric_column(contract.KL_TO_UNIFORM): 0.09
+                    if (config, seed) == ("a", 4)
+                    else 0.02,
+                }
+            )
+    runs = pd.DataFrame(rows)
+    spec = Target(
+        (
+            Condition(contract.MODES, 10.0),
+            Condition(contract.FD, 25.0, at_most=True),
+            Condition(contract.KL_TO_UNIFORM, 0.05, at_most=True),
+        )
+    )
+    assert spec.text() == "10 or more digits, FD at most 25 and KL at most 0.05"
+    cells = cell_table(runs, spec).set_index("cell")
+    assert cells.loc["a", "rescued"] == 4 and cells.loc["b", "rescued"] == 4  # a fails KL, b FD, once each
+    assert cells.loc["b", "target FD"] == pytest.approx(22.8)
+    word, sentence = factorial_verdict(cell_table(runs, spec), effect_table(runs, spec), spec)
+    assert (
+        word == UNDECIDED
+        and "no cell reaches 10 or more digits, FD at most 25 and KL at most 0.05" in sentence
+    )
 
 
 def test_cells_carry_what_d_does_with_the_reals_where_logged() -> None:

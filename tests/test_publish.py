@@ -306,7 +306,7 @@ def test_a_target_study_publishes_its_cells_and_verdict(store: str, tmp_path: Pa
     cells = pd.read_csv(tmp_path / "t" / "tables" / "cells.csv")
     assert len(cells) == 4 and (cells["n"] == 5).all() and (cells["rescued"] == 0).all()
     meta = json.loads((tmp_path / "t" / META).read_text())
-    assert meta["target"] == {"metric": contract.MODES, "at_least": 11.0, "fixes": None}
+    assert meta["target"] == {"all": [{"metric": contract.MODES, "at_least": 11.0}], "fixes": None}
 
 
 def test_rederiving_a_freshly_published_study_changes_nothing(store: str, tmp_path: Path) -> None:

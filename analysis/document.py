@@ -61,8 +61,8 @@ PLOT_CAPTIONS = {
     "quality_kl_fd_ndb.png": "KL of the class distribution to uniform, Fréchet distance and NDB per config.",
     "precision_recall.png": "Precision (sample fidelity) against recall (coverage of the data), per run and "
     "per config mean.",
-    "training_curves.png": "Training curves per config; the collapse onset of a run is marked by a dotted "
-    "line and ▼.",
+    "training_curves.png": "Training curves per config (losses, D's outputs, then the digits covered and the "
+    "FD at each eval point); the collapse onset of a run is marked by a dotted line and ▼.",
     "class_shares.png": "Share of each digit among each config's final samples (one bright cell: collapse).",
     "samples_final.png": "Final sample grid of each config's representative run, on the absolute grey scale.",
     "samples_final_stretched.png": "Final samples of a representative run per config, each image's contrast "

@@ -29,7 +29,7 @@ from analysis.stats import completed
 DPI = 100
 # No "Software" chunk: PNG bytes then depend only on the pixels (Agg writes no date).
 PNG_METADATA: dict[str, str | None] = {"Software": None}
-CURVE_PANELS = (*contract.TRAINING_CURVES, contract.MODES)
+CURVE_PANELS = (*contract.TRAINING_CURVES, contract.MODES, contract.FD)
 
 
 class NoDataError(LookupError):
@@ -286,8 +286,9 @@ def plot_precision_recall(runs: pd.DataFrame, summary: pd.DataFrame, path: Path)
 
 
 def plot_curves(runs: pd.DataFrame, history: pd.DataFrame, collapse_modes: float, path: Path) -> Path:
-    """Training curves (loss_d, loss_g, d_real, d_fake, eval/modes_covered) per iteration: every run thin,
-    the per-step mean over a config's runs thick, collapse onsets as dotted verticals and ▼ markers."""
+    """Training curves (loss_d, loss_g, d_real, d_fake, eval/modes_covered, eval/fd: how long a budget
+    needs) per iteration: every run thin, the per-step mean over a config's runs thick, collapse onsets as
+    dotted verticals and ▼ markers."""
     panels = [k for k in CURVE_PANELS if (history["key"] == k).any()]
     if not panels:
         raise NoDataError(f"no run logged any of {', '.join(CURVE_PANELS)}")

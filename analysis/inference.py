@@ -130,12 +130,20 @@ def sign_flip_p(
         sums, total = signs @ d, draws + 1
         extra = 1  # the observed pattern counts as one of the draws (p never 0)
     tol = 1e-9 * max(1.0, float(np.abs(d).sum()))
+    return _tail_p(sums, observed, alternative, tol, extra, total)
+
+
+def _tail_p(
+    stats: np.ndarray, observed: float, alternative: str, tol: float, extra: int, total: int
+) -> float:
+    """The share of the null statistics ``stats`` at least as extreme as ``observed`` (``extra`` more hits and
+    ``total`` outcomes in all: a Monte Carlo sample counts the observed one)."""
     if alternative == "two-sided":
-        hits = int((np.abs(sums) >= abs(observed) - tol).sum())
+        hits = int((np.abs(stats) >= abs(observed) - tol).sum())
     elif alternative == "less":
-        hits = int((sums <= observed + tol).sum())
+        hits = int((stats <= observed + tol).sum())
     else:
-        hits = int((sums >= observed - tol).sum())
+        hits = int((stats >= observed - tol).sum())
     return min(1.0, (hits + extra) / total)
 
 
@@ -252,13 +260,7 @@ def permutation_p(
         for d in per:
             stats += d[rng.integers(0, d.size, size=draws)]
         total, extra = draws + 1, 1
-    if alternative == "two-sided":
-        hits = int((np.abs(stats) >= abs(observed) - tol).sum())
-    elif alternative == "less":
-        hits = int((stats <= observed + tol).sum())
-    else:
-        hits = int((stats >= observed - tol).sum())
-    p = min(1.0, (hits + extra) / total)
+    p = _tail_p(stats, observed, alternative, tol, extra, total)
     # the smallest p: the share of splits at the most extreme statistic (a product over the strata)
     top = math.prod(float(np.mean(d >= d.max() - tol)) for d in per)
     bottom = math.prod(float(np.mean(d <= d.min() + tol)) for d in per)

@@ -294,7 +294,12 @@ def plot_curves(runs: pd.DataFrame, history: pd.DataFrame, collapse_modes: float
         raise NoDataError(f"no run logged any of {', '.join(CURVE_PANELS)}")
     labels = _labels(runs)
     styles = config_styles(labels)
-    onset = dict(zip(runs["run_id"], runs[contract.COLLAPSE_STEP], strict=True))
+    # the onset of the runs classed collapsed (after covering more digits; a run that never learned or never
+    # covered more than the threshold has no collapse to mark)
+    fell = runs[contract.COLLAPSED].astype("boolean").fillna(False) if contract.COLLAPSED in runs else None
+    steps = runs[contract.COLLAPSE_STEP]
+    steps = steps.where(fell.to_numpy(dtype=bool), np.nan) if fell is not None else steps
+    onset = dict(zip(runs["run_id"], steps, strict=True))
     with plt.rc_context(_style()):
         fig, axes = plt.subplots(
             len(panels), 1, figsize=(14, 2.4 * len(panels) + 1.0), sharex=True, squeeze=False

@@ -106,10 +106,8 @@ def short_name(metric: str) -> str:
     """A figure's name for a table column or panel title (the registry's ``short``): ``eval/recall`` ->
     ``recall``, ``eval_stretched/modes_covered`` -> ``stretched digits``; a key the registry does not hold
     loses its ``eval/`` prefix."""
-    try:
-        return figures.figure(metric).short if metric not in figures.BY_NAME else metric
-    except KeyError:
-        return metric.removeprefix(EVAL_PREFIX)
+    found = figures.by_key(metric)
+    return found.short if found else metric.removeprefix(EVAL_PREFIX)
 
 
 def figure(metric: str) -> figures.Figure:
@@ -122,13 +120,9 @@ def figure_key(name: str) -> str:
     ``imprint/corr_41``) as the metric key a run logs; ValueError for a figure the registry does not hold."""
     prefixes = (EVAL_PREFIX, STRETCHED_PREFIX, figures.IMPRINT_PREFIX)
     key = name if name.startswith(prefixes) else EVAL_PREFIX + name
-    try:
-        figures.figure(key)
-    except KeyError:
+    if figures.by_key(key) is None:
         known = ", ".join(sorted(short_name(k) for k in figures.BY_KEY))
-        raise ValueError(
-            f"unknown figure {name!r}; known: {known}, {figures.IMPRINT_PREFIX}<iteration>"
-        ) from None
+        raise ValueError(f"unknown figure {name!r}; known: {known}, {figures.IMPRINT_PREFIX}<iteration>")
     return key
 
 

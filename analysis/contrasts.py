@@ -403,6 +403,13 @@ def contrast_rows(
     return frame[[*LONG_COLUMNS, "_floor", "_ceiling", "_min_p"]], messages
 
 
+def is_paired(value: object) -> bool:
+    """A long table's ``paired`` cell as a bool (a table read back from CSV holds "False"); None: paired."""
+    if value is None or isinstance(value, bool | np.bool_):
+        return value is None or bool(value)
+    return str(value).strip().lower() not in ("false", "0", "no")
+
+
 def decide(long: pd.DataFrame) -> pd.DataFrame:
     """``long`` (every contrast of a study, from :func:`contrast_rows`) with Holm's p within each family, the
     verdict class of each row and, for a row not decided, the seeds that would decide it."""
@@ -433,7 +440,7 @@ def decide(long: pd.DataFrame) -> pd.DataFrame:
             alternative=str(r["alternative"]),
             at_floor=bool(r.get("_floor", False)),
             at_ceiling=bool(r.get("_ceiling", False)),
-            test="sign-flip" if bool(r["paired"]) else "permutation",
+            test="sign-flip" if is_paired(r["paired"]) else "permutation",
         )
         if int(r["n_pairs"]) == 0 and r["metric"] in _NEEDS_RECALL:
             verdict = DEGENERATE

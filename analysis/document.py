@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import contract, factorial, inference, probes, references
-from analysis.contrasts import LONG_COLUMNS
+from analysis.contrasts import LONG_COLUMNS, is_paired
 from analysis.meta import META, contrast_of
 from analysis.report import Block
 from analysis.search_document import search_blocks, search_key_number, search_verdict
@@ -375,7 +375,7 @@ def study_blocks(
     methods = []
     if longs:
         pairings = pd.concat(longs.values(), ignore_index=True).get("paired", pd.Series([True]))
-        methods.append(inference.method([str(v).lower() not in ("false", "0") for v in pairings]))
+        methods.append(inference.method([is_paired(v) for v in pairings]))
     if meta.get("target"):
         methods.append(factorial.METHOD)
     if methods:

@@ -279,9 +279,8 @@ def effect_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
         se = math.sqrt(error * (1.0 / plus.size + 1.0 / minus.size)) if plus.size and minus.size else math.nan
         p, low, high = inference.t_test(estimate, se, df) if math.isfinite(error) else (math.nan,) * 3
         per_seed = []
-        for _, part in data.groupby("seed", sort=True):
-            s_sign = sign[data.index.get_indexer(part.index)]
-            up, down = part["value"][s_sign > 0], part["value"][s_sign < 0]
+        for _, part in data.assign(sign=sign).groupby("seed", sort=True):
+            up, down = part["value"][part["sign"] > 0], part["value"][part["sign"] < 0]
             if len(up) and len(down):
                 per_seed.append(float(up.mean() - down.mean()))
         rows.append(

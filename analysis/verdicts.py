@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from analysis import contract, inference
-from analysis.contrasts import DEGENERATE, POOLED, PRIMARY, SECONDARY, Contrast
+from analysis.contrasts import DEGENERATE, POOLED, PRIMARY, SECONDARY, Contrast, is_paired
 from analysis.tables import fmt
 
 YES, NO, UNDECIDED = "Yes.", "No.", "Not decided."
@@ -43,8 +43,7 @@ def delta_text(row: Mapping[str, Any]) -> str:
 
 
 def _paired(row: Mapping[str, Any]) -> bool:
-    value = row.get("paired", True)
-    return value is True or str(value).strip().lower() not in ("false", "0", "no")
+    return is_paired(row.get("paired", True))
 
 
 def n_text(row: Mapping[str, Any], n: float | None = None) -> str:

@@ -187,9 +187,13 @@ def imprint_figure(step: int) -> Figure:
     )
 
 
-def _imprint_step(key: str) -> int | None:
+def by_key(key: str) -> Figure | None:
+    """The figure metric key ``key`` logs (``eval/fd``, ``eval_stretched/modes_covered``,
+    ``imprint/corr_41``), or None."""
     digits = key.removeprefix(IMPRINT_PREFIX)
-    return int(digits) if key.startswith(IMPRINT_PREFIX) and digits.isdigit() else None
+    if key.startswith(IMPRINT_PREFIX) and digits.isdigit():
+        return imprint_figure(int(digits))
+    return BY_KEY.get(key)
 
 
 def group_figures(group: str) -> tuple[str, ...]:
@@ -200,13 +204,9 @@ def group_figures(group: str) -> tuple[str, ...]:
 def figure(key: str) -> Figure:
     """The figure a metric key (``eval/fd``, ``eval_stretched/modes_covered``, ``imprint/corr_41``) or a
     bare name (``fd``) logs; KeyError naming the known ones otherwise."""
-    if key in BY_KEY:
-        return BY_KEY[key]
-    if key in BY_NAME:
-        return BY_NAME[key]
-    step = _imprint_step(key)
-    if step is not None:
-        return imprint_figure(step)
+    found = by_key(key) or BY_NAME.get(key)
+    if found is not None:
+        return found
     raise KeyError(
         f"unknown figure {key!r}; known: {', '.join(sorted(BY_NAME))}, {IMPRINT_PREFIX}<iteration>"
     )

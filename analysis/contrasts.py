@@ -84,6 +84,8 @@ class Contrast:
     where: tuple[tuple[str, str], ...] = ()
     # pair the runs by seed (the sign-flip test) or compare the arms as independent samples (permutation)
     paired: bool = True
+    # compare only these levels of the factor with the baseline; () = every other level
+    levels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,11 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
         where = item.get("where") or {}
         if not isinstance(where, Mapping):
             raise ReportSpecError(f"report.contrasts[{i}].where={where!r}: expected a mapping key -> value")
+        levels = item.get("levels") or ()
+        if isinstance(levels, str) or not isinstance(levels, Sequence):
+            raise ReportSpecError(
+                f"report.contrasts[{i}].levels={levels!r}: expected a list of the factor's values"
+            )
         for flag in ("pool", "primary", "paired"):
             if flag in item and not isinstance(item[flag], bool):
                 raise ReportSpecError(f"report.contrasts[{i}].{flag}={item[flag]!r}: must be true or false")
@@ -146,6 +153,7 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
                 primary=item.get("primary", i == 0),
                 where=tuple((str(k), str(v)) for k, v in where.items()),
                 paired=bool(item.get("paired", True)),
+                levels=tuple(str(v) for v in levels),
             )
         )
     references = []
@@ -354,6 +362,11 @@ def contrast_rows(
             f"(values: {', '.join(levels)})"
         ]
     baseline = next(v for v in levels if same_value(contrast.baseline, v))
+    if contrast.levels:
+        absent = [w for w in contrast.levels if not any(same_value(w, v) for v in levels)]
+        if absent:
+            messages.append(f"contrast {contrast.name!r}: levels {absent} have no runs yet")
+        levels = [v for v in levels if any(same_value(w, v) for w in contrast.levels)]
     wanted = contrast.metrics or contract.CONTRAST_METRICS
     metrics = [m for m in wanted if contract.metric_column(m) in runs]
     if group_keys:

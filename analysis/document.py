@@ -377,7 +377,8 @@ def study_blocks(
         pairings = pd.concat(longs.values(), ignore_index=True).get("paired", pd.Series([True]))
         methods.append(inference.method([is_paired(v) for v in pairings]))
     if meta.get("target"):
-        methods.append(factorial.METHOD)
+        has_effects = not _factorial_tables(folder)[1].empty
+        methods.append(factorial.METHOD if has_effects else factorial.CELLS_METHOD)
     if methods:
         out += [Block("h2", "Method"), *(Block("p", text) for text in methods)]
     if extras.get("parent"):

@@ -48,6 +48,10 @@ EFFECT_COLUMNS = [
 ]
 
 
+# report.target.require: the cells' quantifier (see Target.require)
+REQUIRE = ("some", "every")
+
+
 @dataclass(frozen=True)
 class Condition:
     """One bound a figure must meet on a seed: ``metric`` (a key) at least, or at most, ``bound``."""
@@ -81,11 +85,14 @@ class Target:
 
     conditions: tuple[Condition, ...]
     fixes: str | None = None
+    # the question's quantifier over the cells: does SOME cell reach the target on every seed (a search for a
+    # rescue), or does EVERY cell (e.g. one fix on several generators)?
+    require: str = "some"
 
     @classmethod
-    def at_least(cls, metric: str, bound: float, fixes: str | None = None) -> Target:
+    def at_least(cls, metric: str, bound: float, fixes: str | None = None, require: str = "some") -> Target:
         """The common case: one figure at least ``bound``."""
-        return cls((Condition(metric, float(bound)),), fixes)
+        return cls((Condition(metric, float(bound)),), fixes, require)
 
     @property
     def metric(self) -> str:
@@ -104,7 +111,11 @@ class Target:
         return ok
 
     def to_meta(self) -> dict[str, object]:
-        return {"all": [c.to_meta() for c in self.conditions], "fixes": self.fixes}
+        return {
+            "all": [c.to_meta() for c in self.conditions],
+            "fixes": self.fixes,
+            **({"require": self.require} if self.require != "some" else {}),
+        }
 
 
 def _extra(condition: Condition) -> str:
@@ -141,10 +152,16 @@ def parse_target(block: Any) -> Target | None:
             f"report.target={block!r}: needs metric and at_least (or all:), and optionally fixes"
         )
     fixes = block.get("fixes")
+    require = str(block.get("require", "some"))
+    if require not in REQUIRE:
+        raise ReportSpecError(f"report.target.require={require!r}: choose one of {', '.join(REQUIRE)}")
+    block = {k: v for k, v in block.items() if k != "require"}
     if "all" in block:
         unknown = sorted(set(block) - {"all", "fixes"})
         if unknown:
-            raise ReportSpecError(f"report.target.{unknown[0]}: unknown key beside all; known: all, fixes")
+            raise ReportSpecError(
+                f"report.target.{unknown[0]}: unknown key beside all; known: all, fixes, require"
+            )
         items = block["all"]
         if not isinstance(items, Sequence) or isinstance(items, str) or not items:
             raise ReportSpecError(f"report.target.all={items!r}: needs a non-empty list of bounds")
@@ -153,11 +170,12 @@ def parse_target(block: Any) -> Target | None:
         unknown = sorted(set(block) - {"metric", "at_least", "at_most", "fixes"})
         if unknown:
             raise ReportSpecError(
-                f"report.target.{unknown[0]}: unknown key; known: metric, at_least, at_most, all, fixes"
+                f"report.target.{unknown[0]}: unknown key; known: metric, at_least, at_most, all, fixes, "
+                "require"
             )
         item = {k: v for k, v in block.items() if k != "fixes"}
         conditions = (_condition(item, "report.target"),)
-    return Target(conditions, str(fixes) if fixes else None)
+    return Target(conditions, str(fixes) if fixes else None, require)
 
 
 def fixes_of(value: object) -> frozenset[str]:
@@ -170,8 +188,9 @@ def cell_name(fixes: frozenset[str]) -> str:
     return " + ".join(sorted(fixes)) if fixes else NONE
 
 
-METHOD = (
-    "Cells: the share of a cell's seeds that reach the target, with its Wilson 95 % interval. Effects (±1 "
+CELLS_METHOD = "Cells: the share of a cell's seeds that reach the target, with its Wilson 95 % interval."
+EFFECTS_METHOD = (
+    "Effects (±1 "
     "coding, +1 with the fix applied; an interaction's sign is the product of its fixes'): the mean of the "
     "runs with sign +1 minus the mean of those with −1, over all runs; its standard error from the pooled "
     "within-cell variance of the seeds (df = runs − cells); two-sided Student-t test and 95 % t interval "
@@ -182,6 +201,7 @@ METHOD = (
     "meaningful difference; *equivalent* when the interval lies inside ± that difference; else *not "
     "decided*, with the seeds per cell that would decide it (normal approximation, 80 % power, Holm's level)."
 )
+METHOD = CELLS_METHOD + " " + EFFECTS_METHOD
 
 
 # What D does with the reals, per cell where the runs logged it (issue 25): the first iteration D(x) > 0.99,
@@ -255,15 +275,44 @@ def cell_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     return frame.sort_values(["fixes", "cell"], kind="stable").reset_index(drop=True)
 
 
+def _effects(fixes: list[str]) -> list[tuple[str, ...]]:
+    return [(f,) for f in fixes] + list(itertools.combinations(fixes, 2))
+
+
+def two_level(cells: Sequence[frozenset[str]]) -> bool:
+    """Whether these sets of fixes are a two-level factorial design in which every main effect and two-way
+    interaction is estimable apart from the others: each ±1-coded column (+1 with the fix; an interaction's
+    the product of its fixes') sums to 0 over the distinct cells, and every two columns are orthogonal, as in
+    a full 2^k or a regular fraction of resolution V or more. A forward path or a backward check is not."""
+    distinct = sorted(set(cells), key=sorted)
+    fixes = sorted(set().union(*distinct)) if distinct else []
+    if len(distinct) < 2 or not fixes:
+        return False
+    coded = np.array([[1.0 if f in cell else -1.0 for f in fixes] for cell in distinct])
+    columns = np.column_stack(
+        [np.prod(coded[:, [fixes.index(f) for f in effect]], axis=1) for effect in _effects(fixes)]
+    )
+    gram = columns.T @ columns
+    return bool(np.allclose(columns.sum(axis=0), 0) and np.allclose(gram, np.diag(np.diag(gram))))
+
+
+NOT_FACTORIAL = (
+    "the cells are not a two-level factorial (each fix's ±1 column balanced and orthogonal to every other "
+    "main effect and two-way interaction), so no effects are estimated; the study's contrasts compare its "
+    "cells"
+)
+
+
 def effect_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     """Main effects and two-way interactions of the fixes (:data:`METHOD`): each the mean over the runs with
     the coded product +1 minus the mean over those with −1, its pooled-error t test and interval, Holm over
-    all effects, and its verdict class; ``diffs`` holds the same estimate per seed, for a reader."""
+    all effects, and its verdict class; ``diffs`` holds the same estimate per seed, for a reader. Empty when
+    the cells with completed runs are no :func:`two_level` design."""
     data = _table(runs, spec).dropna(subset=["value"])
-    if data.empty or not spec.fixes:
+    if data.empty or not spec.fixes or not two_level(list(data["fixes"])):
         return pd.DataFrame(columns=EFFECT_COLUMNS)
     fixes = sorted(set().union(*data["fixes"]))
-    effects = [(f,) for f in fixes] + list(itertools.combinations(fixes, 2))
+    effects = _effects(fixes)
     fig = contract.figure(spec.metric)
     values = data["value"].to_numpy(dtype=float)
     cell_means = data.groupby("cell")["value"].transform("mean").to_numpy(dtype=float)
@@ -333,6 +382,8 @@ def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Target) 
         if len(decided)
         else ""
     )
+    if spec.require == "every" and len(cells) > 1:
+        return _every_verdict(cells, target, strongest)
     if len(full):
         best = full.sort_values(["fixes", "mean", "cell"], ascending=[True, False, True], kind="stable").iloc[
             0
@@ -367,6 +418,20 @@ def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Target) 
         f"no cell reaches {target} on every seed; the closest is {top['cell']} ({int(top['rescued'])} of "
         f"{int(top['n'])} seeds){strongest}."
     )
+
+
+def _every_verdict(cells: pd.DataFrame, target: str, strongest: str) -> tuple[str, str]:
+    """``require: every``: **Yes.** when every cell reaches the target on every seed, **No.** when some cell
+    reaches it on no seed, else **Not decided.**; the sentence lists each cell's values."""
+    ran = cells[cells["n"] > 0]
+    each = "; ".join(f"{r['cell']}: {str(r['values']).replace(',', ', ')}" for _, r in ran.iterrows())
+    if len(ran) == len(cells) and bool((ran["rescued"] == ran["n"]).all()):
+        return YES, f"every cell reaches {target} on every seed ({each}){strongest}."
+    none = ran[ran["rescued"] == 0]
+    if len(none):
+        names = ", ".join(str(c) for c in none["cell"])
+        return NO, f"{names} reach(es) {target} on no seed ({each}){strongest}."
+    return UNDECIDED, f"not every cell reaches {target} on every seed ({each}){strongest}."
 
 
 def _as_row(r: pd.Series) -> dict[str, object]:

@@ -69,6 +69,7 @@ def contrast_meta(c: Contrast) -> dict[str, object]:
         **({"pool": True} if c.pool else {}),
         **({"where": dict(c.where)} if c.where else {}),
         **({"paired": False} if not c.paired else {}),
+        **({"levels": list(c.levels)} if c.levels else {}),
         "primary": bool(c.primary),
     }
 
@@ -86,6 +87,7 @@ def contrast_of(item: dict) -> Contrast:
         bool(item.get("primary", False)),
         tuple((str(k), str(v)) for k, v in item.get("where", {}).items()),
         bool(item.get("paired", True)),
+        tuple(str(v) for v in item.get("levels", ())),
     )
 
 

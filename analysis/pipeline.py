@@ -206,7 +206,9 @@ def _factorial(runs: pd.DataFrame, spec: factorial.Target, out_dir: Path, out: D
     out.files += write_table(cells, out_dir / "tables", "cells")
     out.files += write_table(effects, out_dir / "tables", "effects")
     if effects.empty:
-        if spec.fixes:
+        if spec.fixes and not cells.empty:
+            out.messages.append(factorial.NOT_FACTORIAL)
+        elif spec.fixes:
             out.messages.append("the factorial has no completed run to estimate effects from")
         return
     as_long = effects.rename(columns={"effect": "level", "n_seeds": "n_pairs"}).assign(

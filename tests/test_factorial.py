@@ -18,6 +18,7 @@ from analysis.factorial import (
     factorial_verdict,
     fixes_of,
     parse_target,
+    two_level,
 )
 from analysis.labels import FACTOR_PREFIX
 from analysis.verdicts import NO, UNDECIDED, YES
@@ -192,3 +193,42 @@ def test_cells_carry_what_d_does_with_the_reals_where_logged() -> None:
     assert cells.loc["none", "first iteration D(x) > 0.99"] == 30
     assert pd.isna(cells.loc["init + scale", "first iteration D(x) > 0.99"])
     assert (cells["D logit margin (real − fake)"] == 12.0).all()
+
+
+def test_effects_only_from_a_two_level_design() -> None:
+    full = [frozenset(c) for k in range(len(FIXES) + 1) for c in itertools.combinations(FIXES, k)]
+    assert two_level([frozenset(c) for c in CELLS]) and two_level(full)
+    # the half fraction with one cell missing, and a forward path with its backward check, are not
+    assert not two_level([frozenset(c) for c in CELLS[:-1]])
+    path = [frozenset(FIXES), *(frozenset(FIXES) - {f} for f in FIXES), frozenset({*FIXES, "dtype"})]
+    assert not two_level(path)
+    runs = planted(synergy)
+    runs = runs[runs["config_label"] != "[adam_hparams,batch,bias_correction,init]"]
+    assert effect_table(runs, SPEC).empty and not cell_table(runs, SPEC).empty
+
+
+def test_require_every_cell_reaches_the_target() -> None:
+    def table(values: dict[str, list[float]]) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {"config_label": c, "seed": s, "status": "FINISHED", MODES: v}
+                for c, vs in values.items()
+                for s, v in enumerate(vs)
+            ]
+        )
+
+    spec = parse_target({"metric": "modes_covered", "at_least": 9, "require": "every"})
+    assert spec.require == "every" and parse_target(spec.to_meta()) == spec
+    both = table({"failed5": [9, 10, 9], "failed6": [10, 10, 9]})
+    word, sentence = factorial_verdict(cell_table(both, spec), effect_table(both, spec), spec)
+    assert word == YES and sentence.startswith("every cell reaches 9 or more digits on every seed")
+    one = table({"failed5": [9, 10, 9], "failed6": [1, 2, 1]})
+    word, sentence = factorial_verdict(cell_table(one, spec), effect_table(one, spec), spec)
+    assert word == NO and sentence.startswith("failed6 reach(es)")
+    # the same runs under "some": failed5 rescues every seed, a Yes
+    some = Target.at_least(contract.MODES, 9.0)
+    assert factorial_verdict(cell_table(one, some), effect_table(one, some), some)[0] == YES
+    partial = table({"failed5": [9, 10, 9], "failed6": [10, 2, 9]})
+    assert factorial_verdict(cell_table(partial, spec), effect_table(partial, spec), spec)[0] == UNDECIDED
+    with pytest.raises(ReportSpecError, match=r"report\.target\.require='all'"):
+        parse_target({"metric": "modes_covered", "at_least": 9, "require": "all"})

@@ -169,19 +169,35 @@ def test_every_study_file_declares_contrasts_on_keys_it_sweeps() -> None:
             assert spec.question and not spec.contrasts, path.name  # a search: its answer is its Pareto front
             continue
         swept = OmegaConf.load(path).hydra.sweeper.params
-        if spec.target is not None:  # a target study: its fixes (if any) are a key it sweeps
-            assert spec.question and not spec.contrasts, path.name
+        if (
+            spec.target is not None
+        ):  # a target study: its fixes (if any) are a key it sweeps; contrasts optional
+            assert spec.question, path.name
             assert spec.target.fixes is None or spec.target.fixes in swept, path.name
-            continue
-        assert spec.question and spec.contrasts, path.name
+        else:
+            assert spec.question and spec.contrasts, path.name
         for contrast in spec.contrasts:
             assert contrast.factor in swept, (path.name, contrast.factor)
-            values = [v.strip() for v in str(swept[contrast.factor]).split(",")]
-            assert any(
-                float(v) == float(contrast.baseline) if _num(v) else v == contrast.baseline for v in values
-            ), (path.name, contrast.baseline, values)
+            values = _sweep_values(str(swept[contrast.factor]))
+            for wanted in (contrast.baseline, *contrast.levels):
+                assert any(
+                    float(v) == float(wanted) if _num(v) and _num(wanted) else v == wanted for v in values
+                ), (path.name, wanted, values)
             assert all(b in swept for b in contrast.by), (path.name, contrast.by)
             assert all(k in swept for k, _ in contrast.where), (path.name, contrast.where)
+
+
+def _sweep_values(text: str) -> list[str]:
+    """A sweep's comma-separated values, a bracketed list (``[init,scale]``) counting as one."""
+    values, depth, current = [], 0, ""
+    for char in text:
+        depth += (char == "[") - (char == "]")
+        if char == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*values, current.strip()]
 
 
 def _num(text: str) -> bool:

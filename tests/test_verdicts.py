@@ -289,3 +289,40 @@ def test_paired_false_is_read_and_kept_in_meta() -> None:
     assert contrast.paired is False and contrast_of(contrast_meta(contrast)) == contrast
     with pytest.raises(Exception, match=r"report\.contrasts\[0\]\.paired='no'"):
         parse_spec({"contrasts": [{"factor": "recipe", "baseline": "modern", "paired": "no"}]})
+
+
+def test_levels_compare_only_the_listed_levels_with_the_baseline() -> None:
+    rows = []
+    for level, values in (
+        ("five", [10, 10, 9]),
+        ("four_a", [7, 8, 7]),
+        ("four_b", [9, 10, 10]),
+        ("all", [1] * 3),
+    ):
+        for seed, value in enumerate(values):
+            rows.append(
+                {
+                    "config_label": level,
+                    "seed": seed,
+                    "status": "FINISHED",
+                    "diverged": False,
+                    FACTOR_PREFIX + "ablation": level,
+                    MODES: float(value),
+                }
+            )
+    runs = pd.DataFrame(rows)
+    contrast = Contrast("drop", "ablation", "five", levels=("four_a", "four_b"), primary=True, paired=False)
+    long, messages = contrast_rows(runs, ("ablation",), contrast)
+    assert not messages and set(long["level"]) == {"four_a", "four_b"}
+    # a listed level without runs is named, the rest still compared
+    long, messages = contrast_rows(
+        runs, ("ablation",), Contrast("d", "ablation", "five", levels=("four_c", "all"))
+    )
+    assert set(long["level"]) == {"all"} and messages == ["contrast 'd': levels ['four_c'] have no runs yet"]
+    spec = parse_spec({"contrasts": [{"factor": "ablation", "baseline": "five", "levels": ["four_a"]}]})
+    assert spec.contrasts[0].levels == ("four_a",)
+    with pytest.raises(Exception, match=r"report\.contrasts\[0\]\.levels='four_a': expected a list"):
+        parse_spec({"contrasts": [{"factor": "ablation", "baseline": "five", "levels": "four_a"}]})
+    from analysis.meta import contrast_meta, contrast_of
+
+    assert contrast_of(contrast_meta(contrast)) == contrast

@@ -143,6 +143,8 @@ def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
         ),
         Block("table", table=shown.rename(columns={"rescued": "reach the target"})),
     ]
+    if "cells.png" in meta["figures"]:
+        out.append(Block("image", text="cells", path=f"{figure_dir}/cells.png"))
     if effects.empty:
         return out
     out += [

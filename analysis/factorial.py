@@ -243,6 +243,12 @@ def _table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     )
 
 
+def run_values(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
+    """One row per completed run: its ``seed``, ``cell``, ``fixes`` (a set) and the target figure's
+    ``value``."""
+    return _table(runs, spec)[["seed", "cell", "fixes", "value"]]
+
+
 def cell_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     """One row per cell, fewest fixes first: its values by seed, mean, and the rescued seeds with a Wilson
     95 % interval of the rescue rate; then the means of the :data:`PROBES` its runs logged (NaN in the first

@@ -205,6 +205,14 @@ def _factorial(runs: pd.DataFrame, spec: factorial.Target, out_dir: Path, out: D
     effects = factorial.effect_table(runs, spec)
     out.files += write_table(cells, out_dir / "tables", "cells")
     out.files += write_table(effects, out_dir / "tables", "effects")
+    if len(cells) > 1:
+        out.plots["cells"] = plots.plot_cells(
+            factorial.run_values(runs, spec),
+            out_dir / "plots" / "cells.png",
+            metric=spec.metric,
+            bound=spec.conditions[0].bound,
+            target=spec.conditions[0].text(),
+        )
     if effects.empty:
         if spec.fixes and not cells.empty:
             out.messages.append(factorial.NOT_FACTORIAL)
@@ -215,7 +223,11 @@ def _factorial(runs: pd.DataFrame, spec: factorial.Target, out_dir: Path, out: D
         group="all runs", baseline="without", metric=spec.metric
     )
     out.plots["effects"] = plots.plot_contrast(
-        as_long, out_dir / "plots" / "effects.png", title="Main effects and two-way interactions of the fixes"
+        as_long,
+        out_dir / "plots" / "effects.png",
+        title="Main effects and two-way interactions of the fixes",
+        compared="mean with − mean without over all runs (±1 coding; 95 % t interval from the pooled "
+        "within-cell error)",
     )
 
 

@@ -445,9 +445,10 @@ _VERDICT_COLORS = {
 }
 
 
-def plot_contrast(long: pd.DataFrame, path: Path, *, title: str) -> Path:
+def plot_contrast(long: pd.DataFrame, path: Path, *, title: str, compared: str = "") -> Path:
     """One contrast: per compared pair of configs (rows) and figure (panels), the mean paired difference
-    with its interval (diamond and whiskers; hollow: no interval), against a zero line."""
+    with its interval (diamond and whiskers; hollow: no interval), against a zero line. ``compared`` says
+    what a row's difference is (default: level − baseline on the same seeds, bootstrap interval)."""
     if long.empty:
         raise NoDataError("the contrast has no paired runs")
     metrics = list(dict.fromkeys(long["metric"]))
@@ -496,10 +497,61 @@ def plot_contrast(long: pd.DataFrame, path: Path, *, title: str) -> Path:
         axes[0][0].set_yticks(range(len(pairs)))
         axes[0][0].set_yticklabels([_wrap(n, 30) for n in reversed(names)], fontsize=8)
         baseline = str(long["baseline"].iloc[0])
+        compared = compared or f"level − {baseline} on the same seeds (mean, 95 % bootstrap CI)"
+        width = max(60, int(fig.get_size_inches()[0] * 14))
         fig.suptitle(
-            f"{title}: level − {baseline} on the same seeds (mean, 95 % bootstrap CI)\nred/blue: a "
-            "difference for the worse/better; green: equivalent (inside the shaded ± minimum meaningful "
-            "difference); grey: not decided; hollow: both at the floor"
+            textwrap.fill(f"{title}: {compared}", width)
+            + "\n"
+            + textwrap.fill(
+                "red/blue: a difference for the worse/better; green: equivalent (inside the shaded ± "
+                "minimum meaningful difference); grey: not decided; hollow: both at the floor",
+                width,
+            )
         )
+        fig.tight_layout()
+        return save(fig, path)
+
+
+def plot_cells(data: pd.DataFrame, path: Path, *, metric: str, bound: float, target: str) -> Path:
+    """A target study's cells, fewest fixes first (then by mean): each seed's value as a dot, the mean as a
+    diamond, the target as a dashed line; a cell whose every seed reaches the target in blue. ``data``: one
+    row per run with ``cell``, ``fixes`` (a set) and ``value``; ``target`` the bound in words."""
+    if data.empty or not np.isfinite(data["value"].to_numpy(dtype=float)).any():
+        raise NoDataError("no cell has a completed run")
+    fig_def = contract.figure(metric)
+    reach = (lambda v: v <= bound) if fig_def.better == "lower" else (lambda v: v >= bound)
+    order = (
+        data.assign(n_fixes=data["fixes"].map(len))
+        .groupby("cell", sort=False)
+        .agg(n_fixes=("n_fixes", "first"), mean=("value", "mean"))
+        .sort_values(["n_fixes", "mean"], ascending=[True, fig_def.better == "lower"], kind="stable")
+    )
+    cells = list(order.index)
+    with plt.rc_context(_style()):
+        fig, ax = plt.subplots(figsize=(8.5, _height(len(cells)) * 0.8))
+        for i, cell in enumerate(cells):
+            y = len(cells) - 1 - i
+            values = data.loc[data["cell"] == cell, "value"].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            every = bool(values.size) and all(reach(v) for v in values)
+            color = "tab:blue" if every else "tab:grey"
+            offsets = (np.arange(values.size) - (values.size - 1) / 2.0) * (0.5 / max(values.size, 1))
+            ax.scatter(values, y + offsets, s=16, color=color, alpha=0.7)
+            if values.size:
+                ax.plot(values.mean(), y, "D", color=color, mec="black", ms=7)
+        ax.axvline(bound, color="tab:red", ls="--", lw=1.2, label=f"target: {target}")
+        ax.set_yticks(range(len(cells)))
+        labels = [f"{_wrap(c, 34)} ({int(order.loc[c, 'n_fixes'])})" for c in cells]
+        ax.set_yticklabels(list(reversed(labels)), fontsize=8)
+        ax.set_ylim(-0.7, len(cells) - 0.3)
+        ax.set_xlabel(f"{fig_def.short} at the end of training (dots: seeds; diamond: mean)")
+        ax.set_title(
+            textwrap.fill(
+                "Each cell (number of fixes in brackets), fewest fixes first; blue: every seed reaches the "
+                "target",
+                80,
+            )
+        )
+        ax.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
         return save(fig, path)

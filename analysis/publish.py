@@ -50,6 +50,7 @@ from gansweep import paths
 
 # The figures a published study carries (besides one per contrast), when the study has them.
 FIGURES = (
+    "cells.png",
     "effects.png",
     "modes_covered.png",
     "class_shares.png",

@@ -323,6 +323,10 @@ def test_a_target_study_publishes_its_cells_and_verdict(store: str, tmp_path: Pa
     assert len(cells) == 4 and (cells["n"] == 5).all() and (cells["rescued"] == 0).all()
     meta = json.loads((tmp_path / "t" / META).read_text())
     assert meta["target"] == {"all": [{"metric": contract.MODES, "at_least": 11.0}], "fixes": None}
+    # four cells: the cells figure, shown under the Cells table (before any other section)
+    assert "cells.png" in meta["figures"] and (tmp_path / "t" / "figures" / "cells.png").stat().st_size > 0
+    cells_section = readme.split("## Cells")[1].split("\n## ")[0]
+    assert "![cells](figures/cells.png)" in cells_section
 
 
 def test_rederiving_a_freshly_published_study_changes_nothing(store: str, tmp_path: Path) -> None:

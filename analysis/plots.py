@@ -498,7 +498,7 @@ def plot_contrast(long: pd.DataFrame, path: Path, *, title: str, compared: str =
         axes[0][0].set_yticklabels([_wrap(n, 30) for n in reversed(names)], fontsize=8)
         baseline = str(long["baseline"].iloc[0])
         compared = compared or f"level − {baseline} on the same seeds (mean, 95 % bootstrap CI)"
-        width = max(60, int(fig.get_size_inches()[0] * 14))
+        width = max(40, int(fig.get_size_inches()[0] * 9))  # characters of the suptitle per line
         fig.suptitle(
             textwrap.fill(f"{title}: {compared}", width)
             + "\n"

@@ -133,10 +133,10 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
         where = item.get("where") or {}
         if not isinstance(where, Mapping):
             raise ReportSpecError(f"report.contrasts[{i}].where={where!r}: expected a mapping key -> value")
-        levels = item.get("levels") or ()
-        if isinstance(levels, str) or not isinstance(levels, Sequence):
+        levels = item.get("levels", ())
+        if isinstance(levels, str) or not isinstance(levels, Sequence) or ("levels" in item and not levels):
             raise ReportSpecError(
-                f"report.contrasts[{i}].levels={levels!r}: expected a list of the factor's values"
+                f"report.contrasts[{i}].levels={levels!r}: expected a non-empty list of the factor's values"
             )
         for flag in ("pool", "primary", "paired"):
             if flag in item and not isinstance(item[flag], bool):
@@ -153,7 +153,7 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
                 primary=item.get("primary", i == 0),
                 where=tuple((str(k), str(v)) for k, v in where.items()),
                 paired=bool(item.get("paired", True)),
-                levels=tuple(str(v) for v in levels),
+                levels=tuple(_level_text(v) for v in levels),
             )
         )
     references = []
@@ -182,6 +182,14 @@ def parse_spec(block: Mapping[str, Any] | None) -> ReportSpec:
         references=tuple(references),
         references_note=str(block.get("references_note") or ""),
     )
+
+
+def _level_text(value: Any) -> str:
+    """A level as a run's label spells it: a YAML list ``[a, b]`` (or the text "[a, b]") as ``[a,b]``."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return "[" + ",".join(str(v).strip() for v in value) + "]"
+    text = str(value).strip()
+    return "[" + ",".join(p.strip() for p in text[1:-1].split(",")) + "]" if text.startswith("[") else text
 
 
 def _figures(names: Any, where: str) -> tuple[str, ...]:

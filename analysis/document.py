@@ -106,10 +106,15 @@ def verdict(folder: Path, meta: dict | None = None) -> tuple[str, str]:
     meta = meta if meta is not None else read_meta(folder)
     if meta.get("kind") == SEARCH_KIND:
         return search_verdict(folder, meta)
+    longs = contrast_tables(folder, meta)
     if meta.get("target"):
         spec = factorial.parse_target(meta["target"])
-        return factorial.factorial_verdict(*_factorial_tables(folder), spec)
-    longs = contrast_tables(folder, meta)
+        word, sentence = factorial.factorial_verdict(*_factorial_tables(folder), spec)
+        if longs and meta["contrasts"]:  # what the primary comparisons found, beside the target's answer
+            long = pd.concat(longs.values(), ignore_index=True)
+            beside = study_verdict(long, [contrast_of(c) for c in meta["contrasts"]])[1]
+            sentence = f"{sentence} Beside it: {beside[0].lower()}{beside[1:]}"
+        return word, sentence
     if not meta["contrasts"]:
         return "", outcome_sentence(_runs(folder))
     long = pd.concat(longs.values(), ignore_index=True) if longs else pd.DataFrame(columns=LONG_COLUMNS)
@@ -312,9 +317,14 @@ def study_blocks(
         table = verdict_table(long)
         if not table.empty:
             out.append(Block("table", table=table))
+        named = ", ".join(f"“{c.name}”" for c in contrasts if c.primary)
         rule = (
-            "Decision rule: the primary comparisons (the first figure of "
-            + ", ".join(f"“{c.name}”" for c in contrasts if c.primary)
+            f"Decision rule: the target (the [cells](#cells)), as {factorial.rule_text(meta['target'])}; the "
+            f"primary comparisons (the first figure of {named}) stand beside it: a fix whose drop is a "
+            "*difference* is needed, one whose drop is not is not shown needed (never “not needed”)."
+            if meta.get("target")
+            else "Decision rule: the primary comparisons (the first figure of "
+            + named
             + "); **Yes.** when one is a *difference* in the expected direction, **No.** when every one is "
             "*equivalent* (or differs against the expectation), else **Not decided.**"
         )

@@ -26,9 +26,10 @@ import pandas as pd
 from analysis import contract, inference
 from analysis.contrasts import ReportSpecError
 from analysis.labels import FACTOR_PREFIX
-from analysis.stats import completed, wilson
+from analysis.stats import wilson
 from analysis.tables import fmt
 from analysis.verdicts import NO, UNDECIDED, YES, delta_text
+from gansweep.contract import FAILED, FINISHED
 
 NONE = "none"
 CELL_COLUMNS = ["cell", "fixes", "n", "values", "mean", "rescued", "rescue_low", "rescue_high"]
@@ -190,16 +191,20 @@ def cell_name(fixes: frozenset[str]) -> str:
 
 CELLS_METHOD = "Cells: the share of a cell's seeds that reach the target, with its Wilson 95 % interval."
 EFFECTS_METHOD = (
-    "Effects (±1 "
-    "coding, +1 with the fix applied; an interaction's sign is the product of its fixes'): the mean of the "
-    "runs with sign +1 minus the mean of those with −1, over all runs; its standard error from the pooled "
-    "within-cell variance of the seeds (df = runs − cells); two-sided Student-t test and 95 % t interval "
-    "(the textbook analysis of a replicated two-level factorial; on bounded, discrete digits the t is an "
-    "approximation), Holm-adjusted over all effects. In a 2^(5−1) fraction of resolution V each main effect "
-    "is aliased with a four-way interaction and each two-way interaction with a three-way one. Verdict: "
-    "*difference* when Holm's p < 0.05, the interval excludes 0 and |effect| ≥ the figure's minimum "
-    "meaningful difference; *equivalent* when the interval lies inside ± that difference; else *not "
-    "decided*, with the seeds per cell that would decide it (normal approximation, 80 % power, Holm's level)."
+    "Effects (±1 coding, +1 with the fix applied; an interaction's sign is the product of its fixes'): the "
+    "mean of the cell means with sign +1 minus the mean of those with −1; its standard error from each "
+    "cell's own variance over its seeds (Welch–Satterthwaite degrees of freedom: the floor cells, where "
+    "every seed sits at the same value, add no error and no degrees of freedom); two-sided Student-t test "
+    "and 95 % "
+    "t interval (on bounded, discrete digits the t is an approximation), Holm-adjusted over all effects; no "
+    "test where every cell has zero variance. In a 2^(5−1) fraction of resolution V each main effect is "
+    "aliased with a four-way interaction and each two-way interaction with a three-way one; where the "
+    "response is a threshold (high only where several fixes meet), main effects and interactions describe "
+    "the same corner of the design and the cells read more plainly than the effects. Verdict: *difference* "
+    "when Holm's p < 0.05, the interval excludes 0 and |effect| ≥ the figure's minimum meaningful "
+    "difference; *equivalent* when the interval lies inside ± that difference (a difference too small to "
+    "matter, not necessarily zero); else *not decided*, with the seeds per cell that would decide it "
+    "(normal approximation, 80 % power, Holm's level)."
 )
 METHOD = CELLS_METHOD + " " + EFFECTS_METHOD
 
@@ -214,14 +219,16 @@ PROBES = {
 
 
 def _table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
-    """Completed runs as (seed, cell, fixes, value, and the :data:`PROBES` they have); without ``fixes`` a
-    cell is a config."""
+    """Completed and FAILED runs as (seed, cell, fixes, value, failed, and the :data:`PROBES` they have);
+    without ``fixes`` a cell is a config. A FAILED run (diverged and stopped, or crashed) is a seed that did
+    not reach the target: its value is NaN, which meets no bound. KILLED and RUNNING runs are no result."""
     metric = contract.metric_column(spec.metric)
-    done = completed(runs).dropna(subset=["seed"])
+    done = runs[runs["status"].isin([FINISHED, FAILED])].dropna(subset=["seed"])
     column = FACTOR_PREFIX + spec.fixes if spec.fixes else None
     if metric not in done or (column is not None and column not in done):
-        return pd.DataFrame(columns=["seed", "cell", "fixes", "value"])
+        return pd.DataFrame(columns=["seed", "cell", "fixes", "value", "failed"])
     fixes = [fixes_of(v) for v in done[column]] if column else [frozenset()] * len(done)
+    failed = done["status"] == FAILED
 
     def values(key: str) -> np.ndarray:
         col = contract.metric_column(key)
@@ -232,7 +239,8 @@ def _table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
             "seed": done["seed"].astype("int64").to_numpy(),
             "cell": [cell_name(f) for f in fixes] if column else done["config_label"].astype(str).tolist(),
             "fixes": fixes,
-            "value": pd.to_numeric(done[metric], errors="coerce").to_numpy(dtype=float),
+            "value": pd.to_numeric(done[metric], errors="coerce").where(~failed).to_numpy(dtype=float),
+            "failed": failed.to_numpy(dtype=bool),
             **{_extra(c): values(c.metric) for c in spec.conditions[1:]},
             **{
                 name: pd.to_numeric(done[key], errors="coerce").to_numpy(dtype=float)
@@ -244,9 +252,10 @@ def _table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
 
 
 def run_values(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
-    """One row per completed run: its ``seed``, ``cell``, ``fixes`` (a set) and the target figure's
-    ``value``."""
-    return _table(runs, spec)[["seed", "cell", "fixes", "value"]]
+    """One row per completed or FAILED run: its ``seed``, ``cell``, ``fixes`` (a set), the target figure's
+    ``value`` and whether it ``reached`` the target (every condition)."""
+    data = _table(runs, spec)
+    return data[["seed", "cell", "fixes", "value"]].assign(reached=spec.reached(data))
 
 
 def cell_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
@@ -258,7 +267,7 @@ def cell_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     for cell, part in data.groupby("cell", sort=False):
         part = part.sort_values("seed")
         values = part["value"].dropna()
-        n = int(values.size)
+        n = len(part)  # every seed with a result, a FAILED run counting as one that misses the target
         rescued = int(spec.reached(part).sum())
         low, high = wilson(rescued, n) if n else (math.nan, math.nan)
         rows.append(
@@ -266,8 +275,11 @@ def cell_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
                 "cell": cell,
                 "fixes": len(part["fixes"].iloc[0]),
                 "n": n,
-                "values": ",".join(fmt(float(v), 3) for v in values),
-                "mean": float(values.mean()) if n else math.nan,
+                "values": ",".join(
+                    "failed" if bad else fmt(float(v), 3)
+                    for v, bad in zip(part["value"], part["failed"], strict=True)
+                ),
+                "mean": float(values.mean()) if values.size else math.nan,
                 "rescued": rescued,
                 "rescue_low": low,
                 "rescue_high": high,
@@ -279,6 +291,24 @@ def cell_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     extras = [_extra(c) for c in spec.conditions[1:]]
     frame = pd.DataFrame(rows, columns=[*CELL_COLUMNS, *extras, *probes])
     return frame.sort_values(["fixes", "cell"], kind="stable").reset_index(drop=True)
+
+
+def _contrast(cells: pd.DataFrame, sign: np.ndarray) -> tuple[float, float, float]:
+    """(estimate, standard error, Welch–Satterthwaite df) of the mean of the cell means with sign +1 minus
+    the mean of those with −1; each cell's variance is its own (``cells``: mean, var, n per cell). A cell
+    with one run has no variance: then no standard error (NaN)."""
+    plus, minus = sign > 0, sign < 0
+    if not plus.any() or not minus.any():
+        return math.nan, math.nan, math.nan
+    weight = np.where(plus, 1.0 / plus.sum(), -1.0 / minus.sum())
+    means, var, n = (cells[k].to_numpy(dtype=float) for k in ("mean", "var", "n"))
+    estimate = float(weight @ means)
+    if (n < 2).any():
+        return estimate, math.nan, math.nan
+    terms = weight**2 * var / n
+    se2 = float(terms.sum())
+    df = se2**2 / float((terms**2 / (n - 1)).sum()) if se2 > 0 else math.nan
+    return estimate, math.sqrt(se2), df
 
 
 def _effects(fixes: list[str]) -> list[tuple[str, ...]]:
@@ -303,9 +333,9 @@ def two_level(cells: Sequence[frozenset[str]]) -> bool:
 
 
 NOT_FACTORIAL = (
-    "the cells are not a two-level factorial (each fix's ±1 column balanced and orthogonal to every other "
-    "main effect and two-way interaction), so no effects are estimated; the study's contrasts compare its "
-    "cells"
+    "the cells with completed runs are not a two-level factorial (each fix's ±1 column balanced and "
+    "orthogonal to every other main effect and two-way interaction; a cell without runs breaks it too), so "
+    "no effects are estimated"
 )
 
 
@@ -318,23 +348,19 @@ def effect_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     if data.empty or not spec.fixes or not two_level(list(data["fixes"])):
         return pd.DataFrame(columns=EFFECT_COLUMNS)
     fixes = sorted(set().union(*data["fixes"]))
-    effects = _effects(fixes)
     fig = contract.figure(spec.metric)
-    values = data["value"].to_numpy(dtype=float)
-    cell_means = data.groupby("cell")["value"].transform("mean").to_numpy(dtype=float)
-    df = int(values.size - data["cell"].nunique())
-    error = float(((values - cell_means) ** 2).sum() / df) if df > 0 else math.nan
+    cells = data.groupby("cell").agg(
+        fixes=("fixes", "first"), mean=("value", "mean"), var=("value", "var"), n=("value", "size")
+    )
     n_seeds = int(data["seed"].nunique())
     rows = []
-    for effect in effects:
-        has = [data["fixes"].map(lambda s, f=f: f in s).to_numpy() for f in effect]
-        sign = np.prod([h * 2.0 - 1.0 for h in has], axis=0)
-        plus, minus = values[sign > 0], values[sign < 0]
-        estimate = float(plus.mean() - minus.mean()) if plus.size and minus.size else math.nan
-        se = math.sqrt(error * (1.0 / plus.size + 1.0 / minus.size)) if plus.size and minus.size else math.nan
-        p, low, high = inference.t_test(estimate, se, df) if math.isfinite(error) else (math.nan,) * 3
+    for effect in _effects(fixes):
+        sign = np.prod([[1.0 if f in c else -1.0 for c in cells["fixes"]] for f in effect], axis=0)
+        estimate, se, df = _contrast(cells, sign)
+        p, low, high = inference.t_test(estimate, se, df) if se > 0 else (math.nan,) * 3
         per_seed = []
-        for _, part in data.assign(sign=sign).groupby("seed", sort=True):
+        signs = dict(zip(cells.index, sign, strict=True))
+        for _, part in data.assign(sign=data["cell"].map(signs)).groupby("seed", sort=True):
             up, down = part["value"][part["sign"] > 0], part["value"][part["sign"] < 0]
             if len(up) and len(down):
                 per_seed.append(float(up.mean() - down.mean()))
@@ -388,7 +414,7 @@ def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Target) 
         if len(decided)
         else ""
     )
-    if spec.require == "every" and len(cells) > 1:
+    if spec.require == "every":
         return _every_verdict(cells, target, strongest)
     if len(full):
         best = full.sort_values(["fixes", "mean", "cell"], ascending=[True, False, True], kind="stable").iloc[
@@ -423,6 +449,20 @@ def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Target) 
     return UNDECIDED, (
         f"no cell reaches {target} on every seed; the closest is {top['cell']} ({int(top['rescued'])} of "
         f"{int(top['n'])} seeds){strongest}."
+    )
+
+
+def rule_text(target_meta: dict) -> str:
+    """The decision rule of a target study, in words, from what ``meta.json`` keeps of its target."""
+    spec = parse_target(target_meta)
+    if spec.require == "every":
+        return (
+            f"**Yes.** when every cell reaches {spec.text()} on every seed, **No.** when some cell reaches "
+            "it on no seed, else **Not decided.**"
+        )
+    return (
+        f"**Yes.** when some cell reaches {spec.text()} on every seed (the answer names the one with the "
+        "fewest fixes), **No.** when no cell reaches it on any seed, else **Not decided.**"
     )
 
 

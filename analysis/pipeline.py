@@ -208,6 +208,7 @@ def _factorial(runs: pd.DataFrame, spec: factorial.Target, out_dir: Path, out: D
     if len(cells) > 1:
         out.plots["cells"] = plots.plot_cells(
             factorial.run_values(runs, spec),
+            list(cells["cell"]),
             out_dir / "plots" / "cells.png",
             metric=spec.metric,
             bound=spec.conditions[0].bound,
@@ -215,7 +216,9 @@ def _factorial(runs: pd.DataFrame, spec: factorial.Target, out_dir: Path, out: D
         )
     if effects.empty:
         if spec.fixes and not cells.empty:
-            out.messages.append(factorial.NOT_FACTORIAL)
+            out.messages.append(
+                factorial.NOT_FACTORIAL + (", the contrasts compare them" if spec.contrasts else "")
+            )
         elif spec.fixes:
             out.messages.append("the factorial has no completed run to estimate effects from")
         return

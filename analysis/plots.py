@@ -512,46 +512,41 @@ def plot_contrast(long: pd.DataFrame, path: Path, *, title: str, compared: str =
         return save(fig, path)
 
 
-def plot_cells(data: pd.DataFrame, path: Path, *, metric: str, bound: float, target: str) -> Path:
-    """A target study's cells, fewest fixes first (then by mean): each seed's value as a dot, the mean as a
-    diamond, the target as a dashed line; a cell whose every seed reaches the target in blue. ``data``: one
-    row per run with ``cell``, ``fixes`` (a set) and ``value``; ``target`` the bound in words."""
+def plot_cells(
+    data: pd.DataFrame, order: Sequence[str], path: Path, *, metric: str, bound: float, target: str
+) -> Path:
+    """A target study's cells in the Cells table's ``order`` (first on top): each seed's value as a dot, the
+    mean as a diamond, the first bound as a dashed line; a cell whose every seed reaches the whole target in
+    blue. ``data``: one row per run with ``cell``, ``fixes`` (a set), ``value`` and ``reached``; ``target``
+    the first bound in words. With sets of fixes, each label ends with its number of fixes."""
     if data.empty or not np.isfinite(data["value"].to_numpy(dtype=float)).any():
         raise NoDataError("no cell has a completed run")
     fig_def = contract.figure(metric)
-    reach = (lambda v: v <= bound) if fig_def.better == "lower" else (lambda v: v >= bound)
-    order = (
-        data.assign(n_fixes=data["fixes"].map(len))
-        .groupby("cell", sort=False)
-        .agg(n_fixes=("n_fixes", "first"), mean=("value", "mean"))
-        .sort_values(["n_fixes", "mean"], ascending=[True, fig_def.better == "lower"], kind="stable")
-    )
-    cells = list(order.index)
+    cells = [c for c in order if (data["cell"] == c).any()]
+    with_fixes = bool(data["fixes"].map(len).any())
     with plt.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(8.5, _height(len(cells)) * 0.8))
         for i, cell in enumerate(cells):
             y = len(cells) - 1 - i
-            values = data.loc[data["cell"] == cell, "value"].to_numpy(dtype=float)
+            part = data[data["cell"] == cell]
+            values = part["value"].to_numpy(dtype=float)
             values = values[np.isfinite(values)]
-            every = bool(values.size) and all(reach(v) for v in values)
-            color = "tab:blue" if every else "tab:grey"
+            color = "tab:blue" if bool(part["reached"].all()) else "tab:grey"
             offsets = (np.arange(values.size) - (values.size - 1) / 2.0) * (0.5 / max(values.size, 1))
             ax.scatter(values, y + offsets, s=16, color=color, alpha=0.7)
             if values.size:
                 ax.plot(values.mean(), y, "D", color=color, mec="black", ms=7)
         ax.axvline(bound, color="tab:red", ls="--", lw=1.2, label=f"target: {target}")
         ax.set_yticks(range(len(cells)))
-        labels = [f"{_wrap(c, 34)} ({int(order.loc[c, 'n_fixes'])})" for c in cells]
+        sizes = data.groupby("cell")["fixes"].first().map(len)
+        labels = [_wrap(c, 34) + (f" ({sizes[c]})" if with_fixes else "") for c in cells]
         ax.set_yticklabels(list(reversed(labels)), fontsize=8)
         ax.set_ylim(-0.7, len(cells) - 0.3)
         ax.set_xlabel(f"{fig_def.short} at the end of training (dots: seeds; diamond: mean)")
-        ax.set_title(
-            textwrap.fill(
-                "Each cell (number of fixes in brackets), fewest fixes first; blue: every seed reaches the "
-                "target",
-                80,
-            )
+        head = (
+            "Each cell (its number of fixes in brackets), fewest fixes first" if with_fixes else "Each config"
         )
+        ax.set_title(textwrap.fill(f"{head}; blue: every seed reaches the target", 80))
         ax.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
         return save(fig, path)

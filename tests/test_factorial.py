@@ -4,6 +4,7 @@ effects and the interaction a planted synergy makes, and the verdicts."""
 from __future__ import annotations
 
 import itertools
+import math
 
 import pandas as pd
 import pytest
@@ -232,3 +233,51 @@ def test_require_every_cell_reaches_the_target() -> None:
     assert factorial_verdict(cell_table(partial, spec), effect_table(partial, spec), spec)[0] == UNDECIDED
     with pytest.raises(ReportSpecError, match=r"report\.target\.require='all'"):
         parse_target({"metric": "modes_covered", "at_least": 9, "require": "all"})
+
+
+def test_a_failed_run_is_a_seed_that_misses_the_target() -> None:
+    """A FAILED run (diverged and stopped) counts in n and reaches nothing: no false Yes from the rest."""
+    runs = pd.DataFrame(
+        [
+            {
+                "config_label": c,
+                "seed": s,
+                "status": "FAILED" if (c, s) == ("failed5", 2) else "FINISHED",
+                MODES: v,
+            }
+            for c, vs in {"failed5": [9, 10, 9], "failed6": [10, 10, 9]}.items()
+            for s, v in enumerate(vs)
+        ]
+        + [{"config_label": "failed6", "seed": 3, "status": "KILLED", MODES: 1.0}]
+    )
+    every = parse_target({"metric": "modes_covered", "at_least": 9, "require": "every"})
+    cells = cell_table(runs, every).set_index("cell")
+    assert cells.loc["failed5", "n"] == 3 and cells.loc["failed5", "rescued"] == 2
+    assert cells.loc["failed5", "values"] == "9,10,failed" and cells.loc["failed5", "mean"] == 9.5
+    assert cells.loc["failed6", "n"] == 3  # a KILLED run is no result
+    assert factorial_verdict(cell_table(runs, every), effect_table(runs, every), every)[0] == UNDECIDED
+    # require: every with a single cell still asks every cell
+    one = runs[runs["config_label"] == "failed6"]
+    word, sentence = factorial_verdict(cell_table(one, every), effect_table(one, every), every)
+    assert word == YES and sentence.startswith("every cell reaches")
+
+
+def test_effects_use_each_cells_own_variance() -> None:
+    """Welch–Satterthwaite: only the cells that vary carry error; an unbalanced cell does not bias the
+    estimate (the mean of cell means), and with no variance anywhere there is no test."""
+    runs = planted(synergy)
+    effects = effect_table(runs, SPEC).set_index("effect")
+    # 4 rescuing cells vary (9,10,10,10,10: variance 0.2), 12 do not: se = sqrt(4 * (1/8)^2 * 0.2 / 5), and
+    # Satterthwaite's df of 4 equal terms with 4 df each is 16 (the pooled error's would be 80 − 16 = 64)
+    se = math.sqrt(4 * (1 / 8) ** 2 * 0.2 / 5)
+    half = effects.loc["init", "ci_high"] - effects.loc["init", "mean_diff"]
+    assert half == pytest.approx(inference.t_quantile(0.975, 16.0) * se)
+    # one extra run at 10 in init + scale: the estimate is the mean of cell means (that cell 59/6), not the
+    # mean of runs (which would weigh it by its 6 runs: 226/41 − 1)
+    extra = runs[runs["config_label"] == "[init,scale]"].iloc[[1]].assign(seed=5)
+    unbalanced = effect_table(pd.concat([runs, extra]), SPEC).set_index("effect")
+    assert unbalanced.loc["init", "mean_diff"] == pytest.approx((3 * 9.8 + 59 / 6 + 4) / 8 - 1)
+    assert unbalanced.loc["init", "mean_diff"] != pytest.approx(226 / 41 - 1)
+    flat = effect_table(planted(lambda cell, seed: 5 if "init" in cell else 1), SPEC).set_index("effect")
+    assert flat.loc["init", "mean_diff"] == pytest.approx(4.0) and math.isnan(flat.loc["init", "p_value"])
+    assert flat.loc["init", "verdict"] == inference.NOT_DECIDED

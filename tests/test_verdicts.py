@@ -321,8 +321,14 @@ def test_levels_compare_only_the_listed_levels_with_the_baseline() -> None:
     assert set(long["level"]) == {"all"} and messages == ["contrast 'd': levels ['four_c'] have no runs yet"]
     spec = parse_spec({"contrasts": [{"factor": "ablation", "baseline": "five", "levels": ["four_a"]}]})
     assert spec.contrasts[0].levels == ("four_a",)
-    with pytest.raises(Exception, match=r"report\.contrasts\[0\]\.levels='four_a': expected a list"):
-        parse_spec({"contrasts": [{"factor": "ablation", "baseline": "five", "levels": "four_a"}]})
+    for bad in ("four_a", []):
+        with pytest.raises(Exception, match=r"report\.contrasts\[0\]\.levels=.*expected a non-empty list"):
+            parse_spec({"contrasts": [{"factor": "ablation", "baseline": "five", "levels": bad}]})
+    # a YAML list or a spaced text reads as the run label spells the cell
+    spaced = parse_spec(
+        {"contrasts": [{"factor": "a", "baseline": "b", "levels": [["init", "scale"], "[x, y]"]}]}
+    )
+    assert spaced.contrasts[0].levels == ("[init,scale]", "[x,y]")
     from analysis.meta import contrast_meta, contrast_of
 
     assert contrast_of(contrast_meta(contrast)) == contrast

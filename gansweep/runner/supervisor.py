@@ -1,4 +1,5 @@
-"""Hydra callbacks that run in the launching process of a multirun.
+"""The supervisor of a sweep: the Hydra callback (``hydra.callbacks.mlflow_sweep`` in conf/config.yaml) that
+runs in the launching process of a multirun.
 
 Before any worker starts: compose and validate every job of the sweep (a bad value or an unknown option is
 refused, exit 2, before the store is touched; for a search, its settings, the trials at the corners of its
@@ -26,10 +27,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from gansweep import contract as K
 from gansweep import tracking
-from gansweep.cli.jobs import check_jobs, plan_jobs
-from gansweep.cli.search_space import check_search, is_optuna_sweeper
-from gansweep.cli.sweep import LAST_SUMMARY, LAUNCHER_PID_ENV, STOP_FILE, SWEEP_ENV, SWEEP_FILE, read_result
-from gansweep.search import SearchError, check_space, open_study
+from gansweep.runner.jobs import check_jobs, plan_jobs
+from gansweep.runner.sweep import (
+    LAST_SUMMARY,
+    LAUNCHER_PID_ENV,
+    STOP_FILE,
+    SWEEP_ENV,
+    SWEEP_FILE,
+    read_result,
+)
+from gansweep.search.space import check_search, is_optuna_sweeper
+from gansweep.search.study import SearchError, check_space, open_study
 
 STOP_GRACE_SECONDS = 30.0
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -53,7 +61,11 @@ def parallel_workers(config: DictConfig, n_jobs: int | None) -> int:
     return max(1, min(workers, n_jobs)) if n_jobs else max(1, workers)
 
 
-class MlflowSweepCallback(Callback):
+class SweepSupervisor(Callback):
+    """Checks a sweep before any job starts, prepares its tracking store, splits the BLAS threads, stops the
+    workers on a signal and summarises the jobs at the end (the module docstring says how). Named
+    ``MlflowSweepCallback`` before it moved from ``gansweep.cli.callbacks``."""
+
     def __init__(self) -> None:
         self.target: tracking.Target | None = None
         self.sweep_dir: Path | None = None

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gansweep import contract as K
 from gansweep import tracking
+from gansweep.runner import processes
 from gansweep.runner.jobs import check_jobs, plan_jobs
 from gansweep.runner.sweep import (
     LAST_SUMMARY,
@@ -212,19 +213,13 @@ class SweepSupervisor(Callback):
         """Without tracking there are no runs to find the workers by: SIGTERM this process's children (the
         workers; each running job checkpoints and writes its result) and wait, up to ``grace`` seconds,
         until every started job has a result or no child is left."""
-        children = _child_pids()
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                pass
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if all(self._result(d) for d in self._job_dirs(sweep_dir)):
-                return
-            if not any(tracking.pid_alive(pid) for pid in children):
-                return
-            time.sleep(0.3)
+        children = processes.child_pids()
+        processes.terminate(
+            lambda: [pid for pid in children if processes.alive(pid)],
+            grace,
+            done=lambda: all(self._result(d) for d in self._job_dirs(sweep_dir)),
+            poll=0.3,
+        )
 
     def _close_if_interrupted(self) -> None:
         """At exit after an interrupted sweep (Ctrl-C, SIGTERM, a launcher error): the parent run is KILLED,
@@ -241,19 +236,6 @@ class SweepSupervisor(Callback):
             tracking.end_run(
                 target.uri, target.parent_run_id, K.KILLED, {K.TAG_ERROR: "the sweep was interrupted"}
             )
-
-
-def _child_pids() -> list[int]:
-    """The processes whose parent is this one (Linux /proc; empty elsewhere)."""
-    me, found = os.getpid(), []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-            if int(text[text.rindex(")") + 2 :].split()[1]) == me:
-                found.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
 
 
 def _job_order(path: Path) -> tuple[int, str]:

@@ -15,8 +15,11 @@ the sweep's summary into the exit status.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -25,7 +28,7 @@ from omegaconf import DictConfig
 from gansweep import paths
 from gansweep.runner.job import run_job
 from gansweep.runner.processes import TIME_LIMIT_SIGNAL
-from gansweep.runner.sweep import LAST_SUMMARY
+from gansweep.runner.sweep import SUMMARY_ENV, read_summary
 
 CONF_DIR = str(paths.project_root() / "conf")
 
@@ -36,8 +39,8 @@ def _hydra_main(cfg: DictConfig) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Console script: run Hydra, then exit 1 when any job of a multirun failed."""
-    LAST_SUMMARY.clear()
+    """Console script: run Hydra, then exit 1 when any job of a multirun failed. The sweep's supervisor says
+    so through a summary file, which this names in ``GANSWEEP_SUMMARY_FILE`` (``gansweep.runner.sweep``)."""
     if TIME_LIMIT_SIGNAL is not None:
         # SLURM's time-limit warning (`--signal=USR2`) reaches every process of the job. It stops the job
         # being trained (see StopFlag); anywhere else, the launcher or a worker between jobs, it must not
@@ -47,18 +50,23 @@ def main() -> None:
         "gansweep: stopped by {}; the stopped runs are KILLED with their last checkpoint: the same command "
         "with resume=auto continues them (without tracking: resume=<job dir>/last.npz)"
     )
-    try:
-        _hydra_main()
-    except KeyboardInterrupt:
-        signum = LAST_SUMMARY.get("signal", signal.SIGINT)
-        print(stopped.format(signal.Signals(signum).name), file=sys.stderr)
-        sys.exit(128 + signum)
-    except SystemExit as exc:  # a job stopped by SIGTERM in this process (single run, basic launcher)
-        if exc.code == 128 + signal.SIGTERM:
-            print(stopped.format("SIGTERM"), file=sys.stderr)
-        raise
-    if LAST_SUMMARY.get("failed"):
-        sys.exit(1)
+    with tempfile.TemporaryDirectory(prefix="gansweep-") as tmp:
+        summary = Path(tmp) / "summary.json"
+        os.environ[SUMMARY_ENV] = str(summary)
+        try:
+            _hydra_main()
+        except KeyboardInterrupt:
+            signum = read_summary(summary).get("signal", signal.SIGINT)
+            print(stopped.format(signal.Signals(signum).name), file=sys.stderr)
+            sys.exit(128 + signum)
+        except SystemExit as exc:  # a job stopped by SIGTERM in this process (single run, basic launcher)
+            if exc.code == 128 + signal.SIGTERM:
+                print(stopped.format("SIGTERM"), file=sys.stderr)
+            raise
+        finally:
+            os.environ.pop(SUMMARY_ENV, None)
+        if read_summary(summary).get("failed"):
+            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ space and its objectives, then its Optuna study is opened or created), create th
 experiment and the sweep's parent run, close runs left RUNNING by dead processes, write the ids to
 ``<sweep dir>/gansweep_sweep.json`` (and an environment variable) for the workers, and split the BLAS threads
 between parallel workers. After the sweep: read this sweep's ``result.json`` files, print a summary, close
-the parent run, and tell ``main`` whether anything failed. When the sweep is interrupted (Ctrl-C, SIGTERM, a
+the parent run, and tell ``main`` whether anything failed (``runner.sweep.write_summary``: a file, whose
+name ``main`` sets in ``GANSWEEP_SUMMARY_FILE``). When the sweep is interrupted (Ctrl-C, SIGTERM, a
 worker that died), the parent run and the children its jobs left RUNNING are marked KILLED at exit.
 """
 
@@ -30,12 +31,12 @@ from gansweep import tracking
 from gansweep.runner import processes
 from gansweep.runner.jobs import check_jobs, plan_jobs
 from gansweep.runner.sweep import (
-    LAST_SUMMARY,
     LAUNCHER_PID_ENV,
     STOP_FILE,
     SWEEP_ENV,
     SWEEP_FILE,
     read_result,
+    write_summary,
 )
 from gansweep.search.space import check_search, is_optuna_sweeper
 from gansweep.search.study import SearchError, check_space, open_study
@@ -149,7 +150,7 @@ class SweepSupervisor(Callback):
             missing = self.n_jobs - len(job_dirs)
             counts["NOT_STARTED"] += missing
             failed.append(f"  {missing} of the {self.n_jobs} jobs never started")
-        LAST_SUMMARY.update(counts=dict(counts), failed=failed, sweep_dir=str(sweep_dir))
+        write_summary(counts=dict(counts), failed=failed, sweep_dir=str(sweep_dir))
         summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
         print(f"[gansweep] sweep done: {summary or 'no jobs'} (outputs in {sweep_dir})", file=sys.stderr)
         for line in failed:
@@ -177,7 +178,7 @@ class SweepSupervisor(Callback):
         ``STOP_GRACE_SECONDS``; then interrupt. A second Ctrl-C interrupts at once."""
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.default_int_handler)
-        LAST_SUMMARY["signal"] = signum
+        write_summary(signal=signum)
         print(
             f"[gansweep] {signal.Signals(signum).name}: the running jobs checkpoint and stop "
             f"(up to {STOP_GRACE_SECONDS:.0f} s; Ctrl-C again to skip)",

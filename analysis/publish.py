@@ -180,7 +180,7 @@ def _search_command(study: str) -> str:
 def _trial_note(attrs: Mapping[str, Any], retried_as: int | None) -> str:
     """Why a trial is not a plain completed one, from what the sweeper recorded on it: interrupted (and the
     trial that asked its params again), failed (the run's reason, shortened), pruned, or a retry."""
-    from gansweep.search import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_PRUNED_AT, ATTR_RETRY_OF
+    from gansweep.search.study import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_PRUNED_AT, ATTR_RETRY_OF
 
     notes = []
     if ATTR_INTERRUPTED in attrs:
@@ -203,7 +203,7 @@ def _trial_tables(
     """(trials, best, states): every trial at full precision with whether it meets the rule; the Pareto
     front (one objective: the best trial) and the rule's pick, rounded as the README shows them; the number of
     trials per state."""
-    from gansweep.search import ATTR_RETRY_OF, ATTR_RUN_ID
+    from gansweep.search.study import ATTR_RETRY_OF, ATTR_RUN_ID
 
     names = found.names
     trials = found.study.get_trials(deepcopy=False)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import signal
 import socket
 import subprocess
 import time
@@ -28,6 +27,7 @@ import numpy as np
 
 from gansweep import contract as K
 from gansweep import paths
+from gansweep.runner import processes  # liveness and SIGTERM: stdlib only, imports nothing of gansweep
 
 MAX_PARAM_LEN = 500  # MLflow rejects longer param values
 _PARAMS_PER_BATCH = 100
@@ -136,33 +136,18 @@ def ensure_experiment(uri: str, name: str, artifact_location: str | None = None)
         return exp.experiment_id
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host still runs (a zombie, dead but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat[stat.rindex(")") + 2] != "Z"
-    except (OSError, ValueError, IndexError):
-        return True
-
-
 def close_stale_runs(uri: str, experiment_id: str) -> list[str]:
     """Mark KILLED every RUNNING run of the experiment whose process, on this host, is gone (a ``kill -9``
     or a crash). Runs of live processes and of other hosts are left alone. Returns the ids closed."""
     c = client(uri)
     closed = []
-    host = socket.gethostname()
     for run in c.search_runs(
         [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=5000
     ):
         tags = run.data.tags
         pid = tags.get(K.TAG_PID)
-        if tags.get(K.TAG_HOST) != host or not pid or not pid.isdigit() or pid_alive(int(pid)):
+        # a run without a pid (or with one that is no number) is left alone, as one of another host is
+        if not pid or not pid.isdigit() or processes.alive(pid, tags.get(K.TAG_HOST)):
             continue
         c.set_tag(run.info.run_id, K.TAG_STALE, "process gone; closed by a later invocation")
         c.set_terminated(run.info.run_id, status=K.KILLED)
@@ -176,34 +161,20 @@ def close_children(target: Target, grace: float = 30.0) -> list[str]:
     process is gone, or still there after the grace, are closed here. Runs on other hosts are left alone.
     Returns the ids closed here."""
     c = client(target.uri)
-    host, me = socket.gethostname(), os.getpid()
+    host, me = socket.gethostname(), str(os.getpid())
     query = f"tags.`{K.TAG_PARENT_RUN}` = '{target.parent_run_id}' and attributes.status = 'RUNNING'"
 
-    def running() -> list[tuple[Any, int | None]]:
-        out = []
-        for run in c.search_runs([target.experiment_id], filter_string=query, max_results=5000):
-            tags = run.data.tags
-            if tags.get(K.TAG_HOST) != host:
-                continue
-            pid = tags.get(K.TAG_PID, "")
-            alive = pid.isdigit() and int(pid) != me and pid_alive(int(pid))
-            out.append((run, int(pid) if alive else None))
-        return out
+    def running() -> list[Any]:
+        found = c.search_runs([target.experiment_id], filter_string=query, max_results=5000)
+        return [run for run in found if run.data.tags.get(K.TAG_HOST) == host]
 
-    deadline, signalled = time.monotonic() + grace, set()
-    runs = running()
-    while any(pid for _, pid in runs) and time.monotonic() < deadline:
-        for _, pid in runs:
-            if pid and pid not in signalled:
-                signalled.add(pid)
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except OSError:
-                    pass
-        time.sleep(0.5)
-        runs = running()
+    def live_workers() -> list[int]:
+        pids = (run.data.tags.get(K.TAG_PID, "") for run in running())
+        return [int(pid) for pid in pids if pid != me and processes.alive(pid)]
+
+    processes.terminate(live_workers, grace)
     closed = []
-    for run, _ in runs:
+    for run in running():
         c.set_tag(run.info.run_id, K.TAG_STALE, "the sweep was interrupted; closed by its launcher")
         c.set_terminated(run.info.run_id, status=K.KILLED)
         closed.append(run.info.run_id)

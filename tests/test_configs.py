@@ -8,7 +8,7 @@ from hydra import compose
 from omegaconf import OmegaConf
 
 from gansweep import config as C
-from gansweep.cli.search_space import is_optuna_sweeper, parse_space
+from gansweep.search.space import is_optuna_sweeper, parse_space
 
 GROUPS = (
     "model",

@@ -33,7 +33,7 @@ from scaleout import (
 from test_integration_server import count_server_store
 from test_sweep import LONG, QUICK, SMOKE_MODELS, _params, check_smoke_store
 
-from gansweep.search import ATTR_RUN_ID
+from gansweep.search.study import ATTR_RUN_ID
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

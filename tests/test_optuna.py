@@ -15,7 +15,7 @@ import pytest
 from conftest import STOPPABLE, TINY_EVAL, TINY_TRAIN, Store, run_train, start_train, sweep_into
 
 from analysis.search import search_report
-from gansweep.search import ATTR_INTERRUPTED, ATTR_RETRY_OF, ATTR_RUN_ID
+from gansweep.search.study import ATTR_INTERRUPTED, ATTR_RETRY_OF, ATTR_RUN_ID
 
 pytestmark = pytest.mark.slow
 S = optuna.trial.TrialState

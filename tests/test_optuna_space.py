@@ -7,8 +7,8 @@ import optuna
 import pytest
 
 from gansweep import contract as K
-from gansweep.cli.search_space import parse_space
-from gansweep.search import SearchError, check_settings, default_storage, outcome, public_storage
+from gansweep.search.space import parse_space
+from gansweep.search.study import SearchError, check_settings, default_storage, outcome, public_storage
 
 D = optuna.distributions
 

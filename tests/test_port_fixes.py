@@ -91,7 +91,7 @@ def test_the_cells_are_the_resolution_v_half_fraction_with_an_even_number_of_fix
 
 
 def test_the_sweep_expands_to_80_jobs_as_the_launching_process_plans_them() -> None:
-    from gansweep.cli.jobs import plan_jobs
+    from gansweep.runner.jobs import plan_jobs
 
     cfg = compose("config", overrides=["experiment=port_fixes"], return_hydra_config=True)
     jobs = plan_jobs(cfg)
@@ -112,8 +112,8 @@ def test_the_sweep_expands_to_80_jobs_as_the_launching_process_plans_them() -> N
 
 def test_each_cell_has_its_own_label_and_ablation_tag_the_same_across_seeds() -> None:
     from analysis.labels import relabel
-    from gansweep.cli import runs
-    from gansweep.cli.jobs import plan_jobs
+    from gansweep.runner import runs
+    from gansweep.runner.jobs import plan_jobs
 
     cfg = compose("config", overrides=["experiment=port_fixes"], return_hydra_config=True)
     jobs = plan_jobs(cfg)
@@ -143,7 +143,7 @@ def test_each_cell_has_its_own_label_and_ablation_tag_the_same_across_seeds() ->
 
 
 def test_a_run_tag_names_the_list_of_ablations() -> None:
-    from gansweep.cli.runs import _choice
+    from gansweep.runner.runs import _choice
 
     assert _choice({"ablation": "init"}, ["ablation=init"], "ablation") == "init"
     assert _choice({}, ["post=failed1", "ablation=[init,scale]"], "ablation") == "[init,scale]"

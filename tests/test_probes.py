@@ -285,7 +285,7 @@ def test_bad_imprint_steps_are_refused_naming_the_key(value: str, key: str) -> N
 
 
 def test_a_search_may_score_the_new_figures() -> None:
-    from gansweep.cli.search_space import final_metric_keys
+    from gansweep.search.space import final_metric_keys
 
     post = final_metric_keys(resolved([*POST, "train.imprint_steps=[1,5]"]))
     assert {*K.D_LOGITS, K.D_REAL_UNIT, "imprint/corr_1", "imprint/corr_5"} <= post

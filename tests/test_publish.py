@@ -281,7 +281,7 @@ def test_wall_time_counts_the_hours_some_run_was_running_and_stale_runs_as_zero(
 
 def test_a_trial_note_tells_what_the_sweeper_recorded() -> None:
     from analysis.publish import _trial_note
-    from gansweep.search import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_PRUNED_AT, ATTR_RETRY_OF
+    from gansweep.search.study import ATTR_FAIL_REASON, ATTR_INTERRUPTED, ATTR_PRUNED_AT, ATTR_RETRY_OF
 
     assert _trial_note({}, None) == ""
     gone = {ATTR_INTERRUPTED: "its launching process was gone"}

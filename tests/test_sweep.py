@@ -20,7 +20,7 @@ import pytest
 from conftest import BIN, ROOT, Store, run_train, start_train, sweep_into
 from PIL import Image
 
-from gansweep.cli.sweep import SWEEP_FILE
+from gansweep.runner.sweep import SWEEP_FILE
 
 SMOKE_MODELS = {
     "arch1",

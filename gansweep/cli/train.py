@@ -8,6 +8,9 @@
 Everything that can be refused (the config, the evaluator, the data, the tracking store) is checked before
 a run is created, so bad input never leaves a run behind. In a multirun a failing job is recorded (FAILED,
 with its error) and the sweep goes on; the command's exit status is 1 when any job failed.
+
+A job itself is :func:`gansweep.runner.job.run_job`; this module parses the command line (Hydra) and turns
+the sweep's summary into the exit status.
 """
 
 from __future__ import annotations
@@ -15,279 +18,19 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
-from dataclasses import dataclass, field
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from gansweep import config as C
-from gansweep import contract as K
-from gansweep import paths, tracking
-from gansweep.cli.decision import JobRefused, decide
-from gansweep.cli.runs import run_tags, store_state, target_of
-from gansweep.cli.stop import TIME_LIMIT_SIGNAL, StopFlag, stopped_by_sigint
-from gansweep.cli.sweep import LAST_SUMMARY, LAUNCHER_PID_ENV, STOP_FILE, write_result
-from gansweep.cli.trial import TrialLogger, trial_link
-from gansweep.search import TrialLink
-from gansweep.train import NullLogger, Result, Setup, build, check_checkpoint, load_checkpoint, train
+from gansweep import paths
+from gansweep.runner.job import run_job
+from gansweep.runner.processes import TIME_LIMIT_SIGNAL
+from gansweep.runner.sweep import SUMMARY_ENV, read_summary
 
 CONF_DIR = str(paths.project_root() / "conf")
-# Bad input, refused before any run exists (exit 2 for a single run), rather than a crash.
-_REFUSALS = (C.ConfigError, JobRefused, tracking.TrackingError, FileNotFoundError, ValueError)
-
-
-def _load_evaluator(cfg: dict[str, Any]) -> Any:
-    if not C.get(cfg, "eval.enabled"):
-        return None
-    from gansweep.metrics import load_evaluator
-
-    try:
-        return load_evaluator(C.get(cfg, "data.cache_dir"))
-    except (FileNotFoundError, ValueError) as exc:
-        raise JobRefused(f"{exc} (or run without metrics: eval=off)") from None
-
-
-@dataclass
-class _Job:
-    """One job as it is set up: filled step by step, so a failure knows whether a run was opened."""
-
-    dir: Path
-    overrides: list[str]
-    cfg: dict[str, Any] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    setup: Setup | None = None
-    evaluator: Any = None
-    logger: Any = field(default_factory=NullLogger)
-    uri: str | None = None
-    run_id: str | None = None
-    resume_state: dict[str, Any] | None = None
-    trial: TrialLink | None = None  # the Optuna trial, when the job is one of a search
-
-    def pruned(self) -> bool:
-        return self.trial is not None and self.trial.pruned_at is not None
-
-    @property
-    def label(self) -> str:
-        return f"{self.tags[K.TAG_LABEL]} seed={self.cfg['seed']}"
-
-
-def _open_run(job: _Job, target: tracking.Target, run_id: str | None) -> None:
-    """Start a fresh run (``run_id`` None), or reopen run ``run_id`` from its checkpoint to resume it."""
-    if run_id is None:
-        job.run_id = tracking.start_child(target, job.tags[K.TAG_LABEL], job.tags, C.run_params(job.cfg))
-        return
-    ckpt = tracking.download_checkpoint(target.uri, run_id, job.dir / "resume")
-    if ckpt is None:
-        raise JobRefused(f"resume={run_id}: the run has no {K.CHECKPOINT_ARTIFACT} to continue from")
-    state = load_checkpoint(ckpt)
-    check_checkpoint(job.setup, state, job.tags[K.TAG_CONFIG_HASH])
-    tracking.reopen(target, run_id)
-    job.run_id, job.resume_state = run_id, state
-
-
-def run_job(cfg_node: DictConfig) -> dict[str, Any]:
-    """Train one config. Returns (and writes to ``result.json``) its status, run id and final metrics."""
-    hc = HydraConfig.get()
-    multirun = hc.mode == RunMode.MULTIRUN
-    with StopFlag() as stop:
-        out = _run_job(cfg_node, hc, multirun, stop)
-    if out["status"] == K.KILLED and stop():
-        if multirun and stop.signum == TIME_LIMIT_SIGNAL:
-            # A job at its time limit: its run is KILLED with a checkpoint, and the sweep's other jobs are
-            # not this signal's business. The summary lists it; `resume=auto` continues it.
-            return out
-        # Ctrl-C or SIGTERM: the user (or the scheduler) asked to stop. A parallel worker returns (raising
-        # would make the launcher tear down the other workers mid-job); the launching process, when told
-        # too, stops the sweep. With the basic launcher the job runs in the launching process itself, so
-        # stop the rest of the sweep here.
-        if multirun and os.environ.get(LAUNCHER_PID_ENV) not in (None, str(os.getpid())):
-            return out
-        if stop.signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit(128 + stop.signum)
-    if out["status"] == K.DIVERGED and not multirun:
-        raise SystemExit(1)
-    return out
-
-
-def _end_run(uri: str | None, run_id: str, status: str, tags: dict[str, str]) -> None:
-    """End the run; when the store cannot be reached (a tracking server that went away) say so instead of
-    raising, so the job still returns its result and the sweep its summary. The run stays RUNNING in the
-    store until the next gansweep command on this host closes it (its process is gone); resume=auto
-    continues it."""
-    try:
-        tracking.end_run(uri, run_id, status, tags)
-    except Exception as exc:
-        print(
-            f"gansweep: could not record run {run_id} as {status} in {uri} ({type(exc).__name__}: {exc}); "
-            "the next gansweep command closes it, and resume=auto continues it",
-            file=sys.stderr,
-        )
-
-
-def _not_started(job_dir: Path, num: Any, why: str, overrides: list[str]) -> dict[str, Any]:
-    detail = f"not started: {why}"
-    print(f"[gansweep] job {num}: {detail}", file=sys.stderr)
-    return write_result(job_dir, status=K.KILLED, run_id=None, detail=detail, overrides=overrides)
-
-
-def _run_job(cfg_node: DictConfig, hc: Any, multirun: bool, stop: StopFlag) -> dict[str, Any]:
-    job = _Job(Path(hc.runtime.output_dir), list(hc.overrides.task))
-    if multirun and stopped_by_sigint():
-        return _not_started(job.dir, hc.job.num, "this worker got Ctrl-C (SIGINT)", job.overrides)
-    if multirun and (Path(str(hc.sweep.dir)) / STOP_FILE).exists():
-        return _not_started(job.dir, hc.job.num, "the sweep is stopping", job.overrides)
-    try:
-        early = _set_up(job, cfg_node, hc, stop)
-    except Exception as exc:
-        refused = isinstance(exc, _REFUSALS)
-        if job.run_id is not None:
-            _end_run(job.uri, job.run_id, K.FAILED, {K.TAG_ERROR: f"{type(exc).__name__}: {exc}"})
-        message = (
-            f"gansweep: refused: {exc}"
-            if refused
-            else f"gansweep: job set-up failed: {type(exc).__name__}: {exc}"
-        )
-        print(message, file=sys.stderr)
-        if not multirun:
-            if refused:
-                raise SystemExit(2) from None
-            raise
-        return write_result(
-            job.dir, status=K.FAILED, run_id=job.run_id, error=message, overrides=job.overrides
-        )
-    if early is not None:
-        return early
-    return _train(job, stop, multirun)
-
-
-def _set_up(job: _Job, cfg_node: DictConfig, hc: Any, stop: StopFlag) -> dict[str, Any] | None:
-    """Validate, build, decide and open the job's run (or resume state); the result of a job that ends here
-    (skipped, or stopped during set-up), else None."""
-    cfg = job.cfg = OmegaConf.to_container(cfg_node, resolve=True)
-    cfg["study"] = str(cfg["study"])  # `study=2024` is a name, not a number
-    C.validate(C.apply_images(cfg))
-    job.evaluator = _load_evaluator(cfg)
-    job.setup = build(cfg)
-    chash = C.config_hash(cfg)
-    job.tags = run_tags(cfg, dict(hc.runtime.choices), job.overrides, chash)
-    if hc.mode == RunMode.MULTIRUN:
-        job.trial = trial_link(Path(str(hc.sweep.dir)))
-    if job.trial is not None:
-        job.tags[K.TAG_TRIAL] = str(job.trial.number)
-    if not C.get(cfg, "tracking.enabled"):
-        if job.trial is not None:
-            job.logger = TrialLogger(job.logger, job.trial)
-        if cfg.get("resume"):
-            job.resume_state = _untracked_resume_state(str(cfg["resume"]), job.setup, chash)
-        return None
-    target = target_of(cfg, job.dir, hc.mode == RunMode.MULTIRUN)
-    job.uri = target.uri
-    decision = decide(store_state(cfg, target, chash))
-    if decision.note:
-        print(f"[gansweep] {decision.note}", file=sys.stderr)
-    if decision.action == "skip":
-        print(
-            f"[gansweep] skip: {job.label} already FINISHED as run {decision.run_id} (force=true re-runs it)",
-            file=sys.stderr,
-        )
-        label = job.tags[K.TAG_LABEL]
-        return write_result(job.dir, status=K.SKIPPED, run_id=decision.run_id, label=label)
-    if stop():
-        return _not_started(job.dir, hc.job.num, f"{stop.name} during set-up", job.overrides)
-    _open_run(job, target, decision.run_id if decision.action == "resume" else None)
-    job.logger = tracking.MlflowRunLogger(job.uri, job.run_id)
-    if job.trial is not None:
-        job.logger.set_tag(K.TAG_TRIAL, str(job.trial.number))  # a resumed run was another trial's
-        job.trial.set_run_id(job.run_id)
-        job.logger = TrialLogger(job.logger, job.trial)
-    resolved = job.dir / "resolved.yaml"
-    OmegaConf.save(cfg_node, resolved, resolve=True)
-    job.logger.log_artifact(resolved, K.CONFIG_DIR)
-    for f in sorted((job.dir / ".hydra").glob("*.yaml")):
-        job.logger.log_artifact(f, K.HYDRA_DIR)
-    return None
-
-
-def _untracked_resume_state(resume: str, setup: Setup, chash: str) -> dict[str, Any]:
-    """With tracking off, ``resume`` is the path of a checkpoint of this config."""
-    if not resume.endswith(".npz"):
-        raise JobRefused(
-            f"resume={resume!r}: with tracking off, give the path of a {K.CHECKPOINT_FILE} checkpoint"
-        )
-    state = load_checkpoint(Path(resume))
-    check_checkpoint(setup, state, chash)
-    return state
-
-
-def _train(job: _Job, stop: StopFlag, multirun: bool) -> dict[str, Any]:
-    """Train the set-up job and record how it ended: in its run (status, end tags) and in result.json."""
-    result: Result | None = None
-    try:
-        result = train(
-            job.cfg,
-            logger=job.logger,
-            workdir=job.dir,
-            setup=job.setup,
-            evaluator=job.evaluator,
-            resume_state=job.resume_state,
-            should_stop=lambda: stop() or job.pruned(),
-            label=job.label,
-        )
-    except BaseException as exc:
-        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        if job.run_id is not None:
-            _safe_flush(job.logger)
-            status = K.KILLED if isinstance(exc, KeyboardInterrupt | SystemExit) else K.FAILED
-            _end_run(job.uri, job.run_id, status, {K.TAG_ERROR: error[-4000:]})
-        write_result(job.dir, status=K.FAILED, run_id=job.run_id, error=error, overrides=job.overrides)
-        if multirun and isinstance(exc, Exception):
-            print(f"gansweep: job {job.label} failed: {error}", file=sys.stderr)
-            return {"status": K.FAILED, "run_id": job.run_id, "error": error}
-        raise
-    _safe_flush(job.logger)
-    end_tags = {K.TAG_ITERATIONS_DONE: str(result.iteration)}
-    if result.status == K.DIVERGED:
-        end_tags.update({K.TAG_DIVERGED: "true", K.TAG_ERROR: result.detail})
-    elif result.status == K.KILLED and job.pruned() and not stop():
-        step = job.trial.pruned_at
-        result.status, result.detail = K.PRUNED, f"pruned at iteration {step}, stopped at {result.iteration}"
-        end_tags.update(
-            {K.TAG_PRUNED: "true", K.TAG_ERROR: f"the search's pruner stopped it: {result.detail}"}
-        )
-    elif result.status == K.KILLED:
-        end_tags[K.TAG_ERROR] = f"{result.detail} ({stop.name})"
-    if job.run_id is not None:
-        _end_run(job.uri, job.run_id, K.recorded_status(result.status), end_tags)
-    out = write_result(
-        job.dir,
-        status=result.status,
-        run_id=job.run_id,
-        iteration=result.iteration,
-        final=result.final,
-        detail=result.detail,
-        label=job.label,
-    )
-    print(
-        f"[gansweep] {job.label}: {result.status} at iteration {result.iteration}"
-        + (f" (run {job.run_id})" if job.run_id else ""),
-        file=sys.stderr,
-    )
-    return out
-
-
-def _safe_flush(logger: Any) -> None:
-    flush = getattr(logger, "flush", None)
-    if flush is not None:
-        try:
-            flush()
-        except Exception as exc:  # the run's status still gets recorded by the caller
-            print(f"gansweep: could not flush metrics: {exc}", file=sys.stderr)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
@@ -296,8 +39,8 @@ def _hydra_main(cfg: DictConfig) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Console script: run Hydra, then exit 1 when any job of a multirun failed."""
-    LAST_SUMMARY.clear()
+    """Console script: run Hydra, then exit 1 when any job of a multirun failed. The sweep's supervisor says
+    so through a summary file, which this names in ``GANSWEEP_SUMMARY_FILE`` (``gansweep.runner.sweep``)."""
     if TIME_LIMIT_SIGNAL is not None:
         # SLURM's time-limit warning (`--signal=USR2`) reaches every process of the job. It stops the job
         # being trained (see StopFlag); anywhere else, the launcher or a worker between jobs, it must not
@@ -307,18 +50,23 @@ def main() -> None:
         "gansweep: stopped by {}; the stopped runs are KILLED with their last checkpoint: the same command "
         "with resume=auto continues them (without tracking: resume=<job dir>/last.npz)"
     )
-    try:
-        _hydra_main()
-    except KeyboardInterrupt:
-        signum = LAST_SUMMARY.get("signal", signal.SIGINT)
-        print(stopped.format(signal.Signals(signum).name), file=sys.stderr)
-        sys.exit(128 + signum)
-    except SystemExit as exc:  # a job stopped by SIGTERM in this process (single run, basic launcher)
-        if exc.code == 128 + signal.SIGTERM:
-            print(stopped.format("SIGTERM"), file=sys.stderr)
-        raise
-    if LAST_SUMMARY.get("failed"):
-        sys.exit(1)
+    with tempfile.TemporaryDirectory(prefix="gansweep-") as tmp:
+        summary = Path(tmp) / "summary.json"
+        os.environ[SUMMARY_ENV] = str(summary)
+        try:
+            _hydra_main()
+        except KeyboardInterrupt:
+            signum = read_summary(summary).get("signal", signal.SIGINT)
+            print(stopped.format(signal.Signals(signum).name), file=sys.stderr)
+            sys.exit(128 + signum)
+        except SystemExit as exc:  # a job stopped by SIGTERM in this process (single run, basic launcher)
+            if exc.code == 128 + signal.SIGTERM:
+                print(stopped.format("SIGTERM"), file=sys.stderr)
+            raise
+        finally:
+            os.environ.pop(SUMMARY_ENV, None)
+        if read_summary(summary).get("failed"):
+            sys.exit(1)
 
 
 if __name__ == "__main__":

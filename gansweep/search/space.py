@@ -1,5 +1,5 @@
 """A search's settings as Hydra gives them, checked and turned into Optuna's terms (used by the sweeper
-plugin, and by the sweep callback to refuse bad input before the MLflow store is touched).
+plugin, and by the sweep's supervisor to refuse bad input before the MLflow store is touched).
 
 Search spaces use Hydra's sweep syntax, in the study file's ``hydra.sweeper.params`` or on the command line:
 
@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gansweep import config as C
 from gansweep import contract as K
-from gansweep.search import SearchError, SearchInfo, check_settings, default_storage
+from gansweep.search.study import SearchError, SearchInfo, check_settings, default_storage
 
 SWEEPER_TARGET_MARK = "gansweep_optuna"  # in hydra.sweeper._target_ of the Optuna sweeper
 
@@ -240,7 +240,7 @@ def read_search(config: DictConfig, arguments: Sequence[str]) -> Search:
 def check_search(config: DictConfig, arguments: Sequence[str]) -> Search:
     """:func:`read_search`, then compose and validate the trials at the corners of the space and check that
     the runs log every objective: bad input is refused (naming the key) before anything starts."""
-    from gansweep.cli.jobs import check_jobs
+    from gansweep.runner.jobs import check_jobs
 
     search = read_search(config, arguments)
     corners = search.space.corners()

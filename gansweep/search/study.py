@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from gansweep import contract as K
 from gansweep import paths
-from gansweep.tracking import pid_alive  # plain os/proc, no mlflow import
+from gansweep.runner import processes  # liveness: stdlib only, imports nothing of gansweep
 
 SAMPLERS = ("tpe", "random", "nsgaii", "cmaes")
 # Samplers that take several objectives (CMA-ES optimises one).
@@ -226,13 +226,6 @@ def check_space(study, distributions: Mapping[str, Any]) -> None:
             ) from None
 
 
-def _alive(host: str | None, pid: Any) -> bool:
-    """Whether the launcher (host, pid) may still run: another host's is assumed alive."""
-    if host != socket.gethostname():
-        return True
-    return str(pid).isdigit() and pid_alive(int(pid))
-
-
 def recover(study) -> tuple[list[Any], list[int]]:
     """At the start of a sweep: fail the RUNNING trials whose launching process on this host is gone
     (``kill -9``, a crash) and queue again the params of every interrupted trial not yet queued, so the
@@ -242,7 +235,7 @@ def recover(study) -> tuple[list[Any], list[int]]:
     me = os.getpid()
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         host, pid = t.user_attrs.get(ATTR_HOST), t.user_attrs.get(ATTR_PID)
-        if pid is None or pid == me or _alive(host, pid):
+        if pid is None or pid == me or processes.alive(pid, host):
             continue
         study._storage.set_trial_user_attr(t._trial_id, ATTR_INTERRUPTED, "its launching process was gone")
         study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)

@@ -1,4 +1,5 @@
-"""Hydra callbacks that run in the launching process of a multirun.
+"""The supervisor of a sweep: the Hydra callback (``hydra.callbacks.mlflow_sweep`` in conf/config.yaml) that
+runs in the launching process of a multirun.
 
 Before any worker starts: compose and validate every job of the sweep (a bad value or an unknown option is
 refused, exit 2, before the store is touched; for a search, its settings, the trials at the corners of its
@@ -6,7 +7,8 @@ space and its objectives, then its Optuna study is opened or created), create th
 experiment and the sweep's parent run, close runs left RUNNING by dead processes, write the ids to
 ``<sweep dir>/gansweep_sweep.json`` (and an environment variable) for the workers, and split the BLAS threads
 between parallel workers. After the sweep: read this sweep's ``result.json`` files, print a summary, close
-the parent run, and tell ``main`` whether anything failed. When the sweep is interrupted (Ctrl-C, SIGTERM, a
+the parent run, and tell ``main`` whether anything failed (``runner.sweep.write_summary``: a file, whose
+name ``main`` sets in ``GANSWEEP_SUMMARY_FILE``). When the sweep is interrupted (Ctrl-C, SIGTERM, a
 worker that died), the parent run and the children its jobs left RUNNING are marked KILLED at exit.
 """
 
@@ -26,10 +28,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from gansweep import contract as K
 from gansweep import tracking
-from gansweep.cli.jobs import check_jobs, plan_jobs
-from gansweep.cli.search_space import check_search, is_optuna_sweeper
-from gansweep.cli.sweep import LAST_SUMMARY, LAUNCHER_PID_ENV, STOP_FILE, SWEEP_ENV, SWEEP_FILE, read_result
-from gansweep.search import SearchError, check_space, open_study
+from gansweep.runner import processes
+from gansweep.runner.jobs import check_jobs, plan_jobs
+from gansweep.runner.sweep import (
+    LAUNCHER_PID_ENV,
+    STOP_FILE,
+    SWEEP_ENV,
+    SWEEP_FILE,
+    read_result,
+    write_summary,
+)
+from gansweep.search.space import check_search, is_optuna_sweeper
+from gansweep.search.study import SearchError, check_space, open_study
 
 STOP_GRACE_SECONDS = 30.0
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -53,7 +63,11 @@ def parallel_workers(config: DictConfig, n_jobs: int | None) -> int:
     return max(1, min(workers, n_jobs)) if n_jobs else max(1, workers)
 
 
-class MlflowSweepCallback(Callback):
+class SweepSupervisor(Callback):
+    """Checks a sweep before any job starts, prepares its tracking store, splits the BLAS threads, stops the
+    workers on a signal and summarises the jobs at the end (the module docstring says how). Named
+    ``MlflowSweepCallback`` before it moved from ``gansweep.cli.callbacks``."""
+
     def __init__(self) -> None:
         self.target: tracking.Target | None = None
         self.sweep_dir: Path | None = None
@@ -136,7 +150,7 @@ class MlflowSweepCallback(Callback):
             missing = self.n_jobs - len(job_dirs)
             counts["NOT_STARTED"] += missing
             failed.append(f"  {missing} of the {self.n_jobs} jobs never started")
-        LAST_SUMMARY.update(counts=dict(counts), failed=failed, sweep_dir=str(sweep_dir))
+        write_summary(counts=dict(counts), failed=failed, sweep_dir=str(sweep_dir))
         summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
         print(f"[gansweep] sweep done: {summary or 'no jobs'} (outputs in {sweep_dir})", file=sys.stderr)
         for line in failed:
@@ -164,7 +178,7 @@ class MlflowSweepCallback(Callback):
         ``STOP_GRACE_SECONDS``; then interrupt. A second Ctrl-C interrupts at once."""
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.default_int_handler)
-        LAST_SUMMARY["signal"] = signum
+        write_summary(signal=signum)
         print(
             f"[gansweep] {signal.Signals(signum).name}: the running jobs checkpoint and stop "
             f"(up to {STOP_GRACE_SECONDS:.0f} s; Ctrl-C again to skip)",
@@ -200,19 +214,13 @@ class MlflowSweepCallback(Callback):
         """Without tracking there are no runs to find the workers by: SIGTERM this process's children (the
         workers; each running job checkpoints and writes its result) and wait, up to ``grace`` seconds,
         until every started job has a result or no child is left."""
-        children = _child_pids()
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                pass
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if all(self._result(d) for d in self._job_dirs(sweep_dir)):
-                return
-            if not any(tracking.pid_alive(pid) for pid in children):
-                return
-            time.sleep(0.3)
+        children = processes.child_pids()
+        processes.terminate(
+            lambda: [pid for pid in children if processes.alive(pid)],
+            grace,
+            done=lambda: all(self._result(d) for d in self._job_dirs(sweep_dir)),
+            poll=0.3,
+        )
 
     def _close_if_interrupted(self) -> None:
         """At exit after an interrupted sweep (Ctrl-C, SIGTERM, a launcher error): the parent run is KILLED,
@@ -229,19 +237,6 @@ class MlflowSweepCallback(Callback):
             tracking.end_run(
                 target.uri, target.parent_run_id, K.KILLED, {K.TAG_ERROR: "the sweep was interrupted"}
             )
-
-
-def _child_pids() -> list[int]:
-    """The processes whose parent is this one (Linux /proc; empty elsewhere)."""
-    me, found = os.getpid(), []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-            if int(text[text.rindex(")") + 2 :].split()[1]) == me:
-                found.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
 
 
 def _job_order(path: Path) -> tuple[int, str]:

@@ -1,5 +1,5 @@
 """A job's side of the tracking store: the tags of its run, where its run goes, and what the store already
-holds for its config (the state :func:`gansweep.cli.decision.decide` decides from)."""
+holds for its config (the state :func:`gansweep.runner.decision.decide` decides from)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 from gansweep import config as C
 from gansweep import contract as K
 from gansweep import tracking
-from gansweep.cli.decision import StoredRun, StoreState
-from gansweep.cli.sweep import SWEEP_ENV, SWEEP_FILE
+from gansweep.runner.decision import StoredRun, StoreState
+from gansweep.runner.sweep import SWEEP_ENV, SWEEP_FILE
 
 _IGNORED_IN_LABEL = ("seed", "experiment", "force", "resume", "tracking")
 
@@ -117,7 +117,7 @@ def store_state(cfg: dict[str, Any], target: tracking.Target, chash: str) -> Sto
 
 
 def _blas_threads() -> str:
-    """The BLAS thread count(s) this worker computes with (set per worker by the sweep callback)."""
+    """The BLAS thread count(s) this worker computes with (set per worker by the sweep's supervisor)."""
     from threadpoolctl import threadpool_info
 
     counts = sorted({str(i["num_threads"]) for i in threadpool_info() if i.get("user_api") == "blas"})

@@ -9,7 +9,8 @@ import pytest
 from hydra import compose
 from omegaconf import OmegaConf, open_dict
 
-from gansweep.cli import callbacks
+from gansweep.runner.jobs import check_jobs, plan_jobs
+from gansweep.runner.supervisor import parallel_workers
 
 pytestmark = pytest.mark.usefixtures("hydra_conf")
 
@@ -24,18 +25,18 @@ def multirun_config(task: list[str]):
 
 def test_plan_jobs_expands_the_study_and_the_command_line_like_the_basic_sweeper() -> None:
     cfg = multirun_config(["experiment=failed_architectures", "seed=0,1"])
-    jobs = callbacks.plan_jobs(cfg)
+    jobs = plan_jobs(cfg)
     assert len(jobs) == 6 * 2 * 2  # six archs x two recipes x the command line's two seeds
     assert len({" ".join(sorted(j)) for j in jobs}) == len(jobs)
     assert all("experiment=failed_architectures" in j for j in jobs)
-    callbacks.check_jobs(cfg, jobs)  # every job of the study validates
+    check_jobs(cfg, jobs)  # every job of the study validates
 
 
 def test_check_jobs_names_the_first_bad_job_by_what_sets_it_apart() -> None:
     cfg = multirun_config(["model=arch1,arch2", "optimizer.lr=1e-3,-1"])
-    jobs = callbacks.plan_jobs(cfg)
+    jobs = plan_jobs(cfg)
     with pytest.raises(ValueError, match=r"job 1 \(model=arch1 optimizer.lr=-1\): optimizer.lr=-1"):
-        callbacks.check_jobs(cfg, jobs)
+        check_jobs(cfg, jobs)
 
 
 @pytest.mark.parametrize(
@@ -72,4 +73,4 @@ def test_check_jobs_names_the_first_bad_job_by_what_sets_it_apart() -> None:
 )
 def test_parallel_workers_per_launcher(launcher: dict | None, jobs: int, expected: int) -> None:
     cfg = OmegaConf.create({"hydra": {"launcher": launcher}})
-    assert callbacks.parallel_workers(cfg, jobs) == expected
+    assert parallel_workers(cfg, jobs) == expected

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gansweep.cli.sweep import SEARCH_FILE, TRIAL_ENV
-from gansweep.search import SearchInfo, TrialLink
+from gansweep.runner.sweep import SEARCH_FILE, TRIAL_ENV
+from gansweep.search.study import SearchInfo, TrialLink
 
 
 def trial_link(sweep_dir: Path) -> TrialLink | None:

@@ -1,4 +1,4 @@
-"""What the launching process of a sweep (``callbacks``) and its jobs (``train``) share: the files and
+"""What the launching process of a sweep (``supervisor``) and its jobs (``job``) share: the files and
 environment variables through which they talk, and the summary ``main`` reads for the exit status.
 
 The launching process writes the sweep's tracking target to ``<sweep dir>/gansweep_sweep.json`` (and
@@ -7,11 +7,18 @@ stop (Ctrl-C, SIGTERM): a worker handed another job after that records it as KIL
 A search's launcher also writes :data:`SEARCH_FILE` (where the Optuna study is, what it optimises, how it
 prunes) and hands each job its trial number in :data:`TRIAL_ENV`. Each job writes its outcome to
 ``<job dir>/result.json``, which the launching process reads for the summary.
+
+The summary travels through a file, not a module global: ``gansweep.cli.train.main`` names a fresh temporary
+file in :data:`SUMMARY_ENV` before Hydra runs; the supervisor (in that same process) adds to it
+(:func:`write_summary`) at the end of a multirun (counts per status, the lines of the jobs that failed, the
+sweep dir) and when a stop signal comes (the signal); ``main`` reads it (:func:`read_summary`) for the exit
+status and the message of a stopped sweep. A single run writes none.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +31,7 @@ STOP_FILE = "gansweep_stopping"
 # trial's job its trial number in TRIAL_ENV (through the job's hydra.job.env_set).
 SEARCH_FILE = "gansweep_search.json"
 TRIAL_ENV = "GANSWEEP_TRIAL"
-
-# Filled by the sweep callback at the end of a multirun (and by a stop signal): counts per status, the lines
-# of the jobs that failed, the signal that stopped the sweep. ``gansweep.cli.train.main`` reads it.
-LAST_SUMMARY: dict[str, Any] = {}
+SUMMARY_ENV = "GANSWEEP_SUMMARY_FILE"  # the sweep's summary (JSON), named by main for its own process
 
 
 def write_result(job_dir: Path, **fields: Any) -> dict[str, Any]:
@@ -44,3 +48,19 @@ def read_result(job_dir: Path, since: float) -> dict[str, Any] | None:
     if f.is_file() and f.stat().st_mtime >= since:
         return json.loads(f.read_text())
     return None
+
+
+def write_summary(**fields: Any) -> None:
+    """Add ``fields`` to the summary file :data:`SUMMARY_ENV` names (nothing when it names none: the
+    supervisor run without ``main``, as in a test)."""
+    path = os.environ.get(SUMMARY_ENV)
+    if not path:
+        return
+    summary = {**read_summary(Path(path)), **fields}
+    Path(path).write_text(json.dumps(summary, default=str))
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """The summary in ``path``: empty when nothing wrote one (a single run, ``--cfg``, a refused sweep)."""
+    text = path.read_text() if path.is_file() else ""
+    return json.loads(text) if text.strip() else {}

@@ -1,6 +1,6 @@
 """Whether a job trains afresh, resumes a stopped run, or is skipped: one pure function of the tracking
 store's state for the job's config (:func:`decide`), so the rule can be read and tested in one place. The
-runner (``gansweep.cli.train``) reads that state from the store and acts on the decision.
+runner (``gansweep.runner.job``) reads that state from the store and acts on the decision.
 
 The rule: ``resume=<run id>`` continues that run (it must be KILLED or FAILED, of this experiment and this
 config). ``resume=auto`` continues the newest killed or failed run of this config that has a checkpoint;

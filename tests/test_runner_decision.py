@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 from gansweep import contract as K
-from gansweep.cli.decision import Decision, JobRefused, StoredRun, StoreState, decide
+from gansweep.runner.decision import Decision, JobRefused, StoredRun, StoreState, decide
 
 HASH = "abc123"
 KILLED = StoredRun("r-killed", K.KILLED, HASH, has_checkpoint=True)

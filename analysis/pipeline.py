@@ -199,8 +199,11 @@ def quality_only(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _factorial(runs: pd.DataFrame, spec: factorial.Target, out_dir: Path, out: Derived) -> None:
-    """The cell table of a target study, and for a factorial the effect table and plot."""
+def _factorial(
+    runs: pd.DataFrame, spec: factorial.Target, out_dir: Path, out: Derived, *, contrasts: bool = False
+) -> None:
+    """The cell table of a target study, and for a factorial the effect table and plot; ``contrasts``:
+    whether the study also compares its cells in contrasts (said where no effects are estimated)."""
     cells = factorial.cell_table(runs, spec)
     effects = factorial.effect_table(runs, spec)
     out.files += write_table(cells, out_dir / "tables", "cells")
@@ -217,7 +220,7 @@ def _factorial(runs: pd.DataFrame, spec: factorial.Target, out_dir: Path, out: D
     if effects.empty:
         if spec.fixes and not cells.empty:
             out.messages.append(
-                factorial.NOT_FACTORIAL + (", the contrasts compare them" if spec.contrasts else "")
+                factorial.NOT_FACTORIAL + ("; the contrasts compare them" if contrasts else "")
             )
         elif spec.fixes:
             out.messages.append("the factorial has no completed run to estimate effects from")
@@ -260,7 +263,7 @@ def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec
             except plots.NoDataError as err:
                 messages.append(f"plot {name}.png skipped: {err}")
     if spec.target is not None:
-        _factorial(runs, spec.target, out_dir, out)
+        _factorial(runs, spec.target, out_dir, out, contrasts=bool(spec.contrasts))
     reals = probes.reals_table(runs)
     if not reals.empty:
         files += write_table(reals, out_dir / "tables", "reals")

@@ -281,3 +281,16 @@ def test_effects_use_each_cells_own_variance() -> None:
     flat = effect_table(planted(lambda cell, seed: 5 if "init" in cell else 1), SPEC).set_index("effect")
     assert flat.loc["init", "mean_diff"] == pytest.approx(4.0) and math.isnan(flat.loc["init", "p_value"])
     assert flat.loc["init", "verdict"] == inference.NOT_DECIDED
+
+
+def test_a_fraction_missing_a_cell_says_why_it_has_no_effects(tmp_path) -> None:
+    from analysis.contrasts import Contrast, ReportSpec
+    from analysis.pipeline import derive_tables
+
+    runs = planted(synergy)
+    runs = runs[runs["config_label"] != "[adam_hparams,batch,bias_correction,init]"].assign(diverged=False)
+    contrast = Contrast("drop", "ablation", "[adam_hparams,batch,init,scale]", levels=("[init,scale]",))
+    for contrasts, tail in (((), "no effects are estimated"), ((contrast,), "; the contrasts compare them")):
+        out = derive_tables(runs, ("ablation",), ReportSpec(target=SPEC, contrasts=contrasts), tmp_path)
+        said = [m for m in out.messages if "not a two-level factorial" in m]
+        assert len(said) == 1 and said[0].endswith(tail), out.messages

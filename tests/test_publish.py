@@ -329,6 +329,38 @@ def test_a_target_study_publishes_its_cells_and_verdict(store: str, tmp_path: Pa
     assert "![cells](figures/cells.png)" in cells_section
 
 
+def test_a_target_study_with_contrasts_keeps_the_targets_verdict(store: str, tmp_path: Path) -> None:
+    """port_rescue's case: a target answers, a contrast (listed levels, unpaired) stands beside it in the
+    verdict sentence and the rule; a target of configs (no fixes) estimates no effects."""
+    spec = parse_spec(
+        {
+            "question": "Does it cover 11 digits?",
+            "target": {"metric": "modes_covered", "at_least": 11},
+            "contrasts": [
+                {
+                    "factor": "recipe",
+                    "baseline": "modern",
+                    "levels": ["post"],
+                    "expect": "lower",
+                    "paired": False,
+                }
+            ],
+        }
+    )
+    publish(store, "planted", tmp_path / "t", spec=spec)
+    readme = (tmp_path / "t" / README).read_text()
+    assert readme == render_readme(tmp_path / "t")
+    opening = readme.split("\n\n")[1]
+    assert (
+        opening.startswith("**No.** no cell reaches 11 or more digits on any seed")
+        and " Beside it: " in opening
+    )
+    assert "Decision rule: the target (the [cells](#cells)), as **Yes.** when some cell reaches" in readme
+    assert "## Contrast: recipe vs modern" in readme and "## Effects" not in readme
+    meta = json.loads((tmp_path / "t" / META).read_text())
+    assert meta["contrasts"][0]["levels"] == ["post"]
+
+
 def test_rederiving_a_freshly_published_study_changes_nothing(store: str, tmp_path: Path) -> None:
     """--rederive works from tables/runs.csv alone: everything the answer rests on must be in it (the outcome
     and probe columns included), so re-deriving what publish just wrote is a fixed point."""

@@ -206,13 +206,18 @@ def study_file(study: str, root: Path) -> Path:
     return root / "experiments" / f"{study}.yaml"
 
 
-def load_spec(study: str, root: Path) -> ReportSpec:
-    """The ``report:`` block of the study file, or an empty spec when the study has no file or no block."""
+def report_block(study: str, root: Path) -> Mapping[str, Any]:
+    """The study file's ``report:`` block as written (the one reader of it; empty without file or block)."""
     path = study_file(study, root)
     if not path.is_file():
-        return ReportSpec()
+        return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return parse_spec(data.get("report"))
+    return data.get("report") or {}
+
+
+def load_spec(study: str, root: Path) -> ReportSpec:
+    """The ``report:`` block of the study file, or an empty spec when the study has no file or no block."""
+    return parse_spec(report_block(study, root))
 
 
 def _per_seed(group: pd.DataFrame, column: str) -> pd.Series:

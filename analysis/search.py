@@ -17,7 +17,7 @@ import yaml
 from mlflow import MlflowClient
 
 from analysis import contract
-from analysis.contrasts import ReportSpecError, study_file
+from analysis.contrasts import ReportSpecError, report_block, study_file
 from analysis.plots import save
 from analysis.report import Block, write_report
 
@@ -208,11 +208,7 @@ def parse_rule(block: Any) -> AnswerRule:
 
 def load_rule(study: str, root: Path) -> AnswerRule:
     """The ``report.answer`` of the study file (an empty rule when it has none)."""
-    path = study_file(study, root)
-    if not path.is_file():
-        return AnswerRule()
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return parse_rule((data.get("report") or {}).get("answer"))
+    return parse_rule(report_block(study, root).get("answer"))
 
 
 def trials_frame(study: Any) -> pd.DataFrame:

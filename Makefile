@@ -80,10 +80,10 @@ ui: $(STAMP)
 
 bench: evaluator
 	$(BIN)/gansweep-bench
-	$(BIN)/python -m gansweep.cli.bench_adam
+	$(BIN)/python -m benchmarks.adam
 	$(BIN)/gansweep-data info
 	$(BIN)/gansweep-evaluator bench
-	$(BIN)/python -m gansweep.cli.bench_tracking
+	$(BIN)/python -m benchmarks.runner
 	$(BIN)/gansweep-analyze --bench
 
 # Re-pin requirements.lock from a fresh resolve of pyproject's dependencies (+ dev extras).

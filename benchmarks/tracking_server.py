@@ -1,8 +1,8 @@
 """The runner benchmark's tracking overhead, through a tracking server next to its sqlite store.
 
-    .venv/bin/python scripts/bench_tracking_server.py --tracking-uri http://127.0.0.1:PORT [--repeats 3]
+    .venv/bin/python -m benchmarks.tracking_server --tracking-uri http://127.0.0.1:PORT [--repeats 3]
 
-Part 1 of ``python -m gansweep.cli.bench_tracking`` (one job of the failed_architectures study, arch1, at the
+Part 1 of ``python -m benchmarks.runner`` (one job of the failed_architectures study, arch1, at the
 study's iterations and logging cadence, tracking off and on in interleaved pairs; recipe post at B = 1 and
 modern at B = 64), run twice by the very same function: once as it is, into its temporary sqlite store, and
 once with every tracking call it makes sent to ``--tracking-uri`` instead (experiment ``bench``). The two rows
@@ -19,8 +19,8 @@ import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from benchmarks import runner as bench_tracking
 from gansweep import tracking
-from gansweep.cli import bench_tracking
 
 _REDIRECTED = ("ensure_experiment", "start_child", "end_run", "MlflowRunLogger")
 # MLflow prints "View run ... at http://..." on stdout when an HTTP store's run ends: it would break --json.

@@ -19,7 +19,7 @@ Each run and dtype is timed in ``instances`` fresh processes, as a sweep job run
 arrays landed in memory), and cells timed one after another in one process drifted slower. A cell reports its
 fastest round over all instances, with the median round and the slowest instance's fastest round beside it.
 
-    python -m gansweep.cli.bench_post [--instances 2] [--rounds 5] [--seconds 1.0] [--runs failed2,...]
+    python -m benchmarks.post_runs [--instances 2] [--rounds 5] [--seconds 1.0] [--runs failed2,...]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ POST_RUNS = (
     "extreme_decay_3layer",
 )
 DTYPES = ("float64", "float32")
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: where ``-m benchmarks.post_runs`` is found
 COPY_MIB = 512  # per array of the bandwidth copy: far beyond any last-level cache
 
 
@@ -167,9 +169,9 @@ def time_cell(run: str, dtype: str, *, instances: int, rounds: int, seconds: flo
     round, and the share of the fastest instance."""
     rows = []
     for _ in range(instances):
-        cmd = [sys.executable, "-m", "gansweep.cli.bench_post", "--cell", run, dtype]
+        cmd = [sys.executable, "-m", "benchmarks.post_runs", "--cell", run, dtype]
         cmd += ["--rounds", str(rounds), "--seconds", str(seconds)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
         rows.append(json.loads(out.splitlines()[-1]))
     best = min(rows, key=lambda r: r["ms_per_iteration"])
     cell = {k: v for k, v in best.items() if k != "round_ms"}

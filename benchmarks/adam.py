@@ -1,7 +1,7 @@
 """Where the optimizer's time goes: Adam's ten elementwise passes timed one by one on a cache-resident chunk,
 and whole steps over a network-sized parameter vector, against a one-thread array copy.
 
-At batch 1 Adam is most of an iteration (the post runs' ``bandwidth_share`` in :mod:`gansweep.cli.bench_post`
+At batch 1 Adam is most of an iteration (the post runs' ``bandwidth_share`` in :mod:`benchmarks.post_runs`
 counts 7 of G's 12 passes over its parameters in Adam). Its kernel (:meth:`gansweep.optim.Adam._kernel`) walks
 the parameters in chunks of :data:`gansweep.optim.CHUNK_BYTES` per array and runs ten NumPy ufunc passes per
 chunk. This command shows whether those passes are bound by memory or by arithmetic: ``compute`` is the sum
@@ -9,7 +9,7 @@ of the ten passes on one chunk already in cache, per element; ``memory`` is the 
 must make (read p, g, m, v; write p, m, v) take at the copy bandwidth, per element. A step cannot beat the
 larger of the two, and, one ufunc after another on one thread, takes about their sum.
 
-    python -m gansweep.cli.bench_adam [--dtypes float32,float64] [--params 1494248] [--repeats 200]
+    python -m benchmarks.adam [--dtypes float32,float64] [--params 1494248] [--repeats 200]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from gansweep.cli.bench_post import ADAM_PASSES, DTYPES, Bandwidth
+from benchmarks.post_runs import ADAM_PASSES, DTYPES, Bandwidth
 from gansweep.optim import CHUNK_BYTES, Adam
 
 # G's parameters in extreme_decay (100-128-256-346-480-560-686-784), the post run with the most after failed5
@@ -34,7 +34,7 @@ B1, B2, STEP, EPS = 0.9, 0.999, 3e-5, 1e-8
 
 def kernel_passes(p, g, m, v, t) -> list[tuple[str, Callable[[], object]]]:
     """The ten passes of :meth:`gansweep.optim.Adam._kernel` on one chunk, in its order, as named calls
-    (tests/test_optim.py checks that running them in order gives the kernel's bits)."""
+    (tests/test_benchmarks_adam.py checks that running them in order gives the kernel's bits)."""
     return [
         ("m *= b1", lambda: np.multiply(m, B1, out=m)),
         ("m += g", lambda: np.add(m, g, out=m)),

@@ -27,10 +27,13 @@ target verdicts leave contended workers out instead of passing or failing on the
 
 Then, in the launching process, the post's runs (``post=<run>``, batch 1) in float64 and float32: ms per
 iteration, the bytes an iteration must move and their share of the memory bandwidth measured in the same run
-(:mod:`gansweep.cli.bench_post`), each timed in ``--post-instances`` fresh processes.
+(:mod:`benchmarks.post_runs`), each timed in ``--post-instances`` fresh processes.
 
     gansweep-bench [--quick] [--json] [--batches 1,64,256] [--threads 1,2] [--no-torch] [--no-post]
                    [--post-instances 2] [--remedy-batch 64] [--no-remedies] [--no-stabilizers]
+
+(``gansweep-bench`` runs this module's :func:`main`; from a checkout's root, ``python -m benchmarks.engine``
+does the same.)
 """
 
 from __future__ import annotations
@@ -45,7 +48,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
 
 G_SIZES = (100, 200, 560, 784)
 D_SIZES = (784, 200, 1)
@@ -398,8 +404,9 @@ def _spawn(threads: int, args: argparse.Namespace) -> dict[str, Any]:
         "stabilizers": not args.no_stabilizers,
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "gansweep.bench", "--worker", json.dumps(spec)],
+        [sys.executable, "-m", "benchmarks.engine", "--worker", json.dumps(spec)],
         env=env,
+        cwd=ROOT,  # the checkout's root: where ``python -m benchmarks.engine`` finds the package
         capture_output=True,
         text=True,
         check=False,
@@ -598,7 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     text = None if args.json else render(report)
     if not args.no_post:  # in this process, after the workers: the post's configs at batch 1
-        from gansweep.cli import bench_post
+        from benchmarks import post_runs as bench_post
 
         report["post_runs"] = bench_post.measure(
             rounds=args.rounds, seconds=args.seconds, instances=args.post_instances

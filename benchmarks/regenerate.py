@@ -1,5 +1,6 @@
-"""``python -m analysis.bench`` (or ``gansweep-analyze --bench``): write a synthetic 50-run study with metric
-histories into a temporary sqlite store, then time regenerating its tables, plots and report (target <= 30 s).
+"""``python -m benchmarks.regenerate`` (or ``gansweep-analyze --bench``): write a synthetic 50-run study with
+metric histories into a temporary sqlite store, then time regenerating its tables, plots and report (target
+<= 30 s).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def run_bench(spec: SyntheticSpec = BENCH_SPEC) -> float:
 
 
 def main() -> int:
-    """Entry point of ``python -m analysis.bench``: 0 within the target, 1 over it."""
+    """Entry point of ``python -m benchmarks.regenerate``: 0 within the target, 1 over it."""
     return 0 if run_bench() <= TARGET_SECONDS else 1
 
 

@@ -1,6 +1,6 @@
 """Benchmark of the runner: what MLflow tracking costs, and what parallel sweep workers buy.
 
-    python -m gansweep.cli.bench_tracking [--iterations N] [--repeats 5] [--jobs 4] [--json]
+    python -m benchmarks.runner [--iterations N] [--repeats 5] [--jobs 4] [--json]
 
 1. Tracking overhead: one job of the failed_architectures study (arch1; post recipe, batch 1, the worst case
    for per-step costs, and modern recipe, batch 64), at the study's own iterations and logging cadence, with

@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from benchmarks.post_runs import ADAM_PASSES, DTYPES, Bandwidth
+from benchmarks.measure import Bandwidth, fastest
+from benchmarks.post_runs import ADAM_PASSES, DTYPES
 from gansweep.optim import CHUNK_BYTES, Adam
 
 # G's parameters in extreme_decay (100-128-256-346-480-560-686-784), the post run with the most after failed5
@@ -58,15 +58,6 @@ def _arrays(n: int, dtype: np.dtype, seed: int = 0) -> tuple[np.ndarray, ...]:
     return p, g, m, v, np.empty(n, dtype)
 
 
-def _best(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def measure_dtype(dtype: str, *, params: int, repeats: int, copy: Bandwidth) -> dict[str, Any]:
     """Per-pass times on one chunk, whole Adam steps over ``params`` elements, and the copy bandwidth."""
     dt = np.dtype(dtype)
@@ -75,13 +66,13 @@ def measure_dtype(dtype: str, *, params: int, repeats: int, copy: Bandwidth) -> 
     passes = {}
     for name, fn in kernel_passes(*arrays):
         fn()  # warm: the chunk in cache
-        passes[name] = _best(fn, repeats)
+        passes[name] = fastest(fn, repeats)
     bandwidth = copy.measure()
     p, g = _arrays(params, dt)[:2]
     opt = Adam({"w": p}, lr=3e-5, bias_correction="post_constant")
     grads = {"w": g}
     opt.step(grads)
-    step_s = _best(lambda: opt.step(grads), max(3, repeats // 20))
+    step_s = fastest(lambda: opt.step(grads), max(3, repeats // 20))
     compute_ns = 1e9 * sum(passes.values()) / chunk
     memory_ns = 1e9 * ADAM_PASSES * dt.itemsize / bandwidth
     step_ns = 1e9 * step_s / params

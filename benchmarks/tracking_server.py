@@ -15,10 +15,10 @@ import argparse
 import dataclasses
 import json
 import os
-import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from benchmarks import measure
 from benchmarks import runner as bench_tracking
 from gansweep import tracking
 
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         lo, hi = row["overhead_pct_range"]
         print(
             f"  recipe={row['recipe']:6s} B={row['batch']:<3d} store={row['store']}:"
-            f" off {statistics.median(row['seconds_off']):.2f} s"
-            f"  on {statistics.median(row['seconds_on']):.2f} s"
+            f" off {measure.median(row['seconds_off']):.2f} s"
+            f"  on {measure.median(row['seconds_on']):.2f} s"
             f"  direct {row['direct_seconds']:.2f} s = {row['direct_pct']:.1f} %"
             f"  wall {row['overhead_pct']:+.1f} % ({len(row['seconds_off'])} pairs {lo:+.1f} to {hi:+.1f} %)"
         )

@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.bench:
         from gansweep.cli.bench import load
 
-        return load("regenerate").main()
+        return load("regenerate").main([])
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = args.tracking_uri or paths.default_tracking_uri()

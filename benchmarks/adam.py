@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import results
 from benchmarks.measure import Bandwidth, fastest
 from benchmarks.post_runs import ADAM_PASSES, DTYPES
 from gansweep.optim import CHUNK_BYTES, Adam
@@ -140,12 +141,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--repeats", type=int, default=200, help="timings per pass, best kept (200)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--write-results", action="store_true", help="also write the printed figures to benchmarks/RESULTS.md"
+    )
     args = p.parse_args(argv)
-    try:
-        rows = measure(args.dtypes, params=args.params, repeats=args.repeats)
-    except ValueError as e:
-        p.error(str(e))
-    print(json.dumps(rows, indent=2) if args.json else render(rows))
+    with results.recording("adam", args.write_results, argv):
+        try:
+            rows = measure(args.dtypes, params=args.params, repeats=args.repeats)
+        except ValueError as e:
+            p.error(str(e))
+        print(json.dumps(rows, indent=2) if args.json else render(rows))
     return 0
 
 

@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import measure
+from benchmarks import measure, results
 from benchmarks.engine_nets import iteration_flops, numpy_runner, torch_runner
 from benchmarks.engine_report import TARGETS, contended, render, summarise
 
@@ -293,6 +293,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-stabilizers", action="store_true", help="skip timing the stabilisers (G EMA, SN, BatchNorm)"
     )
+    p.add_argument(
+        "--write-results", action="store_true", help="also write the printed figures to benchmarks/RESULTS.md"
+    )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     return p
 
@@ -328,6 +331,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(worker(**json.loads(args.worker))))
         return 0
     _settle(p, args)
+    with results.recording("engine", args.write_results, argv, own=max(args.threads)):
+        _run(args)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    """The workers, then the post's runs; prints the figures."""
     workers = [_spawn(t, args) for t in args.threads]
     report = {
         "machine": measure.machine(),
@@ -346,7 +356,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         text = None if args.json else f"{text}\n\n{bench_post.render(report['post_runs'])}"
     print(json.dumps(report, indent=2) if args.json else text)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,14 +1,20 @@
 """Evaluator benchmark: wall time of ``evaluate`` (cold and warm) and the process's peak memory.
 
 MNIST test images stand in for generated samples (the cost does not depend on what the pixels are).
+
+    gansweep-evaluator bench [--sizes 1000 10000] [--repeats 2] [--no-groups]
+    python -m benchmarks.evaluator [the same] [--write-results]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from collections.abc import Callable, Sequence
 
 from benchmarks import measure
+from benchmarks.results import recording
 from gansweep.metrics.evaluator import METRIC_GROUPS, Evaluator, load_evaluator
 
 
@@ -63,3 +69,30 @@ def run_bench(
     results["peak_rss_mb"] = measure.peak_rss_mib()
     out(f"peak memory (RSS) of this process: {results['peak_rss_mb']:.0f} MiB")
     return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmarks.evaluator``: :func:`run_bench` (``gansweep-evaluator bench``'s), which can also
+    write its figures to RESULTS.md."""
+    from gansweep.metrics import EvaluatorUnavailable
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cache-dir", default=None, help="cache root (default: gansweep.paths.cache_dir())")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="sample counts (1000 10000)")
+    p.add_argument("--repeats", type=int, default=2, help="warm repeats per size (best is reported)")
+    p.add_argument("--no-groups", action="store_true", help="skip the per-metric-group timings")
+    p.add_argument("--write-results", action="store_true", help="also write the figures to RESULTS.md")
+    args = p.parse_args(argv)
+    try:
+        with recording("evaluator", args.write_results, argv):
+            run_bench(
+                args.sizes, cache_dir=args.cache_dir, repeats=args.repeats, per_group=not args.no_groups
+            )
+    except EvaluatorUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,7 +28,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from benchmarks import measure
+from benchmarks import measure, results
 from gansweep import tracking
 from gansweep.cli.train import CONF_DIR
 from gansweep.train import NullLogger, build, train
@@ -186,7 +186,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=5, help="interleaved off/on pairs per recipe")
     ap.add_argument("--jobs", type=int, default=4, help="jobs in each sweep of the throughput comparison")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument(
+        "--write-results", action="store_true", help="also write the printed figures to benchmarks/RESULTS.md"
+    )
     args = ap.parse_args(argv)
+    with results.recording("runner", args.write_results, argv):
+        _run(args)
+
+
+def _run(args: argparse.Namespace) -> None:
+    """Both parts; prints the figures."""
     overhead = [
         tracking_overhead("post", "study", args.repeats, args.iterations),
         tracking_overhead("modern", "study", args.repeats, args.iterations),

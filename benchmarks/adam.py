@@ -141,9 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--repeats", type=int, default=200, help="timings per pass, best kept (200)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument(
-        "--write-results", action="store_true", help="also write the printed figures to benchmarks/RESULTS.md"
-    )
+    results.add_flag(p)
     args = p.parse_args(argv)
     with results.recording("adam", args.write_results, argv):
         try:

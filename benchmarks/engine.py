@@ -293,9 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-stabilizers", action="store_true", help="skip timing the stabilisers (G EMA, SN, BatchNorm)"
     )
-    p.add_argument(
-        "--write-results", action="store_true", help="also write the printed figures to benchmarks/RESULTS.md"
-    )
+    results.add_flag(p)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     return p
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from benchmarks import measure
-from benchmarks.results import recording
+from benchmarks.results import add_flag, recording
 from gansweep.metrics.evaluator import METRIC_GROUPS, Evaluator, load_evaluator
 
 
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="sample counts (1000 10000)")
     p.add_argument("--repeats", type=int, default=2, help="warm repeats per size (best is reported)")
     p.add_argument("--no-groups", action="store_true", help="skip the per-metric-group timings")
-    p.add_argument("--write-results", action="store_true", help="also write the figures to RESULTS.md")
+    add_flag(p)
     args = p.parse_args(argv)
     try:
         with recording("evaluator", args.write_results, argv):

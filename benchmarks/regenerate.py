@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks.regenerate`` (``gansweep-analyze --bench`` passes no arguments):
     0 within the target, 1 over it."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--write-results", action="store_true", help="also write the figures to RESULTS.md")
+    results.add_flag(p)
     args = p.parse_args(argv)
     with results.recording("regenerate", args.write_results, argv):
         cold = run_bench()

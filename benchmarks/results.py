@@ -7,6 +7,7 @@ rewrites them all with short runs.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import re
@@ -76,6 +77,13 @@ def write(name: str, markdown: str, path: Path | None = None) -> None:
     found[name] = markdown
     body = "\n".join(found[k] for k in SECTIONS if k in found)
     path.write_text(f"{HEADER}\n{body}")
+
+
+def add_flag(parser: argparse.ArgumentParser) -> None:
+    """``--write-results``, as every benchmark that writes a section takes it (see :func:`recording`)."""
+    parser.add_argument(
+        "--write-results", action="store_true", help="also write the printed figures to benchmarks/RESULTS.md"
+    )
 
 
 @contextlib.contextmanager

@@ -186,9 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=5, help="interleaved off/on pairs per recipe")
     ap.add_argument("--jobs", type=int, default=4, help="jobs in each sweep of the throughput comparison")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
-    ap.add_argument(
-        "--write-results", action="store_true", help="also write the printed figures to benchmarks/RESULTS.md"
-    )
+    results.add_flag(ap)
     args = ap.parse_args(argv)
     with results.recording("runner", args.write_results, argv):
         _run(args)

@@ -5,7 +5,8 @@
 #   make ui      the MLflow UI on the project's store, bound to 127.0.0.1
 #   make analyze STUDY=failed_architectures   regenerate a study's tables, plots and report
 #   make publish STUDY=failed_architectures   write its answer to experiments/<study>/ and README's findings
-#   make bench   engine, data, evaluator, runner and analysis benchmarks (prints figures)
+#   make bench   engine, data, evaluator, runner and analysis benchmarks (prints figures; benchmarks/)
+#   make bench-results   short runs of the benchmarks written to benchmarks/RESULTS.md (a few CPU-minutes)
 #   make server  a PostgreSQL-backed MLflow server on 127.0.0.1 (scripts/mlflow-server.sh; prints its URI)
 #   make slurm   a real single-node SLURM cluster on this machine (scripts/slurm-local.sh; root)
 #   make test-integration   the SLURM, PostgreSQL-server and browser tests (docs/SCALING.md)
@@ -17,7 +18,7 @@ STAMP  := $(VENV)/.gansweep-installed
 PORT   ?= 5000
 STUDY  ?= quickstart
 
-.PHONY: run test lint ui analyze publish bench data evaluator setup lock clean-results \
+.PHONY: run test lint ui analyze publish bench bench-results data evaluator setup lock clean-results \
 	server server-stop slurm slurm-stop test-integration
 
 $(STAMP): requirements.lock pyproject.toml
@@ -80,11 +81,19 @@ ui: $(STAMP)
 
 bench: evaluator
 	$(BIN)/gansweep-bench
-	$(BIN)/python -m gansweep.cli.bench_adam
+	$(BIN)/python -m benchmarks.adam
 	$(BIN)/gansweep-data info
 	$(BIN)/gansweep-evaluator bench
-	$(BIN)/python -m gansweep.cli.bench_tracking
+	$(BIN)/python -m benchmarks.runner
 	$(BIN)/gansweep-analyze --bench
+
+# benchmarks/RESULTS.md: each benchmark's section rewritten from a short run (the runner's, about 8 minutes,
+# only by hand: $(BIN)/python -m benchmarks.runner --write-results).
+bench-results: evaluator
+	$(BIN)/gansweep-bench --quick --write-results
+	$(BIN)/python -m benchmarks.adam --repeats 50 --write-results
+	$(BIN)/python -m benchmarks.evaluator --sizes 1000 --repeats 1 --write-results
+	$(BIN)/python -m benchmarks.regenerate --write-results
 
 # Re-pin requirements.lock from a fresh resolve of pyproject's dependencies (+ dev extras).
 lock:

@@ -121,9 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.bench:
-        from analysis import bench
+        from gansweep.cli.bench import load
 
-        return bench.main()
+        return load("regenerate").main([])
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = args.tracking_uri or paths.default_tracking_uri()

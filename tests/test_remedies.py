@@ -234,21 +234,3 @@ def test_unrolling_zero_steps_is_the_plain_iteration() -> None:
 def test_make_gan_of_the_plain_tests_still_builds_the_unpacked_gan() -> None:
     gan = make_gan(0)
     assert gan.pack == 1 and gan.unroll_steps == 0 and not gan.D.batch_coupled
-
-
-def test_the_benchmark_times_each_remedy_against_the_plain_gan(capsys: pytest.CaptureFixture[str]) -> None:
-    import json
-
-    from gansweep import bench
-
-    args = ["--json", "--no-torch", "--no-post", "--batches", "2", "--threads", "1", "--rounds", "1"]
-    assert bench.main([*args, "--seconds", "0.02", "--memory-iters", "0", "--remedy-batch", "8"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    (worker,) = report["workers"]
-    rows = {r["remedy"]: r for r in worker["remedies"]}
-    assert list(rows) == list(bench.REMEDIES) and rows["plain"]["vs_plain"] == 1.0
-    assert all(r["batch"] == 8 and r["ms_per_iteration"] > 0 for r in rows.values())
-    text = bench.render(report)
-    assert "mode-collapse remedies, 1 thread, B = 8" in text and "unrolled k=5" in text
-    with pytest.raises(SystemExit):
-        bench.main([*args, "--remedy-batch", "6"])

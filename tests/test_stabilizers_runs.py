@@ -220,27 +220,3 @@ def test_with_g_ema_an_eval_point_scores_the_averaged_g_and_logs_the_trained_gs_
     scores = train(stacked, logger=NullLogger(), workdir=tmp_path / "st", evaluator=_MeanEvaluator()).final
     raw = sorted(k.removeprefix(K.EVAL_RAW_PREFIX) for k in scores if k.startswith(K.EVAL_RAW_PREFIX))
     assert raw == sorted(K.RAW_STACKED_FIGURES)
-
-
-def test_the_benchmark_times_each_stabilizer_against_the_plain_gan(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    import json
-
-    from gansweep import bench
-
-    args = ["--json", "--no-torch", "--no-post", "--no-remedies", "--batches", "2", "--threads", "1"]
-    assert (
-        bench.main(
-            [*args, "--rounds", "1", "--seconds", "0.02", "--memory-iters", "0", "--remedy-batch", "8"]
-        )
-        == 0
-    )
-    report = json.loads(capsys.readouterr().out)
-    (worker,) = report["workers"]
-    assert "remedies" not in worker
-    rows = {r["stabilizer"]: r for r in worker["stabilizers"]}
-    assert list(rows) == list(bench.STABILIZERS) and rows["plain"]["vs_plain"] == 1.0
-    assert all(r["batch"] == 8 and r["ms_per_iteration"] > 0 for r in rows.values())
-    text = bench.render(report)
-    assert "stabilisers, 1 thread, B = 8" in text and "spectral norm D" in text

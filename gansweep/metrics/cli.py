@@ -86,10 +86,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from gansweep.metrics.bench import run_bench
+    from gansweep.cli.bench import load
 
     try:
-        run_bench(args.sizes, cache_dir=args.cache_dir, repeats=args.repeats, per_group=not args.no_groups)
+        load("evaluator").run_bench(
+            args.sizes, cache_dir=args.cache_dir, repeats=args.repeats, per_group=not args.no_groups
+        )
     except EvaluatorUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,8 +1,8 @@
 """The runner benchmark's tracking overhead, through a tracking server next to its sqlite store.
 
-    .venv/bin/python scripts/bench_tracking_server.py --tracking-uri http://127.0.0.1:PORT [--repeats 3]
+    .venv/bin/python -m benchmarks.tracking_server --tracking-uri http://127.0.0.1:PORT [--repeats 3]
 
-Part 1 of ``python -m gansweep.cli.bench_tracking`` (one job of the failed_architectures study, arch1, at the
+Part 1 of ``python -m benchmarks.runner`` (one job of the failed_architectures study, arch1, at the
 study's iterations and logging cadence, tracking off and on in interleaved pairs; recipe post at B = 1 and
 modern at B = 64), run twice by the very same function: once as it is, into its temporary sqlite store, and
 once with every tracking call it makes sent to ``--tracking-uri`` instead (experiment ``bench``). The two rows
@@ -15,12 +15,12 @@ import argparse
 import dataclasses
 import json
 import os
-import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from benchmarks import measure
+from benchmarks import runner as bench_tracking
 from gansweep import tracking
-from gansweep.cli import bench_tracking
 
 _REDIRECTED = ("ensure_experiment", "start_child", "end_run", "MlflowRunLogger")
 # MLflow prints "View run ... at http://..." on stdout when an HTTP store's run ends: it would break --json.
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         lo, hi = row["overhead_pct_range"]
         print(
             f"  recipe={row['recipe']:6s} B={row['batch']:<3d} store={row['store']}:"
-            f" off {statistics.median(row['seconds_off']):.2f} s"
-            f"  on {statistics.median(row['seconds_on']):.2f} s"
+            f" off {measure.median(row['seconds_off']):.2f} s"
+            f"  on {measure.median(row['seconds_on']):.2f} s"
             f"  direct {row['direct_seconds']:.2f} s = {row['direct_pct']:.1f} %"
             f"  wall {row['overhead_pct']:+.1f} % ({len(row['seconds_off'])} pairs {lo:+.1f} to {hi:+.1f} %)"
         )

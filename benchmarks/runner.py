@@ -1,6 +1,6 @@
 """Benchmark of the runner: what MLflow tracking costs, and what parallel sweep workers buy.
 
-    python -m gansweep.cli.bench_tracking [--iterations N] [--repeats 5] [--jobs 4] [--json]
+    python -m benchmarks.runner [--iterations N] [--repeats 5] [--jobs 4] [--json]
 
 1. Tracking overhead: one job of the failed_architectures study (arch1; post recipe, batch 1, the worst case
    for per-step costs, and modern recipe, batch 64), at the study's own iterations and logging cadence, with
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from benchmarks import measure, results
 from gansweep import tracking
 from gansweep.cli.train import CONF_DIR
 from gansweep.train import NullLogger, build, train
@@ -70,10 +70,12 @@ class _TimedLogger:
 
 def _timed_train(cfg: dict, logger: Any, workdir: Path) -> float:
     setup = build(cfg)
-    start = time.perf_counter()
-    train(cfg, logger=logger, workdir=workdir, setup=setup)
-    logger.flush()
-    return time.perf_counter() - start
+
+    def run() -> None:
+        train(cfg, logger=logger, workdir=workdir, setup=setup)
+        logger.flush()
+
+    return measure.timed(run)[0]
 
 
 # What the overhead is measured on: one job of the failed_architectures study as it runs (its iterations and
@@ -99,26 +101,27 @@ def tracking_overhead(recipe: str, cadence: str, repeats: int, iterations: int |
         ]
     )
     tr = cfg["train"]
-    off, on, direct = [], [], []
+    direct: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{tmp}/mlruns.db"
         target = tracking.Target(uri, "bench", tracking.ensure_experiment(uri, "bench"))
 
-        def run_off(i: int) -> None:
-            off.append(_timed_train(cfg, _TimedLogger(NullLogger()), Path(tmp) / f"off{i}"))
+        def run_off() -> float:
+            return _timed_train(cfg, _TimedLogger(NullLogger()), Path(tempfile.mkdtemp(dir=tmp)))
 
-        def run_on(i: int) -> None:
+        def run_on() -> float:
             run_id = tracking.start_child(target, "bench", {}, [])
             logger = _TimedLogger(tracking.MlflowRunLogger(uri, run_id))
-            on.append(_timed_train(cfg, logger, Path(tmp) / f"on{i}"))
+            seconds = _timed_train(cfg, logger, Path(tempfile.mkdtemp(dir=tmp)))
             direct.append(logger.seconds)
             tracking.end_run(uri, run_id, "FINISHED")
+            return seconds
 
-        for i in range(repeats):  # off/on, then on/off: a slow drift of the machine hits both sides alike
-            for step in (run_off, run_on) if i % 2 == 0 else (run_on, run_off):
-                step(i)
+        # off/on, then on/off: a slow drift of the machine hits both sides alike
+        arms = measure.interleaved({"off": run_off, "on": run_on}, repeats, alternate=True)
+    off, on = arms["off"], arms["on"]
     pairs = [100 * (b / a - 1) for a, b in zip(off, on, strict=True)]
-    t_off = statistics.median(off)
+    t_off = measure.median(off)
     return {
         "recipe": recipe,
         "cadence": cadence,
@@ -129,10 +132,10 @@ def tracking_overhead(recipe: str, cadence: str, repeats: int, iterations: int |
         "checkpoint_every": tr["checkpoint_every"],
         "seconds_off": off,
         "seconds_on": on,
-        "overhead_pct": statistics.median(pairs),
+        "overhead_pct": measure.median(pairs),
         "overhead_pct_range": [min(pairs), max(pairs)],
-        "direct_seconds": statistics.median(direct),
-        "direct_pct": 100 * statistics.median(direct) / t_off,
+        "direct_seconds": measure.median(direct),
+        "direct_pct": 100 * measure.median(direct) / t_off,
     }
 
 
@@ -161,14 +164,14 @@ def sweep_throughput(recipe: str, jobs: int, iterations: int) -> dict:
             env = {**os.environ, "CI": "true"}
             if threads:
                 env.update(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-            start = time.perf_counter()
-            proc = subprocess.run(
-                [exe, *common, *extra, f"hydra.sweep.dir={tmp}/{name}"],
-                env=env,
-                capture_output=True,
-                text=True,
+            wall, proc = measure.timed(
+                lambda name=name, extra=extra, env=env: subprocess.run(
+                    [exe, *common, *extra, f"hydra.sweep.dir={tmp}/{name}"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
             )
-            wall = time.perf_counter() - start
             if proc.returncode != 0:
                 raise RuntimeError(f"{name} sweep failed:\n{proc.stderr[-3000:]}")
             images = jobs * iterations * batch
@@ -183,7 +186,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=5, help="interleaved off/on pairs per recipe")
     ap.add_argument("--jobs", type=int, default=4, help="jobs in each sweep of the throughput comparison")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    results.add_flag(ap)
     args = ap.parse_args(argv)
+    with results.recording("runner", args.write_results, argv):
+        _run(args)
+
+
+def _run(args: argparse.Namespace) -> None:
+    """Both parts; prints the figures."""
     overhead = [
         tracking_overhead("post", "study", args.repeats, args.iterations),
         tracking_overhead("modern", "study", args.repeats, args.iterations),
@@ -202,8 +212,8 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"  recipe={row['recipe']:6s} B={row['batch']:<3d} {row['iterations']} it,"
             f" log/sample/ckpt every {row['log_every']}/{row['sample_every']}/{row['checkpoint_every']}:"
-            f" off {statistics.median(row['seconds_off']):.2f} s"
-            f"  on {statistics.median(row['seconds_on']):.2f} s"
+            f" off {measure.median(row['seconds_off']):.2f} s"
+            f"  on {measure.median(row['seconds_on']):.2f} s"
             f"  wall overhead {row['overhead_pct']:+.1f} %"
             f" ({len(row['seconds_off'])} pairs {lo:+.1f} to {hi:+.1f} %)"
             f"  direct {row['direct_seconds']:.2f} s = {row['direct_pct']:.1f} %"

@@ -1,7 +1,7 @@
 """Where the optimizer's time goes: Adam's ten elementwise passes timed one by one on a cache-resident chunk,
 and whole steps over a network-sized parameter vector, against a one-thread array copy.
 
-At batch 1 Adam is most of an iteration (the post runs' ``bandwidth_share`` in :mod:`gansweep.cli.bench_post`
+At batch 1 Adam is most of an iteration (the post runs' ``bandwidth_share`` in :mod:`benchmarks.post_runs`
 counts 7 of G's 12 passes over its parameters in Adam). Its kernel (:meth:`gansweep.optim.Adam._kernel`) walks
 the parameters in chunks of :data:`gansweep.optim.CHUNK_BYTES` per array and runs ten NumPy ufunc passes per
 chunk. This command shows whether those passes are bound by memory or by arithmetic: ``compute`` is the sum
@@ -9,7 +9,7 @@ of the ten passes on one chunk already in cache, per element; ``memory`` is the 
 must make (read p, g, m, v; write p, m, v) take at the copy bandwidth, per element. A step cannot beat the
 larger of the two, and, one ufunc after another on one thread, takes about their sum.
 
-    python -m gansweep.cli.bench_adam [--dtypes float32,float64] [--params 1494248] [--repeats 200]
+    python -m benchmarks.adam [--dtypes float32,float64] [--params 1494248] [--repeats 200]
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from gansweep.cli.bench_post import ADAM_PASSES, DTYPES, Bandwidth
+from benchmarks import results
+from benchmarks.measure import Bandwidth, fastest
+from benchmarks.post_runs import ADAM_PASSES, DTYPES
 from gansweep.optim import CHUNK_BYTES, Adam
 
 # G's parameters in extreme_decay (100-128-256-346-480-560-686-784), the post run with the most after failed5
@@ -34,7 +35,7 @@ B1, B2, STEP, EPS = 0.9, 0.999, 3e-5, 1e-8
 
 def kernel_passes(p, g, m, v, t) -> list[tuple[str, Callable[[], object]]]:
     """The ten passes of :meth:`gansweep.optim.Adam._kernel` on one chunk, in its order, as named calls
-    (tests/test_optim.py checks that running them in order gives the kernel's bits)."""
+    (tests/test_benchmarks_adam.py checks that running them in order gives the kernel's bits)."""
     return [
         ("m *= b1", lambda: np.multiply(m, B1, out=m)),
         ("m += g", lambda: np.add(m, g, out=m)),
@@ -58,15 +59,6 @@ def _arrays(n: int, dtype: np.dtype, seed: int = 0) -> tuple[np.ndarray, ...]:
     return p, g, m, v, np.empty(n, dtype)
 
 
-def _best(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def measure_dtype(dtype: str, *, params: int, repeats: int, copy: Bandwidth) -> dict[str, Any]:
     """Per-pass times on one chunk, whole Adam steps over ``params`` elements, and the copy bandwidth."""
     dt = np.dtype(dtype)
@@ -75,13 +67,13 @@ def measure_dtype(dtype: str, *, params: int, repeats: int, copy: Bandwidth) -> 
     passes = {}
     for name, fn in kernel_passes(*arrays):
         fn()  # warm: the chunk in cache
-        passes[name] = _best(fn, repeats)
+        passes[name] = fastest(fn, repeats)
     bandwidth = copy.measure()
     p, g = _arrays(params, dt)[:2]
     opt = Adam({"w": p}, lr=3e-5, bias_correction="post_constant")
     grads = {"w": g}
     opt.step(grads)
-    step_s = _best(lambda: opt.step(grads), max(3, repeats // 20))
+    step_s = fastest(lambda: opt.step(grads), max(3, repeats // 20))
     compute_ns = 1e9 * sum(passes.values()) / chunk
     memory_ns = 1e9 * ADAM_PASSES * dt.itemsize / bandwidth
     step_ns = 1e9 * step_s / params
@@ -149,12 +141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--repeats", type=int, default=200, help="timings per pass, best kept (200)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    results.add_flag(p)
     args = p.parse_args(argv)
-    try:
-        rows = measure(args.dtypes, params=args.params, repeats=args.repeats)
-    except ValueError as e:
-        p.error(str(e))
-    print(json.dumps(rows, indent=2) if args.json else render(rows))
+    with results.recording("adam", args.write_results, argv):
+        try:
+            rows = measure(args.dtypes, params=args.params, repeats=args.repeats)
+        except ValueError as e:
+            p.error(str(e))
+        print(json.dumps(rows, indent=2) if args.json else render(rows))
     return 0
 
 

@@ -19,7 +19,7 @@ Each run and dtype is timed in ``instances`` fresh processes, as a sweep job run
 arrays landed in memory), and cells timed one after another in one process drifted slower. A cell reports its
 fastest round over all instances, with the median round and the slowest instance's fastest round beside it.
 
-    python -m gansweep.cli.bench_post [--instances 2] [--rounds 5] [--seconds 1.0] [--runs failed2,...]
+    python -m benchmarks.post_runs [--instances 2] [--rounds 5] [--seconds 1.0] [--runs failed2,...]
 """
 
 from __future__ import annotations
@@ -27,16 +27,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.measure import Bandwidth, cores, interleaved, median, memory_bandwidth, per_call
 
 # Passes over the parameters in one batch-1 iteration, each array read or written counted once.
 # G: D step, G forward (read W); G step, forward (read W), input gradients (read W), weight gradients
@@ -56,47 +55,7 @@ POST_RUNS = (
     "extreme_decay_3layer",
 )
 DTYPES = ("float64", "float32")
-COPY_MIB = 512  # per array of the bandwidth copy: far beyond any last-level cache
-
-
-class Bandwidth:
-    """A ``mib`` MiB array copy on ``threads`` threads (each copies one contiguous slice; NumPy releases the
-    GIL while it copies). Call :meth:`measure` for the best of ``rounds`` copies in bytes moved per second."""
-
-    def __init__(self, threads: int = 1, mib: int = COPY_MIB) -> None:
-        self.src = np.ones(mib * 2**20 // 8)
-        self.dst = np.empty_like(self.src)
-        np.copyto(self.dst, self.src)  # touch every page first
-        bounds = np.linspace(0, self.src.size, threads + 1).astype(int)
-        self.slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
-
-    def _copy(self, part: slice) -> None:
-        np.copyto(self.dst[part], self.src[part])
-
-    def measure(self, rounds: int = 3) -> float:
-        best = float("inf")
-        for _ in range(rounds):
-            t = time.perf_counter()
-            if self.pool is None:
-                self._copy(self.slices[0])
-            else:
-                list(self.pool.map(self._copy, self.slices))
-            best = min(best, time.perf_counter() - t)
-        return 2 * self.src.nbytes / best
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
-
-
-def memory_bandwidth(rounds: int = 5, mib: int = COPY_MIB, threads: int = 1) -> float:
-    """Best of ``rounds`` copies of a ``mib`` MiB array on ``threads`` threads: (bytes read + written) / s."""
-    copy = Bandwidth(threads, mib)
-    try:
-        return copy.measure(rounds)
-    finally:
-        copy.close()
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: where ``-m benchmarks.post_runs`` is found
 
 
 def _config(run: str, dtype: str) -> dict[str, Any]:
@@ -129,19 +88,14 @@ def time_run(
     and, with ``bandwidth``, the best copy bandwidth measured before its rounds and the run's share of it."""
     cfg = _config(run, dtype)
     step, p_g, p_d = _stepper(cfg)
-    t = 0
+    t = itertools.count()  # the iteration each call runs
     for _ in range(20):  # warm-up: buffers allocated, caches and the optimizer state in use
-        step(t)
-        t += 1
-    times, copies = [], []
-    for _ in range(rounds):
-        if bandwidth is not None:
-            copies.append(bandwidth.measure())
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            step(t)
-            t, n = t + 1, n + 1
-        times.append((time.perf_counter() - start) / n)
+        step(next(t))
+    rounds_of = {"run": lambda: per_call(lambda: step(next(t)), seconds)}
+    if bandwidth is not None:  # a copy, then the run's iterations for ``seconds``, in each round
+        rounds_of = {"copy": bandwidth.measure, **rounds_of}
+    measured = interleaved(rounds_of, rounds)
+    times, copies = measured["run"], measured.get("copy", [])
     itemsize = np.dtype(dtype).itemsize
     moved = (PASSES["G"] * p_g + PASSES["D"] * p_d) * itemsize
     row = {
@@ -151,7 +105,7 @@ def time_run(
         "params": p_g + p_d,
         "round_ms": [1e3 * x for x in times],
         "ms_per_iteration": 1e3 * min(times),
-        "ms_per_iteration_median": 1e3 * statistics.median(times),
+        "ms_per_iteration_median": 1e3 * median(times),
         "bytes_per_iteration": moved,
         "gb_per_s": moved / min(times) / 1e9,
     }
@@ -167,14 +121,14 @@ def time_cell(run: str, dtype: str, *, instances: int, rounds: int, seconds: flo
     round, and the share of the fastest instance."""
     rows = []
     for _ in range(instances):
-        cmd = [sys.executable, "-m", "gansweep.cli.bench_post", "--cell", run, dtype]
+        cmd = [sys.executable, "-m", "benchmarks.post_runs", "--cell", run, dtype]
         cmd += ["--rounds", str(rounds), "--seconds", str(seconds)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
         rows.append(json.loads(out.splitlines()[-1]))
     best = min(rows, key=lambda r: r["ms_per_iteration"])
     cell = {k: v for k, v in best.items() if k != "round_ms"}
     cell["instances"] = instances
-    cell["ms_per_iteration_median"] = statistics.median(x for r in rows for x in r["round_ms"])
+    cell["ms_per_iteration_median"] = median([x for r in rows for x in r["round_ms"]])
     cell["ms_per_iteration_slowest_instance"] = max(r["ms_per_iteration"] for r in rows)
     return cell
 
@@ -200,14 +154,14 @@ def measure(
         time_cell(r, d, instances=instances, rounds=rounds, seconds=seconds) for r in runs for d in dtypes
     ]
     per_run = [r["bandwidth_gb_per_s"] for r in rows]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    n_cores = cores()
     return {
         "passes_per_iteration": dict(PASSES),
         "bandwidth_gb_per_s": {
             "min": min(per_run),
             "max": max(per_run),
-            "all_cores": memory_bandwidth(threads=cores) / 1e9,
-            "cores": cores,
+            "all_cores": memory_bandwidth(threads=n_cores) / 1e9,
+            "cores": n_cores,
         },
         "instances": instances,
         "runs": rows,

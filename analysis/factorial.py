@@ -340,9 +340,10 @@ NOT_FACTORIAL = (
 
 
 def effect_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
-    """Main effects and two-way interactions of the fixes (:data:`METHOD`): each the mean over the runs with
-    the coded product +1 minus the mean over those with −1, its pooled-error t test and interval, Holm over
-    all effects, and its verdict class; ``diffs`` holds the same estimate per seed, for a reader. Empty when
+    """Main effects and two-way interactions of the fixes (:data:`METHOD`): each the mean of the cell means
+    with the coded product +1 minus the mean of those with −1 (:func:`_contrast`), its Welch–Satterthwaite t
+    test and interval, Holm over all effects, and its verdict class; ``diffs`` holds the same estimate per
+    seed, for a reader. Empty when
     the cells with completed runs are no :func:`two_level` design."""
     data = _table(runs, spec).dropna(subset=["value"])
     if data.empty or not spec.fixes or not two_level(list(data["fixes"])):

@@ -220,8 +220,7 @@ def test_user_override_beats_the_recipe() -> None:
         ("data.classes=[3,11]", "data.classes"),
         ("model.generator.activations=[arctan,leaky_relu:1.5]", "model.generator.activations[1]"),
         ("train.iterations=-10", "train.iterations"),
-        ("train.stop_on_nan=maybe", "train.stop_on_nan"),
-        ("eval.stretched=maybe", "eval.stretched"),
+        ("seed=-1", "seed"),
         ("eval.k=1000", "eval.k"),
         ("eval.metrics=[modes,bogus]", "eval.metrics"),
         ("data.channels=3", "data.channels"),
@@ -237,6 +236,28 @@ def test_bad_values_are_refused_naming_key_and_value(override: str, key: str) ->
     value = override.split(" ")[-1].split("=", 1)[1]
     assert key in str(err.value)
     assert any(part in str(err.value) for part in (value, value.strip("[]").split(",")[-1])), str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.iterations=abc", "train.iterations"),
+        ("train.iterations=1.5", "train.iterations"),
+        ("train.stop_on_nan=maybe", "train.stop_on_nan"),
+        ("eval.stretched=maybe", "eval.stretched"),
+        ("model.generator.hidden=[200,abc]", "model.generator.hidden[1]"),
+        ("model.bogus=1", "model.bogus"),
+        ("data.eval_samples=5", "data.eval_samples"),
+    ],
+)
+def test_hydra_refuses_a_wrong_type_or_unknown_key_naming_it(override: str, key: str) -> None:
+    """The schema (gansweep/schema.py) types every key: Hydra refuses the override while composing."""
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException) as err:
+        compose("config", overrides=[override])
+    message = f"{err.value} {err.value.__cause__}"
+    assert key in message and override.split("=", 1)[1].strip("[]").split(",")[-1] in message, message
 
 
 @pytest.mark.parametrize(
@@ -333,6 +354,8 @@ def test_overriding_any_key_a_schedule_takes_changes_the_run(schedule: str) -> N
         ("+unknown_key=1", "unknown_key"),
         ("+train.iteratoins=5", "train.iteratoins"),
         ("+model.generator.dropout=0.5", "model.generator.dropout"),
+        ("+model.bogus=1", "model.bogus"),
+        ("data=mnist +data.eval_samples=5", "data.eval_samples"),
         ("optimizer=sgd +optimizer.beta1=0.5", "optimizer.beta1"),
         ("schedule=constant +schedule.gamma=0.5", "schedule.gamma"),
         ("schedule=exponential schedule.gamma=1.5", "schedule.gamma"),

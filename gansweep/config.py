@@ -32,10 +32,10 @@ DATASETS = ("mnist", "stacked_mnist")
 DTYPES = ("float32", "float64")
 
 # Keys that do not change what a run computes: left out of the config hash. ``report`` is a study file's
-# instructions to the analysis (contrasts, labels); ``recipes`` (each recipe's quirk values) and ``flip`` (the
-# recipe an ablation takes a value from) only feed the settings that hold them. None of the three is logged
-# as params either (see run_params).
-_NOT_PARAMS = ("report", "recipes", "flip")
+# instructions to the analysis (contrasts, labels); ``flip`` (the other recipe's quirk values, which
+# ablation=<quirk> takes one of) only feeds the settings that hold them. Neither is logged as params either
+# (see run_params).
+_NOT_PARAMS = ("report", "flip")
 _UNHASHED = ("tracking", "force", "resume", "hydra", "study", *_NOT_PARAMS)
 _PROBE = {"probe": np.zeros(1)}  # a parameter to build the configured optimizer on, as its check
 # The mode-collapse remedies and the value that turns each off. A remedy left off is left out of the config
@@ -156,8 +156,6 @@ def validate(cfg: Mapping[str, Any]) -> None:
     """Refuse a config that cannot run, naming the key and value. Checks every section the runner reads, and
     refuses a key that no part of the schema reads."""
     _known_keys(cfg)
-    if cfg.get("flip") is not None and cfg["flip"] not in get(cfg, "recipes"):
-        raise _bad("flip", cfg["flip"], f"must name a recipe of recipes: {', '.join(get(cfg, 'recipes'))}")
     _int(cfg, "seed", minimum=0)
     z_dim = _int(cfg, "model.z_dim")
     _layers(cfg, "model.generator")
@@ -323,8 +321,8 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
 
 
 def run_params(cfg: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-    """The dotted keys and values a run logs as params: :func:`flatten` without ``report``, ``recipes`` and
-    ``flip`` (the analysis' instructions, and the values the recipe settings hold already)."""
+    """The dotted keys and values a run logs as params: :func:`flatten` without ``report`` and ``flip`` (the
+    analysis' instructions, and the values the ablation settings hold already)."""
     return flatten({k: v for k, v in cfg.items() if k not in _NOT_PARAMS})
 
 

@@ -145,8 +145,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    recipes: Any = None
-    flip: str | None = None
+    flip: Any = None  # the values ablation=<quirk> switches to (conf/recipe/<recipe>.yaml)
     report: Any = None
 
 

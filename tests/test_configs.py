@@ -187,14 +187,40 @@ def test_the_second_extreme_decay_file() -> None:
     assert (cfg["schedule"]["milestones"], cfg["schedule"]["gamma"]) == ([1, 31], [0.01, 0.001])
 
 
-@pytest.mark.parametrize("recipe", ["post", "modern"])
+FLIPS = {"post": "modern", "modern": "post", "tf": "post"}  # each recipe's ablations take this one's values
+# Where each value of a recipe's `flip` block goes
+FLIP_KEYS = {
+    "batch_size": "train.batch_size",
+    "init": "model.init",
+    "init_gain": "model.init_gain",
+    "bias_correction": "optimizer.bias_correction",
+    "beta1": "optimizer.beta1",
+    "lr": "optimizer.lr",
+    "split": "data.split",
+    "scale": "data.scale",
+    "sampling": "data.sampling",
+    "dtype": "train.dtype",
+}
+
+
+@pytest.mark.parametrize("recipe", sorted(FLIPS))
+def test_each_recipes_flip_block_holds_the_other_recipes_values(recipe: str) -> None:
+    """The values a recipe's ablations switch to are stated in its file; they must be the other recipe's."""
+    flip = resolved([f"recipe={recipe}"])["flip"]
+    other = dict(C.flatten(resolved([f"recipe={FLIPS[recipe]}"])))
+    assert flip == {key: other[dotted] for key, dotted in FLIP_KEYS.items()}
+    for key in ("init_gain", "lr"):  # the same type too: 1.0 and 1 are two config hashes
+        assert type(flip[key]) is type(other[FLIP_KEYS[key]])
+
+
+@pytest.mark.parametrize("recipe", sorted(FLIPS))
 @pytest.mark.parametrize("ablation", [a for a in options("ablation") if a not in ("none", "flipped_grad")])
 def test_each_ablation_flips_exactly_one_quirk(recipe: str, ablation: str) -> None:
     base = dict(C.flatten(resolved([f"recipe={recipe}", "ablation=none"])))
     flipped = dict(C.flatten(resolved([f"recipe={recipe}", f"ablation={ablation}"])))
     changed = {k for k in base if base[k] != flipped[k]}
     assert changed, f"ablation={ablation} changed nothing from recipe={recipe}"
-    other = dict(C.flatten(resolved(["recipe=" + ("modern" if recipe == "post" else "post")])))
+    other = dict(C.flatten(resolved([f"recipe={FLIPS[recipe]}"])))
     for key in changed:
         assert flipped[key] == other[key], f"{key}: {flipped[key]!r} is not the other recipe's {other[key]!r}"
     section = {k.split(".")[0] for k in changed}
@@ -276,8 +302,8 @@ def test_flipped_grad_ablation_sets_the_prototypes_loss() -> None:
         assert resolved([f"recipe={recipe}", "ablation=flipped_grad"])["loss"]["name"] == "post_flipped_grad"
 
 
-@pytest.mark.parametrize("key", ["report", "recipes", "flip"])
-def test_report_recipes_and_flip_are_neither_params_nor_hashed(key: str) -> None:
+@pytest.mark.parametrize("key", ["report", "flip"])
+def test_report_and_flip_are_neither_params_nor_hashed(key: str) -> None:
     cfg = resolved(["experiment=failed_architectures"])
     assert cfg[key]
     assert not any(k.split(".")[0] == key for k, _ in C.run_params(cfg))
@@ -297,15 +323,18 @@ def test_a_model_trains_with_the_recipes_init_and_its_file_states_none(recipe: s
     text = (CONF / "model" / f"{model}.yaml").read_text()
     assert not any(line.startswith(("init:", "init_gain:")) for line in text.splitlines())
     cfg = resolved([f"model={model}", f"recipe={recipe}"])
-    want = cfg["recipes"][recipe]
+    want = resolved([f"model={model}", f"recipe={FLIPS[recipe]}"])["flip"]  # the recipe's values
     assert (cfg["model"]["init"], cfg["model"]["init_gain"]) == (want["init"], want["init_gain"])
     assert (cfg["train"]["batch_size"], cfg["data"]["split"]) == (want["batch_size"], want["split"])
 
 
-def test_each_recipe_flips_to_the_other() -> None:
-    assert resolved(["recipe=post"])["flip"] == "modern" and resolved(["recipe=modern"])["flip"] == "post"
-    with pytest.raises(C.ConfigError, match="flip='old'"):
-        C.validate(resolved(["recipe=post", "flip=old"]))
+def test_no_config_file_nests_an_interpolation() -> None:
+    """Recipe and ablation files state values; an interpolation names a key, never another interpolation."""
+    import re
+
+    for path in [*sorted(CONF.glob("*/*.yaml")), CONF / "config.yaml"]:
+        nested = re.findall(r"\$\{[^}]*\$\{", path.read_text())
+        assert not nested, f"{path}: {nested}"
 
 
 def test_flatten_gives_short_dotted_params() -> None:

@@ -419,3 +419,29 @@ def test_a_budget_in_images_sets_the_iterations_and_stays_out_of_the_hash_when_o
         C.validate(resolved(["train.images=6000"]))
     with pytest.raises(C.ConfigError, match=r"train\.images=-5"):
         C.apply_images(resolved(["train.images=-5"]))
+
+
+# Config hashes of study jobs as their runs recorded them (before the schema and the flattened recipes): a
+# change of conf/ or of gansweep/schema.py must keep them (resume and skip-if-finished match runs by it).
+# scripts/config_hashes.py dumps every job's hash and params, to diff before and after such a change.
+KNOWN_HASHES = {
+    "": "25da6613d105960c",
+    "experiment=failed_architectures post=failed1 recipe=post seed=0": "add33b09274fa7eb",
+    "experiment=post_ablation post=failed1 recipe=modern ablation=adam_hparams seed=0": "4cdcb430459d8c6c",
+    "experiment=post_ablation post=failed1 recipe=post ablation=init seed=0": "5282cbb5bd894e88",
+    "experiment=remedies model=modern_mlp recipe=modern data=stacked_mnist remedy=pack4 seed=0": (
+        "5002dd034b293285"
+    ),
+    "experiment=tf_reference post=tf_reference seed=0": "1778c64c4acc9358",
+    "experiment=images_seen post=failed1 recipe=post ablation=[adam_hparams,bias_correction,init,scale] "
+    "train.images=6000 train.batch_size=64 seed=0": "39c1c2d23d7861b9",
+    "experiment=decay_imprint post=extreme_decay schedule=post_extreme_decay seed=0": "31bfffcc05a5f83d",
+    "experiment=tune_modern": "6540f3d3eeee96a7",
+}
+
+
+@pytest.mark.parametrize("job", sorted(KNOWN_HASHES))
+def test_known_jobs_keep_their_config_hash(job: str) -> None:
+    cfg = C.apply_images(resolved(job.split()))
+    cfg["study"] = str(cfg["study"])  # as the entry point does
+    assert C.config_hash(cfg) == KNOWN_HASHES[job]

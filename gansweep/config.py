@@ -6,14 +6,17 @@ raises :class:`ConfigError` (a ``ValueError``) naming the dotted key and the bad
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
+from gansweep import schema
 from gansweep.data.loader import SCALES as _DATA_SCALES
 from gansweep.data.loader import SPLITS
 from gansweep.data.sampler import MODES as SAMPLINGS
@@ -29,10 +32,10 @@ DATASETS = ("mnist", "stacked_mnist")
 DTYPES = ("float32", "float64")
 
 # Keys that do not change what a run computes: left out of the config hash. ``report`` is a study file's
-# instructions to the analysis (contrasts, labels); ``recipes`` (each recipe's quirk values) and ``flip`` (the
-# recipe an ablation takes a value from) only feed the settings that hold them. None of the three is logged
-# as params either (see run_params).
-_NOT_PARAMS = ("report", "recipes", "flip")
+# instructions to the analysis (contrasts, labels); ``flip`` (the other recipe's quirk values, which
+# ablation=<quirk> takes one of) only feeds the settings that hold them. Neither is logged as params either
+# (see run_params).
+_NOT_PARAMS = ("report", "flip")
 _UNHASHED = ("tracking", "force", "resume", "hydra", "study", *_NOT_PARAMS)
 _PROBE = {"probe": np.zeros(1)}  # a parameter to build the configured optimizer on, as its check
 # The mode-collapse remedies and the value that turns each off. A remedy left off is left out of the config
@@ -90,13 +93,6 @@ def _choice(cfg: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def _bool(cfg: Mapping[str, Any], key: str) -> bool:
-    value = get(cfg, key)
-    if not isinstance(value, bool):
-        raise _bad(key, value, "must be true or false")
-    return value
-
-
 def _activation(key: str, value: Any) -> None:
     try:
         parse_activation(value)
@@ -138,63 +134,29 @@ def builder_args(cfg: Mapping[str, Any], section: str) -> dict[str, Any]:
     return {k: v for k, v in get(cfg, section).items() if k != "name"}
 
 
-# Every key a run config may hold, per section (None: a section whose keys another part checks: the
-# builders check ``optimizer`` and ``schedule``, the analysis checks a study's ``report``).
-_SCHEMA: dict[str, tuple[str, ...] | None] = {
-    "": (
-        "study", "seed", "force", "resume", "source", "noise", "model", "loss", "optimizer", "schedule",
-        "data", "train", "eval", "tracking", "recipes", "flip", "report",
-    ),
-    "source": ("run", "file", "commit", "lr", "holdout", "decay_milestones", "decay_gamma"),
-    "noise": ("dist", "dim"),
-    "model": (
-        "name", "z_dim", "generator", "discriminator", "init", "init_gain", "pack", "minibatch_std", "g_ema",
-        "spectral_norm", "g_batchnorm",
-    ),
-    "model.generator": ("hidden", "activations", "out_activation"),
-    "model.discriminator": ("hidden", "activations"),
-    "loss": ("name",),
-    "optimizer": None,
-    "schedule": None,
-    "data": (
-        "name", "channels", "split", "scale", "sampling", "subset", "classes", "cache_dir", "source_dir",
-        "holdout", "eval_samples",
-    ),
-    "train": (
-        "iterations", "batch_size", "log_every", "sample_every", "grid_size", "fresh_grid_every",
-        "fresh_grid_size", "dtype", "checkpoint_every", "stop_on_nan", "fault_at", "fault", "unroll_steps",
-        "imprint_steps", "images",
-    ),
-    "eval": ("enabled", "every", "n_samples", "mode_share", "k", "metrics", "stretched"),
-    "tracking": ("enabled", "uri", "experiment", "artifact_location"),
-    "recipes": None,
-    "report": None,
-}  # fmt: skip
-
-
-def _known_keys(cfg: Mapping[str, Any]) -> None:
-    """Refuse a key that no part of the schema reads (``+unknown_key=1`` would otherwise train unnoticed)."""
-    for section, keys in _SCHEMA.items():
-        if keys is None:
-            continue
-        node = get(cfg, section) if section else cfg
-        if not isinstance(node, Mapping):
-            raise _bad(section, node, f"must be a section with keys {', '.join(keys)}")
-        unknown = sorted(str(k) for k in node if k not in keys)
-        if unknown:
-            key = f"{section}.{unknown[0]}" if section else unknown[0]
-            raise _bad(key, node[unknown[0]], f"not a config key (known here: {', '.join(keys)})")
+def _known_keys(cfg: Mapping[str, Any], cls: Any = schema.RunConfig, prefix: str = "") -> None:
+    """Refuse a key the schema (``gansweep.schema``) does not have. Hydra refuses ``model.bogus=1`` and a
+    wrong type itself, but ``+model.bogus=1`` adds the key past it. A section typed ``Any`` or ``dict``
+    (optimizer, schedule, report) is its owner's to check."""
+    hints = typing.get_type_hints(cls)
+    for key, value in cfg.items():
+        dotted = f"{prefix}{key}"
+        if key not in hints:
+            raise _bad(dotted, value, f"not a config key (known here: {', '.join(hints)})")
+        sub = hints[key]
+        if dotted == "data" and isinstance(value, Mapping) and value.get("name") == "stacked_mnist":
+            sub = schema.StackedMnistDataConfig
+        if dataclasses.is_dataclass(sub):
+            if not isinstance(value, Mapping):
+                raise _bad(dotted, value, "must be a section")
+            _known_keys(value, sub, f"{dotted}.")
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
     """Refuse a config that cannot run, naming the key and value. Checks every section the runner reads, and
     refuses a key that no part of the schema reads."""
     _known_keys(cfg)
-    if cfg.get("flip") is not None and cfg["flip"] not in get(cfg, "recipes"):
-        raise _bad("flip", cfg["flip"], f"must name a recipe of recipes: {', '.join(get(cfg, 'recipes'))}")
-    seed = get(cfg, "seed")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise _bad("seed", seed, "must be an integer >= 0")
+    _int(cfg, "seed", minimum=0)
     z_dim = _int(cfg, "model.z_dim")
     _layers(cfg, "model.generator")
     _activation("model.generator.out_activation", get(cfg, "model.generator.out_activation"))
@@ -218,8 +180,6 @@ def validate(cfg: Mapping[str, Any]) -> None:
         raise _bad("data.channels", channels, f"must be {expected} for data.name={name} (choose data=<name>)")
     if name == "stacked_mnist":
         _int(cfg, "data.eval_samples")
-    elif "eval_samples" in get(cfg, "data"):
-        raise _bad("data.eval_samples", get(cfg, "data.eval_samples"), "only data=stacked_mnist reads it")
     _choice(cfg, "data.split", SPLITS)
     _choice(cfg, "data.scale", SCALES)
     _choice(cfg, "data.sampling", SAMPLINGS)
@@ -247,10 +207,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
         raise _bad("train.fault_at", fault_at, "must be null or an iteration >= 0")
     if get(cfg, "train").get("fault", "raise") not in ("raise", "diverge"):
         raise _bad("train.fault", get(cfg, "train.fault"), "must be raise or diverge")
-    _bool(cfg, "train.stop_on_nan")
     _imprint_steps(cfg)
     _images(cfg)
-    if _bool(cfg, "eval.enabled"):
+    if get(cfg, "eval.enabled"):
         _int(cfg, "eval.every")
         n_samples = _int(cfg, "eval.n_samples", minimum=2)
         k = _int(cfg, "eval.k")
@@ -259,7 +218,6 @@ def validate(cfg: Mapping[str, Any]) -> None:
         share = get(cfg, "eval.mode_share")
         if not isinstance(share, int | float) or not 0 < share < 1:
             raise _bad("eval.mode_share", share, "must be in (0, 1)")
-        _bool(cfg, "eval.stretched")
         metrics = get(cfg, "eval.metrics")
         if metrics is not None:
             from gansweep.metrics.evaluator import resolve_groups
@@ -281,7 +239,7 @@ def _remedies(cfg: Mapping[str, Any]) -> None:
             f"model.pack={pack}, train.batch_size={batch}: the batch must divide into packs of model.pack "
             f"samples (choose a batch size that is a multiple of {pack}, or model.pack=1)"
         )
-    if _bool(cfg, "model.minibatch_std") and batch // pack < 2:
+    if get(cfg, "model.minibatch_std") and batch // pack < 2:
         raise ConfigError(
             f"model.minibatch_std=true, train.batch_size={batch}, model.pack={pack}: the minibatch standard "
             f"deviation needs at least 2 {'packs' if pack > 1 else 'samples'} per D batch; it has "
@@ -297,9 +255,8 @@ def _stabilizers(cfg: Mapping[str, Any]) -> None:
     ok = isinstance(decay, int | float) and not isinstance(decay, bool) and 0 < decay < 1
     if decay is not None and not ok:
         raise _bad("model.g_ema", decay, "must be null (off) or a decay in (0, 1), e.g. 0.999")
-    _bool(cfg, "model.spectral_norm")
     batch = get(cfg, "train.batch_size")
-    if _bool(cfg, "model.g_batchnorm") and batch < 2:
+    if get(cfg, "model.g_batchnorm") and batch < 2:
         raise ConfigError(
             f"model.g_batchnorm=true, train.batch_size={batch}: BatchNorm normalises over the batch and "
             "needs at least 2 samples per G batch (the post recipe trains with batch 1: set "
@@ -364,8 +321,8 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any
 
 
 def run_params(cfg: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-    """The dotted keys and values a run logs as params: :func:`flatten` without ``report``, ``recipes`` and
-    ``flip`` (the analysis' instructions, and the values the recipe settings hold already)."""
+    """The dotted keys and values a run logs as params: :func:`flatten` without ``report`` and ``flip`` (the
+    analysis' instructions, and the values the ablation settings hold already)."""
     return flatten({k: v for k, v in cfg.items() if k not in _NOT_PARAMS})
 
 

@@ -128,7 +128,11 @@ def smoke_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 @pytest.fixture
 def hydra_conf():
-    """Hydra initialised on the project's ``conf/`` for ``compose`` calls, and cleared after the test."""
+    """Hydra initialised on the project's ``conf/`` for ``compose`` calls (the config schema registered, as
+    the entry point does), and cleared after the test."""
+    from gansweep.cli.train import register_schema
+
+    register_schema()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         yield

@@ -187,14 +187,40 @@ def test_the_second_extreme_decay_file() -> None:
     assert (cfg["schedule"]["milestones"], cfg["schedule"]["gamma"]) == ([1, 31], [0.01, 0.001])
 
 
-@pytest.mark.parametrize("recipe", ["post", "modern"])
+FLIPS = {"post": "modern", "modern": "post", "tf": "post"}  # each recipe's ablations take this one's values
+# Where each value of a recipe's `flip` block goes
+FLIP_KEYS = {
+    "batch_size": "train.batch_size",
+    "init": "model.init",
+    "init_gain": "model.init_gain",
+    "bias_correction": "optimizer.bias_correction",
+    "beta1": "optimizer.beta1",
+    "lr": "optimizer.lr",
+    "split": "data.split",
+    "scale": "data.scale",
+    "sampling": "data.sampling",
+    "dtype": "train.dtype",
+}
+
+
+@pytest.mark.parametrize("recipe", sorted(FLIPS))
+def test_each_recipes_flip_block_holds_the_other_recipes_values(recipe: str) -> None:
+    """The values a recipe's ablations switch to are stated in its file; they must be the other recipe's."""
+    flip = resolved([f"recipe={recipe}"])["flip"]
+    other = dict(C.flatten(resolved([f"recipe={FLIPS[recipe]}"])))
+    assert flip == {key: other[dotted] for key, dotted in FLIP_KEYS.items()}
+    for key in ("init_gain", "lr"):  # the same type too: 1.0 and 1 are two config hashes
+        assert type(flip[key]) is type(other[FLIP_KEYS[key]])
+
+
+@pytest.mark.parametrize("recipe", sorted(FLIPS))
 @pytest.mark.parametrize("ablation", [a for a in options("ablation") if a not in ("none", "flipped_grad")])
 def test_each_ablation_flips_exactly_one_quirk(recipe: str, ablation: str) -> None:
     base = dict(C.flatten(resolved([f"recipe={recipe}", "ablation=none"])))
     flipped = dict(C.flatten(resolved([f"recipe={recipe}", f"ablation={ablation}"])))
     changed = {k for k in base if base[k] != flipped[k]}
     assert changed, f"ablation={ablation} changed nothing from recipe={recipe}"
-    other = dict(C.flatten(resolved(["recipe=" + ("modern" if recipe == "post" else "post")])))
+    other = dict(C.flatten(resolved([f"recipe={FLIPS[recipe]}"])))
     for key in changed:
         assert flipped[key] == other[key], f"{key}: {flipped[key]!r} is not the other recipe's {other[key]!r}"
     section = {k.split(".")[0] for k in changed}
@@ -220,8 +246,7 @@ def test_user_override_beats_the_recipe() -> None:
         ("data.classes=[3,11]", "data.classes"),
         ("model.generator.activations=[arctan,leaky_relu:1.5]", "model.generator.activations[1]"),
         ("train.iterations=-10", "train.iterations"),
-        ("train.stop_on_nan=maybe", "train.stop_on_nan"),
-        ("eval.stretched=maybe", "eval.stretched"),
+        ("seed=-1", "seed"),
         ("eval.k=1000", "eval.k"),
         ("eval.metrics=[modes,bogus]", "eval.metrics"),
         ("data.channels=3", "data.channels"),
@@ -240,6 +265,28 @@ def test_bad_values_are_refused_naming_key_and_value(override: str, key: str) ->
 
 
 @pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.iterations=abc", "train.iterations"),
+        ("train.iterations=1.5", "train.iterations"),
+        ("train.stop_on_nan=maybe", "train.stop_on_nan"),
+        ("eval.stretched=maybe", "eval.stretched"),
+        ("model.generator.hidden=[200,abc]", "model.generator.hidden[1]"),
+        ("model.bogus=1", "model.bogus"),
+        ("data.eval_samples=5", "data.eval_samples"),
+    ],
+)
+def test_hydra_refuses_a_wrong_type_or_unknown_key_naming_it(override: str, key: str) -> None:
+    """The schema (gansweep/schema.py) types every key: Hydra refuses the override while composing."""
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException) as err:
+        compose("config", overrides=[override])
+    message = f"{err.value} {err.value.__cause__}"
+    assert key in message and override.split("=", 1)[1].strip("[]").split(",")[-1] in message, message
+
+
+@pytest.mark.parametrize(
     "override", ["model=arch9", "experiment=nosuch", "post=failed9", "ablation=bacth", "recipe=old"]
 )
 def test_unknown_group_option_names_it(override: str) -> None:
@@ -255,8 +302,8 @@ def test_flipped_grad_ablation_sets_the_prototypes_loss() -> None:
         assert resolved([f"recipe={recipe}", "ablation=flipped_grad"])["loss"]["name"] == "post_flipped_grad"
 
 
-@pytest.mark.parametrize("key", ["report", "recipes", "flip"])
-def test_report_recipes_and_flip_are_neither_params_nor_hashed(key: str) -> None:
+@pytest.mark.parametrize("key", ["report", "flip"])
+def test_report_and_flip_are_neither_params_nor_hashed(key: str) -> None:
     cfg = resolved(["experiment=failed_architectures"])
     assert cfg[key]
     assert not any(k.split(".")[0] == key for k, _ in C.run_params(cfg))
@@ -276,15 +323,18 @@ def test_a_model_trains_with_the_recipes_init_and_its_file_states_none(recipe: s
     text = (CONF / "model" / f"{model}.yaml").read_text()
     assert not any(line.startswith(("init:", "init_gain:")) for line in text.splitlines())
     cfg = resolved([f"model={model}", f"recipe={recipe}"])
-    want = cfg["recipes"][recipe]
+    want = resolved([f"model={model}", f"recipe={FLIPS[recipe]}"])["flip"]  # the recipe's values
     assert (cfg["model"]["init"], cfg["model"]["init_gain"]) == (want["init"], want["init_gain"])
     assert (cfg["train"]["batch_size"], cfg["data"]["split"]) == (want["batch_size"], want["split"])
 
 
-def test_each_recipe_flips_to_the_other() -> None:
-    assert resolved(["recipe=post"])["flip"] == "modern" and resolved(["recipe=modern"])["flip"] == "post"
-    with pytest.raises(C.ConfigError, match="flip='old'"):
-        C.validate(resolved(["recipe=post", "flip=old"]))
+def test_no_config_file_nests_an_interpolation() -> None:
+    """Recipe and ablation files state values; an interpolation names a key, never another interpolation."""
+    import re
+
+    for path in [*sorted(CONF.glob("*/*.yaml")), CONF / "config.yaml"]:
+        nested = re.findall(r"\$\{[^}]*\$\{", path.read_text())
+        assert not nested, f"{path}: {nested}"
 
 
 def test_flatten_gives_short_dotted_params() -> None:
@@ -333,6 +383,8 @@ def test_overriding_any_key_a_schedule_takes_changes_the_run(schedule: str) -> N
         ("+unknown_key=1", "unknown_key"),
         ("+train.iteratoins=5", "train.iteratoins"),
         ("+model.generator.dropout=0.5", "model.generator.dropout"),
+        ("+model.bogus=1", "model.bogus"),
+        ("data=mnist +data.eval_samples=5", "data.eval_samples"),
         ("optimizer=sgd +optimizer.beta1=0.5", "optimizer.beta1"),
         ("schedule=constant +schedule.gamma=0.5", "schedule.gamma"),
         ("schedule=exponential schedule.gamma=1.5", "schedule.gamma"),
@@ -367,3 +419,29 @@ def test_a_budget_in_images_sets_the_iterations_and_stays_out_of_the_hash_when_o
         C.validate(resolved(["train.images=6000"]))
     with pytest.raises(C.ConfigError, match=r"train\.images=-5"):
         C.apply_images(resolved(["train.images=-5"]))
+
+
+# Config hashes of study jobs as their runs recorded them (before the schema and the flattened recipes): a
+# change of conf/ or of gansweep/schema.py must keep them (resume and skip-if-finished match runs by it).
+# scripts/config_hashes.py dumps every job's hash and params, to diff before and after such a change.
+KNOWN_HASHES = {
+    "": "25da6613d105960c",
+    "experiment=failed_architectures post=failed1 recipe=post seed=0": "add33b09274fa7eb",
+    "experiment=post_ablation post=failed1 recipe=modern ablation=adam_hparams seed=0": "4cdcb430459d8c6c",
+    "experiment=post_ablation post=failed1 recipe=post ablation=init seed=0": "5282cbb5bd894e88",
+    "experiment=remedies model=modern_mlp recipe=modern data=stacked_mnist remedy=pack4 seed=0": (
+        "5002dd034b293285"
+    ),
+    "experiment=tf_reference post=tf_reference seed=0": "1778c64c4acc9358",
+    "experiment=images_seen post=failed1 recipe=post ablation=[adam_hparams,bias_correction,init,scale] "
+    "train.images=6000 train.batch_size=64 seed=0": "39c1c2d23d7861b9",
+    "experiment=decay_imprint post=extreme_decay schedule=post_extreme_decay seed=0": "31bfffcc05a5f83d",
+    "experiment=tune_modern": "6540f3d3eeee96a7",
+}
+
+
+@pytest.mark.parametrize("job", sorted(KNOWN_HASHES))
+def test_known_jobs_keep_their_config_hash(job: str) -> None:
+    cfg = C.apply_images(resolved(job.split()))
+    cfg["study"] = str(cfg["study"])  # as the entry point does
+    assert C.config_hash(cfg) == KNOWN_HASHES[job]

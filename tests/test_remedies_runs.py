@@ -156,5 +156,5 @@ def test_a_stacked_eval_point_scores_data_eval_samples_and_the_channel_digits(tm
         "eval/precision": 0.5,
         "eval/recall": 0.25,
     }
-    with pytest.raises(C.ConfigError, match=r"data\.eval_samples=5: only data=stacked_mnist"):
+    with pytest.raises(C.ConfigError, match=r"data\.eval_samples=5: not a config key"):
         C.validate(resolved(["recipe=modern", "+data.eval_samples=5"]))

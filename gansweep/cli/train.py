@@ -29,8 +29,23 @@ from gansweep import paths
 from gansweep.runner.job import run_job
 from gansweep.runner.processes import TIME_LIMIT_SIGNAL
 from gansweep.runner.sweep import SUMMARY_ENV, read_summary
+from gansweep.schema import SCHEMAS
 
 CONF_DIR = str(paths.project_root() / "conf")
+
+
+def register_schema() -> None:
+    """Register the run config's schema (``gansweep.schema``) in Hydra's ConfigStore, where ``conf/`` names
+    it: the base of ``conf/config.yaml``, so Hydra refuses an unknown key or a wrong type naming the key.
+    Whatever composes ``conf/`` (this entry point, the tests, the benchmarks) calls it first."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for group, name, node in SCHEMAS:
+        store.store(group=group, name=name, node=node)
+
+
+register_schema()
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")

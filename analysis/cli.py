@@ -21,9 +21,9 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from analysis import contract
-from analysis.contrasts import ReportSpecError
 from analysis.load import StudyNotFoundError, list_studies
 from analysis.pipeline import regenerate
+from analysis.report_spec import ReportSpecError
 from analysis.search import SearchUnavailableError, search_report
 from gansweep import paths
 
@@ -195,8 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _rederive(name: str | None, out: Path | None) -> int:
-    from analysis.contrasts import load_spec
     from analysis.publish import rederive, update_findings
+    from analysis.report_spec import load_spec
 
     root = paths.project_root()
     experiments = root / "experiments"

@@ -36,13 +36,14 @@ from typing import Any
 import pandas as pd
 
 from analysis import contract, search
-from analysis.contrasts import ReportSpec, load_spec
-from analysis.document import findings_table, study_blocks
+from analysis.document import study_blocks
+from analysis.findings import findings_table
 from analysis.labels import relabel
 from analysis.load import load_study
 from analysis.meta import META, contrast_meta, tag_values, wall_clock
 from analysis.pipeline import derive_tables, regenerate, run_jobs, table_plot_jobs
 from analysis.report import to_markdown
+from analysis.report_spec import ReportSpec, load_spec
 from analysis.sections import README, SEARCH_KIND, read_meta
 from analysis.stats import status_counts
 from analysis.tables import fmt, markdown_table, write_table
@@ -280,7 +281,7 @@ def publish_search(
     best, states), ``figures/`` (the search report's history, Pareto front and importances), ``meta.json``
     and ``README.md``. :class:`analysis.search.SearchUnavailableError` (naming the study) before anything is
     written when the store holds no search of it, its storage is missing, or it has no trials;
-    :class:`analysis.contrasts.ReportSpecError` when the answer rule names no objective. ``rule`` and
+    :class:`analysis.report_spec.ReportSpecError` when the answer rule names no objective. ``rule`` and
     ``spec`` default to the study file's ``report:`` block."""
     target = Path(target)
     root = paths.project_root()

@@ -17,9 +17,9 @@ import yaml
 from mlflow import MlflowClient
 
 from analysis import contract
-from analysis.contrasts import ReportSpecError, report_block, study_file
-from analysis.plots import save
+from analysis.plot_style import save
 from analysis.report import Block, write_report
+from analysis.report_spec import ReportSpecError, report_block, study_file
 
 FOLDER = "search"
 

@@ -285,6 +285,32 @@ def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec
     return out
 
 
+def _run_tables(runs: pd.DataFrame, tables: Path) -> list[Path]:
+    """The runs per config by outcome (``status``) and per run (``runs``: every metric in the CSV, the
+    headline figures in the Markdown)."""
+    files = write_table(status_counts(runs), tables, "status")
+    metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
+    headline_cols = [contract.metric_column(k) for k in contract.HEADLINE]
+    full_runs = run_table(runs, metric_cols)
+    short_runs = run_table(runs, [c for c in headline_cols if c in runs]).drop(columns=["run_id"])
+    return files + write_table(full_runs, tables, "runs", markdown=short_runs)
+
+
+def _write_meta(result: Result, study_name: str, collapse_modes: float) -> None:
+    """``result.meta`` from the study and the figures made, written to ``meta.json``."""
+    result.meta = build_meta(
+        study_name,
+        runs=result.runs,
+        spec=result.spec,
+        shared=result.shared,
+        messages=result.messages,
+        collapse_modes=collapse_modes,
+    )
+    result.meta["figures"] = sorted(p.name for p in result.plots.values())
+    path = result.out_dir / META
+    path.write_text(json.dumps(result.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def regenerate(
     tracking_uri: str,
     study_name: str,
@@ -317,13 +343,7 @@ def regenerate(
     result.messages.extend(derived.messages)
     result.plots.update(derived.plots)
     result.contrasts = derived.contrasts
-    tables = out_dir / "tables"
-    result.files += write_table(status_counts(runs), tables, "status")
-    metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
-    headline_cols = [contract.metric_column(k) for k in contract.HEADLINE]
-    full_runs = run_table(runs, metric_cols)
-    short_runs = run_table(runs, [c for c in headline_cols if c in runs]).drop(columns=["run_id"])
-    result.files += write_table(full_runs, tables, "runs", markdown=short_runs)
+    result.files += _run_tables(runs, out_dir / "tables")
     if not runs.empty:
         _make_plots(
             study, runs, derived.summary, status_counts(runs), out_dir / "plots", collapse_modes, result
@@ -332,16 +352,7 @@ def regenerate(
     parent = study.latest_parent()
     if upload and parent is None:
         result.messages.append("no parent run in this study: the report is not uploaded to MLflow")
-    result.meta = build_meta(
-        study_name,
-        runs=runs,
-        spec=result.spec,
-        shared=result.shared,
-        messages=result.messages,
-        collapse_modes=collapse_modes,
-    )
-    result.meta["figures"] = sorted(p.name for p in result.plots.values())
-    (out_dir / META).write_text(json.dumps(result.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    _write_meta(result, study_name, collapse_modes)
     blocks = study_blocks(
         out_dir, figure_dir="plots", published=False, extras={"parent": parent} if upload and parent else {}
     )

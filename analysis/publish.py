@@ -198,6 +198,20 @@ def _trial_note(attrs: Mapping[str, Any], retried_as: int | None) -> str:
     return "; ".join(notes)
 
 
+def _rule_pick(done: pd.DataFrame, found: search.Search, rule: search.AnswerRule) -> int | None:
+    """The trial the answer rule picks among the completed ones (``done``): of those that meet it, the best
+    on ``rule.best`` (the lower trial number on a tie); None without a ``best`` or an eligible trial."""
+    if rule.best is None:
+        return None
+    eligible = done[done["meets_rule"] == _YES]
+    eligible = eligible[eligible[rule.best].map(lambda v: math.isfinite(float(v)))]
+    if not len(eligible):
+        return None
+    ascending = found.directions[found.names.index(rule.best)] == "minimize"
+    order = eligible.sort_values([rule.best, "trial"], ascending=[ascending, True], kind="stable")
+    return int(order.iloc[0]["trial"])
+
+
 def _trial_tables(
     found: search.Search, rule: search.AnswerRule
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -232,14 +246,7 @@ def _trial_tables(
         front = {t.number for t in found.study.best_trials}
     except ValueError:
         front = set()
-    pick = None
-    if rule.best is not None:
-        eligible = done[done["meets_rule"] == _YES]
-        eligible = eligible[eligible[rule.best].map(lambda v: math.isfinite(float(v)))]
-        if len(eligible):
-            ascending = found.directions[names.index(rule.best)] == "minimize"
-            order = eligible.sort_values([rule.best, "trial"], ascending=[ascending, True], kind="stable")
-            pick = int(order.iloc[0]["trial"])
+    pick = _rule_pick(done, found, rule)
     chosen = done[done["trial"].isin(front | ({pick} if pick is not None else set()))]
     best = pd.DataFrame(
         {
@@ -268,6 +275,33 @@ def _cell(value: object) -> str:
     return fmt(value, 4)
 
 
+def _search_meta(
+    study: str, spec: ReportSpec, found: search.Search, rule: search.AnswerRule, runs: pd.DataFrame
+) -> dict[str, object]:
+    """A search study's ``meta.json`` before its report is made (no messages and figures yet)."""
+    return {
+        "kind": SEARCH_KIND,
+        "study": study,
+        "question": spec.question,
+        "contrasts": [],
+        "optuna_study": found.study.study_name,
+        "objectives": [
+            {"name": n, "direction": d} for n, d in zip(found.names, found.directions, strict=True)
+        ],
+        "rule": rule.to_meta(),
+        "command": _search_command(study),
+        "publish_command": f"gansweep-analyze experiment={study} --publish",
+        "runs": len(runs),
+        "commits": tag_values(runs, contract.TAG_GIT_COMMIT),
+        "hosts": tag_values(runs, contract.TAG_HOST),
+        "versions": tag_values(runs, contract.TAG_VERSIONS),
+        "blas_threads": tag_values(runs, contract.TAG_BLAS_THREADS),
+        **wall_clock(runs),
+        "messages": [],
+        "figures": [],
+    }
+
+
 def publish_search(
     tracking_uri: str,
     study: str,
@@ -290,27 +324,7 @@ def publish_search(
     spec = spec if spec is not None else load_spec(study, root)
     trials, best, states = _trial_tables(found, rule)
     runs = load_study(tracking_uri, study, history_keys=()).runs
-    meta: dict[str, object] = {
-        "kind": SEARCH_KIND,
-        "study": study,
-        "question": spec.question,
-        "contrasts": [],
-        "optuna_study": found.study.study_name,
-        "objectives": [
-            {"name": n, "direction": d} for n, d in zip(found.names, found.directions, strict=True)
-        ],
-        "rule": rule.to_meta(),
-        "command": _search_command(study),
-        "publish_command": f"gansweep-analyze experiment={study} --publish",
-        "runs": len(runs),
-        "commits": tag_values(runs, contract.TAG_GIT_COMMIT),
-        "hosts": tag_values(runs, contract.TAG_HOST),
-        "versions": tag_values(runs, contract.TAG_VERSIONS),
-        "blas_threads": tag_values(runs, contract.TAG_BLAS_THREADS),
-        **wall_clock(runs),
-        "messages": [],
-        "figures": [],
-    }
+    meta = _search_meta(study, spec, found, rule, runs)
     with tempfile.TemporaryDirectory(prefix="gansweep-publish-") as tmp:
         report = search.search_report(tracking_uri, study, Path(tmp), storage=found.url, upload=False)
         meta["messages"] = report.messages

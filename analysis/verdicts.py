@@ -94,6 +94,18 @@ def _needed(row: Mapping[str, Any]) -> str:
     )
 
 
+def _against_text(r: Mapping[str, Any]) -> str:
+    """A primary comparison that answers No, as a clause: an equivalence, or a difference against the
+    expected direction."""
+    fig = contract.figure(str(r["metric"]))
+    if r["verdict"] == verdict_classes.EQUIVALENT:
+        return (
+            f"{r['level']} and {r['baseline']}{_where(r)} are equivalent within ± {fmt(fig.mmd, 3)} "
+            f"{fig.short}: Δ {delta_text(r)}, {n_text(r)}"
+        )
+    return claim(r) + ", against the expected direction"
+
+
 def study_verdict(long: pd.DataFrame, contrasts: Sequence[Contrast]) -> tuple[str, str]:
     """(``Yes.`` | ``No.`` | ``Not decided.``, the answer in one sentence) from the primary rows of a decided
     long table: Yes when a primary comparison is a difference in the expected direction (any direction
@@ -124,17 +136,7 @@ def study_verdict(long: pd.DataFrame, contrasts: Sequence[Contrast]) -> tuple[st
         lead = "" if total == 1 else f"{len(hits)} of {total} primary comparisons differ as expected: "
         return YES, f"{lead}{text}{more}."
     if len(against) == total:
-        parts = []
-        for r in against[:3]:
-            fig = contract.figure(str(r["metric"]))
-            if r["verdict"] == verdict_classes.EQUIVALENT:
-                parts.append(
-                    f"{r['level']} and {r['baseline']}{_where(r)} are equivalent within ± {fmt(fig.mmd, 3)} "
-                    f"{fig.short}: Δ {delta_text(r)}, {n_text(r)}"
-                )
-            else:
-                parts.append(claim(r) + ", against the expected direction")
-        return NO, "; ".join(parts) + "."
+        return NO, "; ".join(_against_text(r) for r in against[:3]) + "."
     floors = [r for r in rows if r["verdict"] in (verdict_classes.FLOOR, verdict_classes.CEILING)]
     if len(floors) == total:
         fig = contract.figure(str(rows[0]["metric"]))

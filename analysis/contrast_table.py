@@ -68,12 +68,8 @@ def decide(long: pd.DataFrame) -> pd.DataFrame:
     verdicts, needed = [], []
     for _, r in out.iterrows():
         verdict, seeds = verdict_classes.judge(
+            r,
             n=int(r["n_pairs"]),
-            mean=float(r["mean_diff"]),
-            sd=float(r["sd_diff"]),
-            low=float(r["ci_low"]),
-            high=float(r["ci_high"]),
-            p_adjusted=float(r["p_holm"]),
             mmd=contract.figure(str(r["metric"])).mmd,
             level=significance.ALPHA / sizes.get(r["family"], 1),
             alternative=str(r["alternative"]),

@@ -143,17 +143,7 @@ def effect_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     frame["p_holm"] = significance.holm(frame["p_value"].to_numpy(dtype=float))
     level = significance.ALPHA / max(1, int(frame["p_value"].notna().sum()))
     judged = [
-        verdict_classes.judge(
-            n=int(r["n_seeds"]),
-            mean=float(r["mean_diff"]),
-            sd=float(r["sd_diff"]),
-            low=float(r["ci_low"]),
-            high=float(r["ci_high"]),
-            p_adjusted=float(r["p_holm"]),
-            mmd=fig.mmd,
-            level=level,
-            test="t",
-        )
+        verdict_classes.judge(r, n=int(r["n_seeds"]), mmd=fig.mmd, level=level, test="t")
         for _, r in frame.iterrows()
     ]
     verdicts, needed = [v for v, _ in judged], [n for _, n in judged]

@@ -6,7 +6,8 @@ comparison not decided (:func:`seeds_needed`), and the method text that states t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from analysis.distributions import normal_quantile
 from analysis.intervals import BOOT_DRAWS, CONFIDENCE
@@ -99,13 +100,9 @@ def seeds_needed(
 
 
 def judge(
+    row: Mapping[str, Any],
     *,
     n: int,
-    mean: float,
-    sd: float,
-    low: float,
-    high: float,
-    p_adjusted: float,
     mmd: float,
     level: float,
     alternative: str = "two-sided",
@@ -113,20 +110,23 @@ def judge(
     at_ceiling: bool = False,
     test: str = "sign-flip",
 ) -> tuple[str, float]:
-    """(:func:`classify`'s verdict, and for a comparison not decided the :func:`seeds_needed` at Holm's
+    """(:func:`classify`'s verdict of a comparison's row, from its ``mean_diff``, ``ci_low``, ``ci_high`` and
+    ``p_holm``, and for a comparison not decided the :func:`seeds_needed` at its ``sd_diff`` and Holm's
     strictest ``level`` of its family; else NaN)."""
+    mean = float(row["mean_diff"])
     verdict = classify(
         n=n,
         mean=mean,
-        low=low,
-        high=high,
-        p_adjusted=p_adjusted,
+        low=float(row["ci_low"]),
+        high=float(row["ci_high"]),
+        p_adjusted=float(row["p_holm"]),
         mmd=mmd,
         at_floor=at_floor,
         at_ceiling=at_ceiling,
     )
     if verdict != NOT_DECIDED:
         return verdict, float("nan")
+    sd = float(row["sd_diff"])
     return verdict, float(seeds_needed(mean, sd, mmd, level=level, alternative=alternative, test=test))
 
 

@@ -21,9 +21,9 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from analysis import contract
-from analysis.contrasts import ReportSpecError
 from analysis.load import StudyNotFoundError, list_studies
 from analysis.pipeline import regenerate
+from analysis.report_spec import ReportSpecError
 from analysis.search import SearchUnavailableError, search_report
 from gansweep import paths
 
@@ -149,26 +149,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         print("gansweep-analyze: give the study to analyse, e.g. experiment=smoke", file=sys.stderr)
         return 2
-    name = overrides["experiment"]
-    start = time.perf_counter()
     if args.publish:
-        from analysis.publish import publish, update_findings
+        return _publish(overrides["experiment"], uri, args, overrides, collapse_modes)
+    return _analyze(overrides["experiment"], uri, args, overrides, collapse_modes)
 
-        target = args.out or paths.project_root() / "experiments" / name
-        storage = overrides.get("optuna_storage")
-        files, code = _read_study(
-            name,
-            uri,
-            lambda: publish(uri, name, target, collapse_modes=collapse_modes, storage=storage),
-        )
-        if code:
-            return code
-        print(f"published {len(files)} files to {target} in {time.perf_counter() - start:.1f} s")
-        print(f"answer: {target / 'README.md'}")
-        root = paths.project_root()
-        if args.out is None and update_findings(root / "README.md", root / "experiments"):
-            print(f"findings in {root / 'README.md'} updated")
-        return 0
+
+def _publish(
+    name: str, uri: str, args: argparse.Namespace, overrides: dict[str, str], collapse_modes: float
+) -> int:
+    """``--publish``: write the study's answer to experiments/<study>/ (or ``--out``) and the findings."""
+    from analysis.publish import publish, update_findings
+
+    start = time.perf_counter()
+    target = args.out or paths.project_root() / "experiments" / name
+    storage = overrides.get("optuna_storage")
+    files, code = _read_study(
+        name,
+        uri,
+        lambda: publish(uri, name, target, collapse_modes=collapse_modes, storage=storage),
+    )
+    if code:
+        return code
+    print(f"published {len(files)} files to {target} in {time.perf_counter() - start:.1f} s")
+    print(f"answer: {target / 'README.md'}")
+    root = paths.project_root()
+    if args.out is None and update_findings(root / "README.md", root / "experiments"):
+        print(f"findings in {root / 'README.md'} updated")
+    return 0
+
+
+def _analyze(
+    name: str, uri: str, args: argparse.Namespace, overrides: dict[str, str], collapse_modes: float
+) -> int:
+    """Regenerate the study's report under reports/<study>/ (or ``--out``), and a search's report beside."""
+    start = time.perf_counter()
     out = args.out or paths.project_root() / "reports" / name
     result, code = _read_study(
         name,
@@ -195,8 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _rederive(name: str | None, out: Path | None) -> int:
-    from analysis.contrasts import load_spec
     from analysis.publish import rederive, update_findings
+    from analysis.report_spec import load_spec
 
     root = paths.project_root()
     experiments = root / "experiments"

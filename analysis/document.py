@@ -4,8 +4,8 @@ published ``README.md``) and HTML (``report.html``). The regenerated report and 
 same document: the report adds the parent run and a reading guide, the README the generated-file notice.
 
 A grid study opens with its verdict (**Yes.** / **No.** / **Not decided.**, from
-:func:`analysis.contrasts.study_verdict`) and the primary comparisons; a study without contrasts opens with
-what its runs did (:func:`outcome_sentence`); a search with the trial its answer rule picks.
+:func:`analysis.findings.verdict`) and the primary comparisons; a study without contrasts opens with what its
+runs did (:func:`analysis.findings.outcome_sentence`); a search with the trial its answer rule picks.
 """
 
 from __future__ import annotations
@@ -15,11 +15,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import contract, factorial, inference, probes, references
-from analysis.contrasts import LONG_COLUMNS, is_paired
-from analysis.meta import META, contrast_of
+from analysis import contract, probes, references, verdict_classes
+from analysis.contrast_table import is_paired
+from analysis.factorial_cells import CELLS_METHOD
+from analysis.factorial_effects import METHOD
+from analysis.findings import contrast_tables, factorial_tables, verdict
+from analysis.meta import contrast_of
 from analysis.report import Block
-from analysis.search_document import search_blocks, search_key_number, search_verdict
+from analysis.report_spec import Contrast, parse_target
+from analysis.search_document import search_blocks
 from analysis.sections import (
     SEARCH_KIND,
     figures,
@@ -32,15 +36,8 @@ from analysis.sections import (
 )
 from analysis.stats import run_classes_text
 from analysis.tables import fmt
-from analysis.verdicts import (
-    delta_text,
-    p_text,
-    secondary_findings,
-    study_verdict,
-    unit_text,
-    verdict_table,
-    wide_table,
-)
+from analysis.target_verdict import effect_row, rule_text
+from analysis.verdicts import delta_text, p_text, secondary_findings, verdict_table, wide_table
 
 # The headline columns a README shows (the CSV keeps all of them).
 README_HEADLINE = (
@@ -78,59 +75,11 @@ HEADLINE_METHOD = (
     "precision says nothing; n counts every completed run); collapsed and never learned: fractions of the "
     "completed runs"
 )
-_TEXT_COLUMNS = {"contrast": "string", "group": "string", "level": "string", "baseline": "string"}
-
-
-def read_contrast(path: Path) -> pd.DataFrame:
-    """A contrast CSV read back with its text columns as text ("3e-06" stays "3e-06")."""
-    frame = pd.read_csv(path, dtype=_TEXT_COLUMNS, keep_default_na=False, na_values=[""])
-    for column in ("contrast", "family", "group", "level", "baseline", "verdict", "alternative"):
-        frame[column] = frame[column].astype(str)
-    for column in ("diffs", "level_outcomes", "baseline_outcomes"):
-        frame[column] = frame[column].fillna("").astype(str)
-    return frame[LONG_COLUMNS]
-
-
-def contrast_tables(folder: Path, meta: dict) -> dict[int, pd.DataFrame]:
-    """The study's contrast tables by their number (1-based), those that exist."""
-    out = {}
-    for i, _ in enumerate(meta["contrasts"], start=1):
-        path = Path(folder) / "tables" / f"contrast_{i}.csv"
-        if path.is_file():
-            out[i] = read_contrast(path)
-    return out
-
-
-def verdict(folder: Path, meta: dict | None = None) -> tuple[str, str]:
-    """(verdict word, answer sentence) of a published or regenerated study folder."""
-    meta = meta if meta is not None else read_meta(folder)
-    if meta.get("kind") == SEARCH_KIND:
-        return search_verdict(folder, meta)
-    longs = contrast_tables(folder, meta)
-    if meta.get("target"):
-        spec = factorial.parse_target(meta["target"])
-        word, sentence = factorial.factorial_verdict(*_factorial_tables(folder), spec)
-        if longs and meta["contrasts"]:  # what the primary comparisons found, beside the target's answer
-            long = pd.concat(longs.values(), ignore_index=True)
-            beside = study_verdict(long, [contrast_of(c) for c in meta["contrasts"]])[1]
-            sentence = f"{sentence} Beside it: {beside[0].lower()}{beside[1:]}"
-        return word, sentence
-    if not meta["contrasts"]:
-        return "", outcome_sentence(_runs(folder))
-    long = pd.concat(longs.values(), ignore_index=True) if longs else pd.DataFrame(columns=LONG_COLUMNS)
-    return study_verdict(long, [contrast_of(c) for c in meta["contrasts"]])
-
-
-def _factorial_tables(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    tables = Path(folder) / "tables"
-    cells = pd.read_csv(tables / "cells.csv", keep_default_na=False, na_values=[""], dtype={"values": str})
-    effects = pd.read_csv(tables / "effects.csv", keep_default_na=False, na_values=[""], dtype={"diffs": str})
-    return cells, effects
 
 
 def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
-    spec = factorial.parse_target(meta["target"])
-    cells, effects = _factorial_tables(folder)
+    spec = parse_target(meta["target"])
+    cells, effects = factorial_tables(folder)
     fig = contract.figure(spec.metric)
     shown = cells.assign(
         rescued=[
@@ -167,7 +116,7 @@ def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
                 {
                     "effect": effects["effect"],
                     "seeds": effects["n_seeds"],
-                    f"Δ {fig.short}": [delta_text(factorial._as_row(r)) for _, r in effects.iterrows()],
+                    f"Δ {fig.short}": [delta_text(effect_row(r)) for _, r in effects.iterrows()],
                     "p (Holm)": [
                         f"{p_text(float(r['p_value']))} ({p_text(float(r['p_holm']))})"
                         for _, r in effects.iterrows()
@@ -224,47 +173,6 @@ def _reals_blocks(folder: Path) -> list[Block]:
     ]
 
 
-def _runs(folder: Path) -> pd.DataFrame:
-    path = Path(folder) / "tables" / "runs.csv"
-    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else pd.DataFrame()
-
-
-def outcome_sentence(runs: pd.DataFrame) -> str:
-    """What the runs of a study without contrasts did, in one sentence: how many end on at most three
-    digits, each config's final digits and dominant digit, how many never learned or collapsed."""
-    column = contract.metric_column(contract.MODES)
-    if runs.empty or column not in runs:
-        return "No run has logged the digit figure yet."
-    done = runs[runs["status"] == "FINISHED"]
-    if done.empty:
-        return f"None of the {len(runs)} runs has finished yet."
-    shares = [c for c in done.columns if c.startswith("metrics." + contract.EVAL_PREFIX + "class_share_")]
-    parts = []
-    for label, group in done.groupby("config_label", sort=True):
-        digits = ", ".join(f"{float(v):g}" for v in group[column])
-        text = f"{label} {digits}"
-        if shares and len(group) == 1:
-            row = group.iloc[0][shares].astype(float)
-            if row.notna().any():
-                text += f" (mostly {str(row.idxmax()).rsplit('_', 1)[-1]}s)"
-        parts.append(text)
-    final = pd.to_numeric(done[column], errors="coerce")
-    few = int((final <= 3).sum())
-    seeds = int(done["seed"].nunique()) if "seed" in done else 1
-    runs_text = f"{len(done)} runs" + (" (one seed each)" if seeds == 1 else "")
-    tail = []
-    for flag, words in ((contract.NEVER_LEARNED, "never learned"), (contract.COLLAPSED, "collapsed")):
-        if flag in done:
-            hit = done[done[flag].astype(str).str.lower() == "true"]["config_label"].tolist()
-            if hit:
-                tail.append(f"{len(hit)} {words} ({', '.join(hit)})")
-    end = f"; {'; '.join(tail)}" if tail else ""
-    return (
-        f"{few} of the {runs_text} end on at most 3 digits; digits covered at the end: "
-        f"{'; '.join(parts)}{end}."
-    )
-
-
 def _facts(meta: dict, seeds: int, published: bool) -> list[str]:
     then = meta["publish_command"] if published else f"gansweep-analyze experiment={meta['study']}"
     facts = [
@@ -290,50 +198,36 @@ def _headline_columns(meta: dict) -> list[str]:
     return ["config_label", "n", *dict.fromkeys(named), contract.COLLAPSED, contract.NEVER_LEARNED]
 
 
-def study_blocks(
-    folder: Path, *, figure_dir: str, published: bool, extras: Mapping[str, str] = ()
-) -> list[Block]:
-    """The document of a grid study folder (``meta.json`` + ``tables/``), figures under ``figure_dir``.
-    ``published``: end with the generated-file notice; ``extras`` (report only): ``parent`` (the parent
-    run the report is uploaded to)."""
-    folder = Path(folder)
-    meta = read_meta(folder)
-    if meta.get("kind") == SEARCH_KIND:
-        return search_blocks(folder, meta)
-    extras = dict(extras)
-    longs = contrast_tables(folder, meta)
-    contrasts = [contrast_of(c) for c in meta["contrasts"]]
-    tables = folder / "tables"
-    headline = read_text_table(tables / "headline.csv") if (tables / "headline.csv").is_file() else None
-    seeds = (
-        int(pd.to_numeric(headline["n"], errors="coerce").max())
-        if headline is not None and len(headline)
-        else 0
-    )
-    word, sentence = verdict(folder, meta)
+def _answer_blocks(meta: dict, word: str, sentence: str, longs: dict[int, pd.DataFrame]) -> list[Block]:
+    """The title, the verdict and, with contrasts, the primary comparisons' table and the decision rule."""
     out = [title(meta), Block("p", f"**{word}** {sentence}" if word else sentence)]
-    if longs:
-        long = pd.concat(longs.values(), ignore_index=True)
-        table = verdict_table(long)
-        if not table.empty:
-            out.append(Block("table", table=table))
-        named = ", ".join(f"“{c.name}”" for c in contrasts if c.primary)
-        rule = (
-            f"Decision rule: the target (the [cells](#cells)), as {factorial.rule_text(meta['target'])}; the "
-            f"primary comparisons (the first figure of {named}) stand beside it: a fix whose drop is a "
-            "*difference* is needed, one whose drop is not is not shown needed (never “not needed”)."
-            if meta.get("target")
-            else "Decision rule: the primary comparisons (the first figure of "
-            + named
-            + "); **Yes.** when one is a *difference* in the expected direction, **No.** when every one is "
-            "*equivalent* (or differs against the expectation), else **Not decided.**"
-        )
-        hypothesis = f"Hypothesis: {meta['hypothesis']} " if meta.get("hypothesis") else ""
-        out.append(Block("p", hypothesis + rule + " Method: [below](#method)."))
-    out.append(Block("list", items=tuple(_facts(meta, seeds, published))))
-    if meta.get("target"):
-        out += _factorial_blocks(folder, meta, figure_dir)
-    out += _reals_blocks(folder)
+    if not longs:
+        return out
+    long = pd.concat(longs.values(), ignore_index=True)
+    table = verdict_table(long)
+    if not table.empty:
+        out.append(Block("table", table=table))
+    named = ", ".join(f"“{c.name}”" for c in (contrast_of(c) for c in meta["contrasts"]) if c.primary)
+    rule = (
+        f"Decision rule: the target (the [cells](#cells)), as {rule_text(meta['target'])}; the "
+        f"primary comparisons (the first figure of {named}) stand beside it: a fix whose drop is a "
+        "*difference* is needed, one whose drop is not is not shown needed (never “not needed”)."
+        if meta.get("target")
+        else "Decision rule: the primary comparisons (the first figure of "
+        + named
+        + "); **Yes.** when one is a *difference* in the expected direction, **No.** when every one is "
+        "*equivalent* (or differs against the expectation), else **Not decided.**"
+    )
+    hypothesis = f"Hypothesis: {meta['hypothesis']} " if meta.get("hypothesis") else ""
+    out.append(Block("p", hypothesis + rule + " Method: [below](#method)."))
+    return out
+
+
+def _contrast_blocks(
+    meta: dict, longs: dict[int, pd.DataFrame], contrasts: list[Contrast], figure_dir: str
+) -> list[Block]:
+    """A section per contrast (its wide table and figure), then the secondary comparisons that differ."""
+    out = []
     for i, contrast in enumerate(contrasts, start=1):
         if i not in longs:
             continue
@@ -352,47 +246,85 @@ def study_blocks(
         others = secondary_findings(pd.concat(longs.values(), ignore_index=True))
         if others:
             out += [Block("h2", "Secondary comparisons"), Block("list", items=tuple(others))]
-    if headline is not None:
-        out.append(Block("h2", "Final figures per config"))
+    return out
+
+
+def _headline_blocks(meta: dict, headline: pd.DataFrame) -> list[Block]:
+    """The final figures per config and, where the study file lists them, the published figures beside."""
+    out = [
+        Block("h2", "Final figures per config"),
+        Block(
+            "p",
+            f"{HEADLINE_METHOD}. CSV: [tables/headline.csv](tables/headline.csv); every figure: "
+            "[tables/summary.csv](tables/summary.csv); per run: [tables/runs.csv](tables/runs.csv).",
+        ),
+    ]
+    columns = [c for c in _headline_columns(meta) if c in headline.columns]
+    names = {c: contract.short_name(c) for c in columns if c.startswith(contract.EVAL_PREFIX)}
+    out.append(Block("table", table=headline[columns].rename(columns={**names, "config_label": "config"})))
+    if meta.get("references"):
+        out.append(Block("h2", "Beside the published figures"))
         out.append(
             Block(
                 "p",
-                f"{HEADLINE_METHOD}. CSV: [tables/headline.csv](tables/headline.csv); every figure: "
-                "[tables/summary.csv](tables/summary.csv); per run: [tables/runs.csv](tables/runs.csv).",
+                "The papers' figures as published (from the study file's report.references), then this "
+                "study's configs that log the same figures.",
             )
         )
-        columns = [c for c in _headline_columns(meta) if c in headline.columns]
-        names = {c: contract.short_name(c) for c in columns if c.startswith(contract.EVAL_PREFIX)}
-        out.append(
-            Block("table", table=headline[columns].rename(columns={**names, "config_label": "config"}))
-        )
-        if meta.get("references"):
-            out.append(Block("h2", "Beside the published figures"))
-            out.append(
-                Block(
-                    "p",
-                    "The papers' figures as published (from the study file's report.references), then this "
-                    "study's configs that log the same figures.",
-                )
-            )
-            out.append(Block("table", table=references.table(meta["references"], headline)))
-            if meta.get("references_note"):
-                out.append(Block("p", meta["references_note"]))
+        out.append(Block("table", table=references.table(meta["references"], headline)))
+        if meta.get("references_note"):
+            out.append(Block("p", meta["references_note"]))
+    return out
+
+
+def _method_blocks(folder: Path, meta: dict, longs: dict[int, pd.DataFrame]) -> list[Block]:
+    """The method of the contrasts' tests and of the target's cells and effects, where the study has them."""
+    methods = []
+    if longs:
+        pairings = pd.concat(longs.values(), ignore_index=True).get("paired", pd.Series([True]))
+        methods.append(verdict_classes.method([is_paired(v) for v in pairings]))
+    if meta.get("target"):
+        has_effects = not factorial_tables(folder)[1].empty
+        methods.append(METHOD if has_effects else CELLS_METHOD)
+    if methods:
+        return [Block("h2", "Method"), *(Block("p", text) for text in methods)]
+    return []
+
+
+def study_blocks(
+    folder: Path, *, figure_dir: str, published: bool, extras: Mapping[str, str] = ()
+) -> list[Block]:
+    """The document of a grid study folder (``meta.json`` + ``tables/``), figures under ``figure_dir``.
+    ``published``: end with the generated-file notice; ``extras`` (report only): ``parent`` (the parent
+    run the report is uploaded to)."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    if meta.get("kind") == SEARCH_KIND:
+        return search_blocks(folder, meta)
+    extras = dict(extras)
+    longs = contrast_tables(folder, meta)
+    tables = folder / "tables"
+    headline = read_text_table(tables / "headline.csv") if (tables / "headline.csv").is_file() else None
+    seeds = (
+        int(pd.to_numeric(headline["n"], errors="coerce").max())
+        if headline is not None and len(headline)
+        else 0
+    )
+    out = _answer_blocks(meta, *verdict(folder, meta), longs)
+    out.append(Block("list", items=tuple(_facts(meta, seeds, published))))
+    if meta.get("target"):
+        out += _factorial_blocks(folder, meta, figure_dir)
+    out += _reals_blocks(folder)
+    out += _contrast_blocks(meta, longs, [contrast_of(c) for c in meta["contrasts"]], figure_dir)
+    if headline is not None:
+        out += _headline_blocks(meta, headline)
     if (tables / "status.csv").is_file():
         out += [
             Block("h2", "Runs per config by outcome"),
             Block("table", table=read_text_table(tables / "status.csv")),
         ]
     out += figures(meta, PLOT_CAPTIONS, figure_dir)
-    methods = []
-    if longs:
-        pairings = pd.concat(longs.values(), ignore_index=True).get("paired", pd.Series([True]))
-        methods.append(inference.method([is_paired(v) for v in pairings]))
-    if meta.get("target"):
-        has_effects = not _factorial_tables(folder)[1].empty
-        methods.append(factorial.METHOD if has_effects else factorial.CELLS_METHOD)
-    if methods:
-        out += [Block("h2", "Method"), *(Block("p", text) for text in methods)]
+    out += _method_blocks(folder, meta, longs)
     if extras.get("parent"):
         out.append(
             Block(
@@ -405,59 +337,3 @@ def study_blocks(
     if published:
         out.append(notice("the MLflow store"))
     return out
-
-
-# ---- the project README's findings ------------------------------------------------------------------------
-
-
-def key_number(folder: Path, meta: dict) -> str:
-    """The number a study's verdict rests on: the primary comparison it names (or its largest), as
-    "Δ digits −8.4 [−8.9, −7.8] (30 pairs)"; a target study's cell closest to its target, by seed; a
-    search's picked trial's objective."""
-    if meta.get("kind") == SEARCH_KIND:
-        return search_key_number(folder, meta)
-    if meta.get("target"):
-        spec = factorial.parse_target(meta["target"])
-        cells, _ = _factorial_tables(folder)
-        if cells.empty:
-            return "–"
-        best = cells.sort_values(["rescued", "mean"], ascending=False, kind="stable").iloc[0]
-        where = "" if len(cells) == 1 else f"{best['cell']}: "
-        return (
-            f"{where}{contract.figure(spec.metric).short} {str(best['values']).replace(',', ', ')} "
-            f"({int(best['rescued'])}/{int(best['n'])} seeds reach {spec.text()})"
-        )
-    longs = contrast_tables(folder, meta)
-    if not longs:
-        return "–"
-    long = pd.concat(longs.values(), ignore_index=True)
-    primary = long[long["family"] == "primary"]
-    if primary.empty:
-        return "–"
-    hits = primary[primary["verdict"] == inference.DIFFERENCE]
-    pick = hits if len(hits) else primary
-    sizes = pick["mean_diff"].astype(float).abs().fillna(-1)
-    r = pick.loc[sizes.idxmax()]
-    where = "" if r["group"] in ("all runs", "pooled") else f" ({r['group']})"
-    level = f"{r['level']} − {r['baseline']}{where}: "
-    fig = contract.figure(str(r["metric"]))
-    n = int(r["n_pairs"])
-    extra = f", {len(primary)} comparisons" if len(primary) > 1 else ""
-    return f"{level}Δ {fig.short} {delta_text(r)} ({n} {unit_text(r)}{extra})"
-
-
-def findings_table(experiments: Path) -> pd.DataFrame:
-    """One row per published study: its question (linked), verdict and key number."""
-    rows = []
-    for folder in sorted(p.parent for p in Path(experiments).glob(f"*/{META}")):
-        meta = read_meta(folder)
-        word, _ = verdict(folder, meta)
-        rows.append(
-            {
-                "study": f"[`{folder.name}`](experiments/{folder.name}/README.md)",
-                "question": meta.get("question", ""),
-                "verdict": f"**{word}**" if word else "–",
-                "key number [95 % interval]": key_number(folder, meta),
-            }
-        )
-    return pd.DataFrame(rows, columns=["study", "question", "verdict", "key number [95 % interval]"])

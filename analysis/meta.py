@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis import contract, references
-from analysis.contrasts import Contrast, ReportSpec
+from analysis.report_spec import Contrast, ReportSpec
 
 META = "meta.json"
 

@@ -11,14 +11,22 @@ from pathlib import Path
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from analysis import contract, factorial, plots, probes
+from analysis import contract, probes
 from analysis.artifacts import fetch_samples, upload_report
-from analysis.contrasts import ReportSpec, contrast_rows, decide, load_spec
+from analysis.comparison_plots import plot_cells, plot_contrast
+from analysis.config_plots import plot_class_shares, plot_intervals, plot_precision_recall, plot_quality
+from analysis.contrast_table import decide
+from analysis.contrasts import contrast_rows
 from analysis.document import study_blocks
+from analysis.factorial_cells import cell_table, run_values
+from analysis.factorial_effects import NOT_FACTORIAL, effect_table
 from analysis.labels import relabel
 from analysis.load import Study, load_study
 from analysis.meta import META, build_meta
+from analysis.plot_style import NoDataError
 from analysis.report import write_report
+from analysis.report_spec import ReportSpec, Target, load_spec
+from analysis.run_plots import plot_curves, plot_samples
 from analysis.stats import add_collapse, add_probes, status_counts, summarize
 from analysis.tables import headline_table, run_table, summary_markdown, write_table
 from analysis.verdicts import wide_table
@@ -99,7 +107,7 @@ TABLE_PLOTS = ("modes", "quality", "precision_recall", "class_shares", "stacked"
 def table_plot_jobs(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFrame) -> dict[str, object]:
     """The :data:`TABLE_PLOTS` as jobs (output path -> path), those of figures the study logs."""
     jobs = {
-        "modes": lambda p: plots.plot_intervals(
+        "modes": lambda p: plot_intervals(
             runs,
             summary,
             status,
@@ -109,10 +117,10 @@ def table_plot_jobs(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFr
             xlabel="eval/modes_covered at the end of training",
             xlim=(0.7, contract.N_DIGITS + 0.3),
         ),
-        "quality": lambda p: plots.plot_quality(runs, summary, status, p),
-        "precision_recall": lambda p: plots.plot_precision_recall(runs, summary, p),
-        "class_shares": lambda p: plots.plot_class_shares(runs, p),
-        "stacked": lambda p: plots.plot_intervals(
+        "quality": lambda p: plot_quality(runs, summary, status, p),
+        "precision_recall": lambda p: plot_precision_recall(runs, summary, p),
+        "class_shares": lambda p: plot_class_shares(runs, p),
+        "stacked": lambda p: plot_intervals(
             runs,
             summary,
             status,
@@ -122,7 +130,7 @@ def table_plot_jobs(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFr
             xlabel="eval/stacked_modes_covered at the end of training",
             xlim=(0, contract.N_STACKED_MODES),
         ),
-        "stacked_kl": lambda p: plots.plot_intervals(
+        "stacked_kl": lambda p: plot_intervals(
             runs,
             summary,
             status,
@@ -143,7 +151,7 @@ def run_jobs(jobs: dict[str, object], plot_dir: Path, made: dict[str, Path], mes
     for name, job in jobs.items():
         try:
             made[name] = job(plot_dir / PLOT_FILES[name])
-        except plots.NoDataError as err:
+        except NoDataError as err:
             messages.append(f"plot {PLOT_FILES[name]} skipped: {err}")
 
 
@@ -158,7 +166,7 @@ def _make_plots(
 ) -> None:
     jobs = {
         **table_plot_jobs(runs, summary, status),
-        "curves": lambda p: plots.plot_curves(runs, study.history, collapse_modes, p),
+        "curves": lambda p: plot_curves(runs, study.history, collapse_modes, p),
         "samples": lambda p: _samples_plot(study, runs, p, result, contract.SAMPLES_ARTIFACT),
         "samples_stretched": lambda p: _samples_plot(
             study, runs, p, result, contract.STRETCHED_SAMPLES_ARTIFACT
@@ -170,7 +178,7 @@ def _make_plots(
 def _samples_plot(study: Study, runs: pd.DataFrame, path: Path, result: Result, artifact: str) -> Path:
     images, messages = fetch_samples(study.tracking_uri, runs, artifact)
     result.messages.extend(messages)
-    return plots.plot_samples(images, sorted(runs["config_label"].unique()), path, artifact)
+    return plot_samples(images, sorted(runs["config_label"].unique()), path, artifact)
 
 
 @dataclass
@@ -200,17 +208,17 @@ def quality_only(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _factorial(
-    runs: pd.DataFrame, spec: factorial.Target, out_dir: Path, out: Derived, *, contrasts: bool = False
+    runs: pd.DataFrame, spec: Target, out_dir: Path, out: Derived, *, contrasts: bool = False
 ) -> None:
     """The cell table of a target study, and for a factorial the effect table and plot; ``contrasts``:
     whether the study also compares its cells in contrasts (said where no effects are estimated)."""
-    cells = factorial.cell_table(runs, spec)
-    effects = factorial.effect_table(runs, spec)
+    cells = cell_table(runs, spec)
+    effects = effect_table(runs, spec)
     out.files += write_table(cells, out_dir / "tables", "cells")
     out.files += write_table(effects, out_dir / "tables", "effects")
     if len(cells) > 1:
-        out.plots["cells"] = plots.plot_cells(
-            factorial.run_values(runs, spec),
+        out.plots["cells"] = plot_cells(
+            run_values(runs, spec),
             list(cells["cell"]),
             out_dir / "plots" / "cells.png",
             metric=spec.metric,
@@ -219,16 +227,14 @@ def _factorial(
         )
     if effects.empty:
         if spec.fixes and not cells.empty:
-            out.messages.append(
-                factorial.NOT_FACTORIAL + ("; the contrasts compare them" if contrasts else "")
-            )
+            out.messages.append(NOT_FACTORIAL + ("; the contrasts compare them" if contrasts else ""))
         elif spec.fixes:
             out.messages.append("the factorial has no completed run to estimate effects from")
         return
     as_long = effects.rename(columns={"effect": "level", "n_seeds": "n_pairs"}).assign(
         group="all runs", baseline="without", metric=spec.metric
     )
-    out.plots["effects"] = plots.plot_contrast(
+    out.plots["effects"] = plot_contrast(
         as_long,
         out_dir / "plots" / "effects.png",
         title="Main effects and two-way interactions of the fixes",
@@ -259,8 +265,8 @@ def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec
             name = f"contrast_{i}"
             files += write_table(long, out_dir / "tables", name, markdown=wide_table(long))
             try:
-                made[name] = plots.plot_contrast(long, out_dir / "plots" / f"{name}.png", title=contrast.name)
-            except plots.NoDataError as err:
+                made[name] = plot_contrast(long, out_dir / "plots" / f"{name}.png", title=contrast.name)
+            except NoDataError as err:
                 messages.append(f"plot {name}.png skipped: {err}")
     if spec.target is not None:
         _factorial(runs, spec.target, out_dir, out, contrasts=bool(spec.contrasts))
@@ -277,6 +283,32 @@ def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec
     files += write_table(headline_table(summary, headline_cols), tables, "headline")
     out.contrasts, out.summary = decided, summary
     return out
+
+
+def _run_tables(runs: pd.DataFrame, tables: Path) -> list[Path]:
+    """The runs per config by outcome (``status``) and per run (``runs``: every metric in the CSV, the
+    headline figures in the Markdown)."""
+    files = write_table(status_counts(runs), tables, "status")
+    metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
+    headline_cols = [contract.metric_column(k) for k in contract.HEADLINE]
+    full_runs = run_table(runs, metric_cols)
+    short_runs = run_table(runs, [c for c in headline_cols if c in runs]).drop(columns=["run_id"])
+    return files + write_table(full_runs, tables, "runs", markdown=short_runs)
+
+
+def _write_meta(result: Result, study_name: str, collapse_modes: float) -> None:
+    """``result.meta`` from the study and the figures made, written to ``meta.json``."""
+    result.meta = build_meta(
+        study_name,
+        runs=result.runs,
+        spec=result.spec,
+        shared=result.shared,
+        messages=result.messages,
+        collapse_modes=collapse_modes,
+    )
+    result.meta["figures"] = sorted(p.name for p in result.plots.values())
+    path = result.out_dir / META
+    path.write_text(json.dumps(result.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def regenerate(
@@ -311,13 +343,7 @@ def regenerate(
     result.messages.extend(derived.messages)
     result.plots.update(derived.plots)
     result.contrasts = derived.contrasts
-    tables = out_dir / "tables"
-    result.files += write_table(status_counts(runs), tables, "status")
-    metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
-    headline_cols = [contract.metric_column(k) for k in contract.HEADLINE]
-    full_runs = run_table(runs, metric_cols)
-    short_runs = run_table(runs, [c for c in headline_cols if c in runs]).drop(columns=["run_id"])
-    result.files += write_table(full_runs, tables, "runs", markdown=short_runs)
+    result.files += _run_tables(runs, out_dir / "tables")
     if not runs.empty:
         _make_plots(
             study, runs, derived.summary, status_counts(runs), out_dir / "plots", collapse_modes, result
@@ -326,16 +352,7 @@ def regenerate(
     parent = study.latest_parent()
     if upload and parent is None:
         result.messages.append("no parent run in this study: the report is not uploaded to MLflow")
-    result.meta = build_meta(
-        study_name,
-        runs=runs,
-        spec=result.spec,
-        shared=result.shared,
-        messages=result.messages,
-        collapse_modes=collapse_modes,
-    )
-    result.meta["figures"] = sorted(p.name for p in result.plots.values())
-    (out_dir / META).write_text(json.dumps(result.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    _write_meta(result, study_name, collapse_modes)
     blocks = study_blocks(
         out_dir, figure_dir="plots", published=False, extras={"parent": parent} if upload and parent else {}
     )

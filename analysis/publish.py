@@ -36,13 +36,14 @@ from typing import Any
 import pandas as pd
 
 from analysis import contract, search
-from analysis.contrasts import ReportSpec, load_spec
-from analysis.document import findings_table, study_blocks
+from analysis.document import study_blocks
+from analysis.findings import findings_table
 from analysis.labels import relabel
 from analysis.load import load_study
 from analysis.meta import META, contrast_meta, tag_values, wall_clock
 from analysis.pipeline import derive_tables, regenerate, run_jobs, table_plot_jobs
 from analysis.report import to_markdown
+from analysis.report_spec import ReportSpec, load_spec
 from analysis.sections import README, SEARCH_KIND, read_meta
 from analysis.stats import status_counts
 from analysis.tables import fmt, markdown_table, write_table
@@ -197,6 +198,20 @@ def _trial_note(attrs: Mapping[str, Any], retried_as: int | None) -> str:
     return "; ".join(notes)
 
 
+def _rule_pick(done: pd.DataFrame, found: search.Search, rule: search.AnswerRule) -> int | None:
+    """The trial the answer rule picks among the completed ones (``done``): of those that meet it, the best
+    on ``rule.best`` (the lower trial number on a tie); None without a ``best`` or an eligible trial."""
+    if rule.best is None:
+        return None
+    eligible = done[done["meets_rule"] == _YES]
+    eligible = eligible[eligible[rule.best].map(lambda v: math.isfinite(float(v)))]
+    if not len(eligible):
+        return None
+    ascending = found.directions[found.names.index(rule.best)] == "minimize"
+    order = eligible.sort_values([rule.best, "trial"], ascending=[ascending, True], kind="stable")
+    return int(order.iloc[0]["trial"])
+
+
 def _trial_tables(
     found: search.Search, rule: search.AnswerRule
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -231,14 +246,7 @@ def _trial_tables(
         front = {t.number for t in found.study.best_trials}
     except ValueError:
         front = set()
-    pick = None
-    if rule.best is not None:
-        eligible = done[done["meets_rule"] == _YES]
-        eligible = eligible[eligible[rule.best].map(lambda v: math.isfinite(float(v)))]
-        if len(eligible):
-            ascending = found.directions[names.index(rule.best)] == "minimize"
-            order = eligible.sort_values([rule.best, "trial"], ascending=[ascending, True], kind="stable")
-            pick = int(order.iloc[0]["trial"])
+    pick = _rule_pick(done, found, rule)
     chosen = done[done["trial"].isin(front | ({pick} if pick is not None else set()))]
     best = pd.DataFrame(
         {
@@ -267,29 +275,11 @@ def _cell(value: object) -> str:
     return fmt(value, 4)
 
 
-def publish_search(
-    tracking_uri: str,
-    study: str,
-    target: Path,
-    *,
-    storage: str | None = None,
-    rule: search.AnswerRule | None = None,
-    spec: ReportSpec | None = None,
-) -> list[Path]:
-    """Write the published folder of search study ``study`` (replacing what is there): ``tables/`` (trials,
-    best, states), ``figures/`` (the search report's history, Pareto front and importances), ``meta.json``
-    and ``README.md``. :class:`analysis.search.SearchUnavailableError` (naming the study) before anything is
-    written when the store holds no search of it, its storage is missing, or it has no trials;
-    :class:`analysis.contrasts.ReportSpecError` when the answer rule names no objective. ``rule`` and
-    ``spec`` default to the study file's ``report:`` block."""
-    target = Path(target)
-    root = paths.project_root()
-    found = search.open_search(tracking_uri, study, storage=storage)
-    rule = (rule if rule is not None else search.load_rule(study, root)).for_objectives(found.names)
-    spec = spec if spec is not None else load_spec(study, root)
-    trials, best, states = _trial_tables(found, rule)
-    runs = load_study(tracking_uri, study, history_keys=()).runs
-    meta: dict[str, object] = {
+def _search_meta(
+    study: str, spec: ReportSpec, found: search.Search, rule: search.AnswerRule, runs: pd.DataFrame
+) -> dict[str, object]:
+    """A search study's ``meta.json`` before its report is made (no messages and figures yet)."""
+    return {
         "kind": SEARCH_KIND,
         "study": study,
         "question": spec.question,
@@ -310,6 +300,31 @@ def publish_search(
         "messages": [],
         "figures": [],
     }
+
+
+def publish_search(
+    tracking_uri: str,
+    study: str,
+    target: Path,
+    *,
+    storage: str | None = None,
+    rule: search.AnswerRule | None = None,
+    spec: ReportSpec | None = None,
+) -> list[Path]:
+    """Write the published folder of search study ``study`` (replacing what is there): ``tables/`` (trials,
+    best, states), ``figures/`` (the search report's history, Pareto front and importances), ``meta.json``
+    and ``README.md``. :class:`analysis.search.SearchUnavailableError` (naming the study) before anything is
+    written when the store holds no search of it, its storage is missing, or it has no trials;
+    :class:`analysis.report_spec.ReportSpecError` when the answer rule names no objective. ``rule`` and
+    ``spec`` default to the study file's ``report:`` block."""
+    target = Path(target)
+    root = paths.project_root()
+    found = search.open_search(tracking_uri, study, storage=storage)
+    rule = (rule if rule is not None else search.load_rule(study, root)).for_objectives(found.names)
+    spec = spec if spec is not None else load_spec(study, root)
+    trials, best, states = _trial_tables(found, rule)
+    runs = load_study(tracking_uri, study, history_keys=()).runs
+    meta = _search_meta(study, spec, found, rule, runs)
     with tempfile.TemporaryDirectory(prefix="gansweep-publish-") as tmp:
         report = search.search_report(tracking_uri, study, Path(tmp), storage=found.url, upload=False)
         meta["messages"] = report.messages

@@ -24,7 +24,7 @@ def figure_keys(references: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def to_meta(references: Sequence[Any]) -> list[dict[str, Any]]:
-    """:class:`analysis.contrasts.Reference` entries as JSON-ready dicts (``meta.json``)."""
+    """:class:`analysis.report_spec.Reference` entries as JSON-ready dicts (``meta.json``)."""
     return [{"model": r.model, "source": r.source, "figures": dict(r.figures)} for r in references]
 
 

@@ -17,9 +17,9 @@ import yaml
 from mlflow import MlflowClient
 
 from analysis import contract
-from analysis.contrasts import ReportSpecError, report_block, study_file
-from analysis.plots import save
+from analysis.plot_style import save
 from analysis.report import Block, write_report
+from analysis.report_spec import ReportSpecError, report_block, study_file
 
 FOLDER = "search"
 
@@ -270,6 +270,44 @@ def _importances(study: Any, objective: int, name: str, path: Path) -> Path:
     return save(fig, path)
 
 
+def _figure_blocks(
+    study: Any,
+    frame: pd.DataFrame,
+    best: list[Any],
+    names: list[str],
+    directions: list[str],
+    folder: Path,
+    report: SearchReport,
+) -> list[Block]:
+    """The best trials (or Pareto front) and the figures made of the trials: history, Pareto front and each
+    objective's importances; files written and messages go to ``report``."""
+    table = pd.DataFrame(
+        [{"trial": t.number, **dict(zip(names, t.values, strict=False)), **t.params} for t in best]
+    )
+    title = "Best trial" if len(directions) == 1 else "Pareto front"
+    blocks = [Block("h2", title), Block("table", table=table)]
+    done = frame[frame["state"] == "COMPLETE"]
+    report.files.append(_history(frame, names[0], directions[0], folder / "history.png"))
+    blocks += [Block("h2", "Optimisation history"), Block("image", "history", path="history.png")]
+    if len(directions) > 1:
+        report.files.append(_pareto(frame, [t.number for t in best], names, folder / "pareto.png"))
+        blocks += [Block("h2", "Pareto front"), Block("image", "Pareto front", path="pareto.png")]
+    searched = [c for c in frame.columns if c.startswith("param.")]
+    varied = [c for c in searched if done[c].nunique() > 1] if len(done) else []
+    if len(done) >= 2 and varied:
+        blocks.append(Block("h2", "Parameter importances (fANOVA)"))
+        for i, name in enumerate(names):
+            path = folder / f"importance_{i}.png"
+            try:
+                report.files.append(_importances(study, i, name, path))
+                blocks.append(Block("image", f"importances for {name}", path=path.name))
+            except (RuntimeError, ValueError) as err:
+                report.messages.append(f"importances for {name}: {err}")
+    else:
+        report.messages.append("importances need two completed trials whose params differ")
+    return blocks
+
+
 def search_report(
     tracking_uri: str, experiment: str, out_dir: Path, *, storage: str | None = None, upload: bool = True
 ) -> SearchReport:
@@ -313,30 +351,7 @@ def search_report(
     if not best:
         report.messages.append(f"search {study.study_name}: no completed trial yet")
     else:
-        table = pd.DataFrame(
-            [{"trial": t.number, **dict(zip(names, t.values, strict=False)), **t.params} for t in best]
-        )
-        title = "Best trial" if len(directions) == 1 else "Pareto front"
-        blocks += [Block("h2", title), Block("table", table=table)]
-        done = frame[frame["state"] == "COMPLETE"]
-        report.files.append(_history(frame, names[0], directions[0], folder / "history.png"))
-        blocks += [Block("h2", "Optimisation history"), Block("image", "history", path="history.png")]
-        if len(directions) > 1:
-            report.files.append(_pareto(frame, [t.number for t in best], names, folder / "pareto.png"))
-            blocks += [Block("h2", "Pareto front"), Block("image", "Pareto front", path="pareto.png")]
-        searched = [c for c in frame.columns if c.startswith("param.")]
-        varied = [c for c in searched if done[c].nunique() > 1] if len(done) else []
-        if len(done) >= 2 and varied:
-            blocks.append(Block("h2", "Parameter importances (fANOVA)"))
-            for i, name in enumerate(names):
-                path = folder / f"importance_{i}.png"
-                try:
-                    report.files.append(_importances(study, i, name, path))
-                    blocks.append(Block("image", f"importances for {name}", path=path.name))
-                except (RuntimeError, ValueError) as err:
-                    report.messages.append(f"importances for {name}: {err}")
-        else:
-            report.messages.append("importances need two completed trials whose params differ")
+        blocks += _figure_blocks(study, frame, best, names, directions, folder, report)
     report.files += write_report(blocks, folder, f"Search {study.study_name}")
     if upload:
         client = MlflowClient(tracking_uri=tracking_uri)

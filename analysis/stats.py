@@ -12,14 +12,15 @@ import numpy as np
 import pandas as pd
 
 from analysis import contract
-from analysis.inference import bootstrap_ci, normal_quantile
+from analysis.distributions import normal_quantile
+from analysis.intervals import bootstrap_ci
 
 CONFIDENCE = 0.95
 
 
 def describe(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> dict[str, float]:
     """n, mean, sample std (ddof 1), min, max and the percentile bootstrap interval of the mean
-    (:func:`analysis.inference.bootstrap_ci`: inside the observed values, so never outside what the figure
+    (:func:`analysis.intervals.bootstrap_ci`: inside the observed values, so never outside what the figure
     can attain). Non-finite values are left out (and not counted in ``n``). With n = 0 every figure is NaN;
     with n = 1 std and the interval are NaN (one seed says nothing about spread)."""
     arr = np.asarray(values, dtype=np.float64)

@@ -107,6 +107,54 @@ def _log_metrics(client: MlflowClient, run_id: str, triples: list[tuple[str, flo
         client.log_batch(run_id, metrics=metrics[start : start + _BATCH], synchronous=True)
 
 
+def _child_tags(
+    spec: SyntheticSpec, experiment: str, index: int, seed: int, parent_id: str | None
+) -> dict[str, str]:
+    """The tags of config ``index``'s run of ``seed``, as the runner writes them (a failed or diverged run's
+    error, a diverged run's flag)."""
+    model, recipe = spec.configs[index]
+    key = (index, seed)
+    tags = {
+        contract.TAG_STUDY: experiment,
+        contract.TAG_ROLE: contract.ROLE_CHILD,
+        contract.TAG_MODEL: model,
+        contract.TAG_RECIPE: recipe,
+        contract.TAG_SEED: str(seed),
+        contract.TAG_LOSS: "post" if recipe == "post" else "nonsaturating",
+        contract.TAG_SCHEDULE: "constant",
+        contract.TAG_CONFIG_HASH: f"{index:04d}{seed:04d}",
+        contract.TAG_LABEL: f"model={model} recipe={recipe}",
+        contract.TAG_OVERRIDES: f"model={model},recipe={recipe},seed={seed}",
+    }
+    if parent_id is not None:
+        tags[contract.TAG_PARENT_RUN] = parent_id
+    if key in spec.failed:
+        tags[contract.TAG_ERROR] = "RuntimeError: synthetic failure"
+    if key in spec.diverged:  # the runner stops a diverged run and ends it FAILED with both tags
+        tags[contract.TAG_DIVERGED] = "true"
+        tags[contract.TAG_ERROR] = "non-finite loss"
+    return tags
+
+
+def _child_params(spec: SyntheticSpec, experiment: str, index: int, seed: int) -> dict[str, str]:
+    """The (resolved config) params of config ``index``'s run of ``seed``."""
+    model, recipe = spec.configs[index]
+    return {
+        "seed": str(seed),
+        "study": experiment,
+        "model.name": model,
+        "model.z_dim": "100",
+        "model.generator.hidden": "[256, 512]",
+        "recipe.name": recipe,
+        "train.iterations": str(spec.iterations),
+        "train.batch_size": "1" if recipe == "post" else "64",
+        "optimizer.lr": "0.0002",
+        "optimizer.beta1": "0.9" if recipe == "post" else "0.5",
+        "eval.enabled": str(spec.with_eval),
+        "resume": "None",
+    }
+
+
 def build_synthetic_study(
     tracking_uri: str, experiment: str, artifact_location: str, spec: SyntheticSpec | None = None
 ) -> dict[str, object]:
@@ -132,29 +180,10 @@ def build_synthetic_study(
         collapse = recipe == "post"
         for seed in spec.seeds:
             key = (index, seed)
-            label = f"model={model} recipe={recipe}"
-            tags = {
-                **study_tags,
-                contract.TAG_ROLE: contract.ROLE_CHILD,
-                contract.TAG_MODEL: model,
-                contract.TAG_RECIPE: recipe,
-                contract.TAG_SEED: str(seed),
-                contract.TAG_LOSS: "post" if recipe == "post" else "nonsaturating",
-                contract.TAG_SCHEDULE: "constant",
-                contract.TAG_CONFIG_HASH: f"{index:04d}{seed:04d}",
-                contract.TAG_LABEL: label,
-                contract.TAG_OVERRIDES: f"model={model},recipe={recipe},seed={seed}",
-            }
-            if parent_id is not None:
-                tags[contract.TAG_PARENT_RUN] = parent_id
             failed = key in spec.failed
             killed = key in spec.killed
             diverged = key in spec.diverged
-            if failed:
-                tags[contract.TAG_ERROR] = "RuntimeError: synthetic failure"
-            if diverged:  # the runner stops a diverged run and ends it FAILED with both tags
-                tags[contract.TAG_DIVERGED] = "true"
-                tags[contract.TAG_ERROR] = "non-finite loss"
+            tags = _child_tags(spec, experiment, index, seed, parent_id)
             run = client.create_run(
                 experiment_id,
                 tags=tags,
@@ -163,20 +192,7 @@ def build_synthetic_study(
             )
             run_id = run.info.run_id
             children.append(run_id)
-            params = {
-                "seed": str(seed),
-                "study": experiment,
-                "model.name": model,
-                "model.z_dim": "100",
-                "model.generator.hidden": "[256, 512]",
-                "recipe.name": recipe,
-                "train.iterations": str(spec.iterations),
-                "train.batch_size": "1" if recipe == "post" else "64",
-                "optimizer.lr": "0.0002",
-                "optimizer.beta1": "0.9" if recipe == "post" else "0.5",
-                "eval.enabled": str(spec.with_eval),
-                "resume": "None",
-            }
+            params = _child_params(spec, experiment, index, seed)
             client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()], synchronous=True)
             if key not in spec.no_metrics:
                 stop = spec.iterations // 3 if (failed or killed) else spec.iterations

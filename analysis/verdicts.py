@@ -1,6 +1,6 @@
 """The words of a decided study: a comparison as a clause, the study's **Yes.** / **No.** / **Not decided.**
 (:func:`study_verdict`), the primary comparisons' table, each contrast's wide table and the secondary
-findings, all from the long tables :func:`analysis.contrasts.decide` returns."""
+findings, all from the long tables :func:`analysis.contrast_table.decide` returns."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import contract, inference
-from analysis.contrasts import DEGENERATE, POOLED, PRIMARY, SECONDARY, Contrast, is_paired
+from analysis import contract, verdict_classes
+from analysis.contrast_table import DEGENERATE, POOLED, PRIMARY, SECONDARY, is_paired
+from analysis.report_spec import Contrast
 from analysis.tables import fmt
 
 YES, NO, UNDECIDED = "Yes.", "No.", "Not decided."
@@ -93,6 +94,18 @@ def _needed(row: Mapping[str, Any]) -> str:
     )
 
 
+def _against_text(r: Mapping[str, Any]) -> str:
+    """A primary comparison that answers No, as a clause: an equivalence, or a difference against the
+    expected direction."""
+    fig = contract.figure(str(r["metric"]))
+    if r["verdict"] == verdict_classes.EQUIVALENT:
+        return (
+            f"{r['level']} and {r['baseline']}{_where(r)} are equivalent within ± {fmt(fig.mmd, 3)} "
+            f"{fig.short}: Δ {delta_text(r)}, {n_text(r)}"
+        )
+    return claim(r) + ", against the expected direction"
+
+
 def study_verdict(long: pd.DataFrame, contrasts: Sequence[Contrast]) -> tuple[str, str]:
     """(``Yes.`` | ``No.`` | ``Not decided.``, the answer in one sentence) from the primary rows of a decided
     long table: Yes when a primary comparison is a difference in the expected direction (any direction
@@ -109,11 +122,12 @@ def study_verdict(long: pd.DataFrame, contrasts: Sequence[Contrast]) -> tuple[st
         return want == 0 or _sign(r) == want
 
     rows = list(primary.to_dict("records"))
-    hits = [r for r in rows if r["verdict"] == inference.DIFFERENCE and expected(r)]
+    hits = [r for r in rows if r["verdict"] == verdict_classes.DIFFERENCE and expected(r)]
     against = [
         r
         for r in rows
-        if r["verdict"] == inference.EQUIVALENT or (r["verdict"] == inference.DIFFERENCE and not expected(r))
+        if r["verdict"] == verdict_classes.EQUIVALENT
+        or (r["verdict"] == verdict_classes.DIFFERENCE and not expected(r))
     ]
     total = len(rows)
     if hits:
@@ -122,21 +136,11 @@ def study_verdict(long: pd.DataFrame, contrasts: Sequence[Contrast]) -> tuple[st
         lead = "" if total == 1 else f"{len(hits)} of {total} primary comparisons differ as expected: "
         return YES, f"{lead}{text}{more}."
     if len(against) == total:
-        parts = []
-        for r in against[:3]:
-            fig = contract.figure(str(r["metric"]))
-            if r["verdict"] == inference.EQUIVALENT:
-                parts.append(
-                    f"{r['level']} and {r['baseline']}{_where(r)} are equivalent within ± {fmt(fig.mmd, 3)} "
-                    f"{fig.short}: Δ {delta_text(r)}, {n_text(r)}"
-                )
-            else:
-                parts.append(claim(r) + ", against the expected direction")
-        return NO, "; ".join(parts) + "."
-    floors = [r for r in rows if r["verdict"] in (inference.FLOOR, inference.CEILING)]
+        return NO, "; ".join(_against_text(r) for r in against[:3]) + "."
+    floors = [r for r in rows if r["verdict"] in (verdict_classes.FLOOR, verdict_classes.CEILING)]
     if len(floors) == total:
         fig = contract.figure(str(rows[0]["metric"]))
-        low = rows[0]["verdict"] == inference.FLOOR
+        low = rows[0]["verdict"] == verdict_classes.FLOOR
         bound = fig.low if low else fig.high
         where = "" if total == 1 else f" in all {total} primary comparisons"
         return UNDECIDED, (
@@ -144,7 +148,7 @@ def study_verdict(long: pd.DataFrame, contrasts: Sequence[Contrast]) -> tuple[st
             f"{'lowest' if low else 'highest'} value the figure takes, so it cannot tell the arms apart in "
             f"this design ({n_text(rows[0])} each)."
         )
-    open_rows = [r for r in rows if r["verdict"] == inference.NOT_DECIDED]
+    open_rows = [r for r in rows if r["verdict"] == verdict_classes.NOT_DECIDED]
     if open_rows:
         largest = max(
             open_rows,
@@ -188,7 +192,7 @@ def verdict_table(long: pd.DataFrame) -> pd.DataFrame:
 
 def _verdict_cell(r: Mapping[str, Any]) -> str:
     verdict = str(r["verdict"])
-    if verdict == inference.NOT_DECIDED and math.isfinite(float(r["seeds_needed"])):
+    if verdict == verdict_classes.NOT_DECIDED and math.isfinite(float(r["seeds_needed"])):
         needed = int(r["seeds_needed"])
         unit = "pairs" if _paired(r) else "per arm"
         return f"not decided (≈{needed} {unit})" if needed <= 100 else f"not decided (> 100 {unit})"
@@ -226,10 +230,10 @@ def secondary_findings(long: pd.DataFrame) -> list[str]:
     part = long[long["family"] == SECONDARY] if not long.empty else long
     if part.empty:
         return []
-    found = part[part["verdict"] == inference.DIFFERENCE]
+    found = part[part["verdict"] == verdict_classes.DIFFERENCE]
     lines = [claim(r) for _, r in found.iterrows()]
     counts = part["verdict"].value_counts()
-    order = [*inference.CLASSES, DEGENERATE]
+    order = [*verdict_classes.CLASSES, DEGENERATE]
     tally = ", ".join(
         f"{int(counts[c])} {c}" for c in [*order, *sorted(set(counts.index) - set(order))] if c in counts
     )

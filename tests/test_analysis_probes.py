@@ -78,8 +78,8 @@ def test_a_real_sweep_reports_what_d_does_with_0_255_and_unit_reals(tmp_path: Pa
     """Two real post-recipe runs (0-255 reals, and the scale fix) tracked to MLflow, then the report."""
     from conftest import sweep_into
 
-    from analysis.contrasts import ReportSpec
     from analysis.pipeline import regenerate
+    from analysis.report_spec import ReportSpec
 
     store = sweep_into(
         tmp_path,

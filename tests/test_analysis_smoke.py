@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 
 from analysis import contract
 from analysis.cli import main
-from analysis.inference import bootstrap_ci
+from analysis.intervals import bootstrap_ci
 from analysis.pipeline import PLOT_FILES
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis import contract
-from analysis.inference import bootstrap_ci
+from analysis.intervals import bootstrap_ci
 from analysis.load import cast_param_column, parse_param, restore_inf
 from analysis.stats import add_collapse, collapse_onset, describe
 

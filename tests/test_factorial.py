@@ -9,19 +9,12 @@ import math
 import pandas as pd
 import pytest
 
-from analysis import contract, inference
-from analysis.contrasts import ReportSpecError, parse_spec
-from analysis.factorial import (
-    Condition,
-    Target,
-    cell_table,
-    effect_table,
-    factorial_verdict,
-    fixes_of,
-    parse_target,
-    two_level,
-)
+from analysis import contract, distributions, verdict_classes
+from analysis.factorial_cells import cell_table, fixes_of
+from analysis.factorial_effects import effect_table, two_level
 from analysis.labels import FACTOR_PREFIX
+from analysis.report_spec import Condition, ReportSpecError, Target, parse_spec, parse_target
+from analysis.target_verdict import factorial_verdict
 from analysis.verdicts import NO, UNDECIDED, YES
 
 MODES = contract.metric_column(contract.MODES)
@@ -81,10 +74,10 @@ def test_the_smallest_rescuing_cell_and_the_synergy_are_found() -> None:
     # t intervals around 4.4, every other effect is an equivalence (0 inside ± 1 digit)
     for name in ("init", "scale", "init × scale"):
         row = effects.loc[name]
-        assert row["verdict"] == inference.DIFFERENCE and row["p_holm"] < 0.05, name
+        assert row["verdict"] == verdict_classes.DIFFERENCE and row["p_holm"] < 0.05, name
         assert row["ci_low"] < 4.4 < row["ci_high"] and row["ci_high"] - row["ci_low"] < 0.5, name
     others = effects.drop(index=["init", "scale", "init × scale"])
-    assert set(others["verdict"]) == {inference.EQUIVALENT}
+    assert set(others["verdict"]) == {verdict_classes.EQUIVALENT}
     word, sentence = factorial_verdict(cells, table, SPEC)
     assert word == YES and "is init + scale (5 of 5 seeds" in sentence
     assert "the effects that differ: init Δ 4.4 [" in sentence and "init × scale Δ 4.4 [" in sentence
@@ -271,7 +264,7 @@ def test_effects_use_each_cells_own_variance() -> None:
     # Satterthwaite's df of 4 equal terms with 4 df each is 16 (the pooled error's would be 80 − 16 = 64)
     se = math.sqrt(4 * (1 / 8) ** 2 * 0.2 / 5)
     half = effects.loc["init", "ci_high"] - effects.loc["init", "mean_diff"]
-    assert half == pytest.approx(inference.t_quantile(0.975, 16.0) * se)
+    assert half == pytest.approx(distributions.t_quantile(0.975, 16.0) * se)
     # one extra run at 10 in init + scale: the estimate is the mean of cell means (that cell 59/6), not the
     # mean of runs (which would weigh it by its 6 runs: 226/41 − 1)
     extra = runs[runs["config_label"] == "[init,scale]"].iloc[[1]].assign(seed=5)
@@ -280,12 +273,12 @@ def test_effects_use_each_cells_own_variance() -> None:
     assert unbalanced.loc["init", "mean_diff"] != pytest.approx(226 / 41 - 1)
     flat = effect_table(planted(lambda cell, seed: 5 if "init" in cell else 1), SPEC).set_index("effect")
     assert flat.loc["init", "mean_diff"] == pytest.approx(4.0) and math.isnan(flat.loc["init", "p_value"])
-    assert flat.loc["init", "verdict"] == inference.NOT_DECIDED
+    assert flat.loc["init", "verdict"] == verdict_classes.NOT_DECIDED
 
 
 def test_a_fraction_missing_a_cell_says_why_it_has_no_effects(tmp_path) -> None:
-    from analysis.contrasts import Contrast, ReportSpec
     from analysis.pipeline import derive_tables
+    from analysis.report_spec import Contrast, ReportSpec
 
     runs = planted(synergy)
     runs = runs[runs["config_label"] != "[adam_hparams,batch,bias_correction,init]"].assign(diverged=False)

@@ -12,12 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import contract, inference
-from analysis.contrasts import Contrast, contrast_rows, load_spec, parse_spec
+from analysis import contract, verdict_classes
+from analysis.contrasts import contrast_rows
 from analysis.labels import parse_label, relabel
 from analysis.meta import wall_clock
 from analysis.pipeline import regenerate
 from analysis.publish import META, README, publish, render_readme
+from analysis.report_spec import Contrast, load_spec, parse_spec
 from analysis.sections import wall_text
 from analysis.stats import summarize, wilson
 from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
@@ -126,7 +127,7 @@ def test_one_seed_gives_no_interval_and_says_so_once(store: str, tmp_path: Path)
     assert summary["ci_low"].isna().all() and summary["ci_high"].isna().all()
     headline = (tmp_path / "tables" / "headline.md").read_text()
     assert "no CI" not in headline and "[" not in headline
-    assert set(out.contrasts["verdict"]) == {inference.TOO_FEW}
+    assert set(out.contrasts["verdict"]) == {verdict_classes.TOO_FEW}
     report = (tmp_path / "report.md").read_text()
     assert report.count("one seed per config, so no interval anywhere") == 1
     assert "stacked" not in report.lower()  # no message about figures this study never logs
@@ -137,11 +138,11 @@ def test_contrast_finds_the_planted_effect_and_not_the_absent_one(result) -> Non
     modes = planted[planted["metric"] == contract.MODES]
     pooled = modes[modes["family"] == "primary"]
     assert list(pooled["group"]) == ["pooled"] and int(pooled["n_pairs"].iloc[0]) == 10
-    assert pooled["verdict"].iloc[0] == inference.DIFFERENCE and pooled["ci_high"].iloc[0] < 0
+    assert pooled["verdict"].iloc[0] == verdict_classes.DIFFERENCE and pooled["ci_high"].iloc[0] < 0
     absent = result.contrasts[result.contrasts["contrast"] == "arch2 vs arch1"]
     absent_modes = absent[absent["metric"] == contract.MODES]
     assert len(absent_modes) == 2 and (absent_modes["family"] == "secondary").all()
-    assert inference.DIFFERENCE not in set(absent_modes["verdict"])
+    assert verdict_classes.DIFFERENCE not in set(absent_modes["verdict"])
     text = (result.out_dir / "report.md").read_text()
     assert text.split("\n\n")[1].startswith(
         "**Yes.** post has fewer digits than modern pooled over all groups"
@@ -295,7 +296,7 @@ def test_a_trial_note_tells_what_the_sweeper_recorded() -> None:
 def test_a_study_without_contrasts_opens_with_what_its_runs_did(store: str, tmp_path: Path) -> None:
     """The quickstart's case: no report block, one seed per config; the first paragraph says in one sentence
     how many runs end on at most 3 digits and what each covers, and no cell says "(n=1, no CI)"."""
-    from analysis.contrasts import ReportSpec
+    from analysis.report_spec import ReportSpec
 
     regenerate(store, "one_seed", tmp_path, upload=False, spec=ReportSpec())
     report = (tmp_path / "report.md").read_text()

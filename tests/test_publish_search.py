@@ -17,8 +17,8 @@ import pytest
 from conftest import TINY_EVAL, TINY_TRAIN, Store, sweep_into
 
 from analysis.cli import main as analyze
-from analysis.contrasts import ReportSpecError, parse_spec
 from analysis.publish import META, README, findings_block, publish, render_readme
+from analysis.report_spec import ReportSpecError, parse_spec
 from analysis.search import AnswerRule, SearchUnavailableError, load_rule, parse_rule
 from analysis.tables import fmt
 from gansweep import paths

@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 
 from analysis import contract, references
-from analysis.contrasts import PRIMARY, ReportSpecError, contrast_rows, decide, load_spec, parse_spec
+from analysis.contrast_table import PRIMARY, decide
+from analysis.contrasts import contrast_rows
 from analysis.labels import relabel
 from analysis.publish import META, README, publish, render_readme
+from analysis.report_spec import ReportSpecError, load_spec, parse_spec
 from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
 from analysis.verdicts import wide_table
 from gansweep import paths
@@ -164,20 +166,20 @@ def test_publishing_a_stacked_study_renders_the_references_and_the_stacked_figur
 
 
 def test_a_stacked_figure_plots_only_the_configs_that_logged_it(tmp_path: Path, monkeypatch) -> None:
-    from analysis import plots
+    from analysis import config_plots
     from analysis.stats import status_counts, summarize
 
     runs = _runs()
     runs["run_id"] = [f"r{i}" for i in range(len(runs))]
     runs["diverged"] = False
     shown: list[list[str]] = []
-    real_axis = plots._config_axis
+    real_axis = config_plots._config_axis
     monkeypatch.setattr(
-        plots,
+        config_plots,
         "_config_axis",
         lambda ax, labels, status: (shown.append(list(labels)), real_axis(ax, labels, status))[1],
     )
-    path = plots.plot_intervals(
+    path = config_plots.plot_intervals(
         runs,
         summarize(runs, [contract.metric_column(contract.STACKED_MODES)]),
         status_counts(runs),

@@ -23,14 +23,14 @@ from gansweep import contract as K
 from gansweep import images
 from gansweep.config import ConfigError, builder_args, config_hash, get, real_scale
 from gansweep.data import BatchSampler, StackedMNIST, load_mnist, prepare_images, select
-from gansweep.gan import GAN
-from gansweep.losses import get_loss
+from gansweep.engine.gan import GAN
+from gansweep.engine.losses import get_loss
+from gansweep.engine.nn import build_mlp
+from gansweep.engine.optim import build_optimizer
+from gansweep.engine.schedules import build_schedule
 from gansweep.metrics.diversity import contrast_stretch
 from gansweep.metrics.evaluator import resolve_groups
 from gansweep.metrics.imprint import mean_correlation
-from gansweep.nn import build_mlp
-from gansweep.optim import build_optimizer
-from gansweep.schedules import build_schedule
 
 FRESH_GRID_SALT = 104729  # mixed into (seed, step) for the fresh-noise grids' generator
 IMPRINT_STATE = "imprint/"  # checkpoint keys of the samples train.imprint_steps recorded: imprint/<iteration>

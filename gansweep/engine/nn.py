@@ -49,6 +49,8 @@ class MLP:
         batchnorm: bool = False,
         spectral_norm: bool = False,
     ) -> None:
+        # Long on purpose (~70 lines): one pass lays out the flat parameter, gradient and state buffers and
+        # hands each layer its views, so every offset is computed in one place.
         self.name = name
         self.in_dim = in_dim
         self.out_dim = sizes[-1]
@@ -239,6 +241,7 @@ def build_mlp(
     u. Neither changes the weights drawn. Every argument is validated (ValueError naming the value) before
     anything is drawn.
     """
+    # Long on purpose (~70 lines): half of it validates every argument before anything is drawn.
     if not isinstance(name, str) or not name or "." in name:
         raise ValueError(f"MLP name must be a non-empty string without '.'; got {name!r}")
     sizes, activations = list(sizes), list(activations)

@@ -10,7 +10,8 @@ from hydra import compose
 from omegaconf import OmegaConf
 
 from gansweep.config import real_scale
-from gansweep.train import build, train_step
+from gansweep.run.build import build
+from gansweep.run.loop import train_step
 
 
 def _subnormal(a: np.ndarray) -> int:

@@ -19,7 +19,9 @@ from gansweep import contract as K
 from gansweep.images import to_unit
 from gansweep.metrics.diversity import contrast_stretch
 from gansweep.metrics.imprint import mean_correlation, row_correlations
-from gansweep.train import build, load_checkpoint, train, train_step
+from gansweep.run.build import build
+from gansweep.run.checkpoint import load_checkpoint
+from gansweep.run.loop import train, train_step
 
 pytestmark = pytest.mark.usefixtures("hydra_conf")
 

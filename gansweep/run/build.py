@@ -49,6 +49,30 @@ def schedule_of(cfg: Mapping[str, Any]) -> Callable[[int], float]:
     )
 
 
+def _data(
+    cfg: Mapping[str, Any], rng: np.random.Generator, dtype: np.dtype
+) -> tuple[StackedMNIST | None, np.ndarray | None, BatchSampler | None]:
+    """The run's real images: (Stacked MNIST, None, None) with ``data.channels`` 3, else (None, the images
+    scaled as D sees them, their batch sampler drawing from ``rng``)."""
+    data = get(cfg, "data")
+    imgs, labels = load_mnist(
+        data["split"], cache_dir=data.get("cache_dir"), source_dir=data.get("source_dir")
+    )
+    imgs, labels = select(imgs, labels, classes=data.get("classes"), subset=data.get("subset"))
+    if data["channels"] == 3:
+        return StackedMNIST(imgs, labels, seed=get(cfg, "seed")), None, None
+    batch = get(cfg, "train.batch_size")
+    reals = prepare_images(imgs, real_scale(cfg), dtype)
+    try:
+        sampler = BatchSampler(len(reals), batch, data["sampling"], rng, holdout=data["holdout"])
+    except ValueError as exc:
+        raise ConfigError(
+            f"train.batch_size={batch}, data.sampling={data['sampling']}: {len(reals)} images left after "
+            f"data.classes={data.get('classes')} and data.subset={data.get('subset')} are too few ({exc})"
+        ) from None
+    return None, reals, sampler
+
+
 def build(cfg: Mapping[str, Any]) -> Setup:
     """Load the data and build G, D, the loss, optimizers and schedule from a validated config."""
     rngs = _streams(get(cfg, "seed"))
@@ -101,23 +125,6 @@ def build(cfg: Mapping[str, Any]) -> Setup:
         g_ema=get(cfg, "model.g_ema"),
     )
 
-    data = get(cfg, "data")
-    imgs, labels = load_mnist(
-        data["split"], cache_dir=data.get("cache_dir"), source_dir=data.get("source_dir")
-    )
-    imgs, labels = select(imgs, labels, classes=data.get("classes"), subset=data.get("subset"))
-    batch = get(cfg, "train.batch_size")
-    if channels == 3:
-        stacked, reals, sampler = StackedMNIST(imgs, labels, seed=get(cfg, "seed")), None, None
-    else:
-        stacked = None
-        reals = prepare_images(imgs, real_scale(cfg), dtype)
-        try:
-            sampler = BatchSampler(len(reals), batch, data["sampling"], rngs["data"], holdout=data["holdout"])
-        except ValueError as exc:
-            raise ConfigError(
-                f"train.batch_size={batch}, data.sampling={data['sampling']}: {len(reals)} images left after "
-                f"data.classes={data.get('classes')} and data.subset={data.get('subset')} are too few ({exc})"
-            ) from None
+    stacked, reals, sampler = _data(cfg, rngs["data"], dtype)
     fixed_z = gan.sample_z(get(cfg, "train.grid_size"), rngs["fixed"])
     return Setup(gan, schedule, sampler, reals, stacked, rngs, fixed_z, out_act, channels, dtype)

@@ -2,10 +2,11 @@
 and whole steps over a network-sized parameter vector, against a one-thread array copy.
 
 At batch 1 Adam is most of an iteration (the post runs' ``bandwidth_share`` in :mod:`benchmarks.post_runs`
-counts 7 of G's 12 passes over its parameters in Adam). Its kernel (:meth:`gansweep.optim.Adam._kernel`) walks
-the parameters in chunks of :data:`gansweep.optim.CHUNK_BYTES` per array and runs ten NumPy ufunc passes per
-chunk. This command shows whether those passes are bound by memory or by arithmetic: ``compute`` is the sum
-of the ten passes on one chunk already in cache, per element; ``memory`` is the time the 7 array passes Adam
+counts 7 of G's 12 passes over its parameters in Adam). Its kernel
+(:meth:`gansweep.engine.optim.Adam._kernel`) walks the parameters in chunks of
+:data:`gansweep.engine.optim.CHUNK_BYTES` per array and runs ten NumPy ufunc passes per chunk. This command
+shows whether those passes are bound by memory or by arithmetic: ``compute`` is the sum of the ten passes on
+one chunk already in cache, per element; ``memory`` is the time the 7 array passes Adam
 must make (read p, g, m, v; write p, m, v) take at the copy bandwidth, per element. A step cannot beat the
 larger of the two, and, one ufunc after another on one thread, takes about their sum.
 
@@ -25,7 +26,7 @@ import numpy as np
 from benchmarks import results
 from benchmarks.measure import Bandwidth, fastest
 from benchmarks.post_runs import ADAM_PASSES, DTYPES
-from gansweep.optim import CHUNK_BYTES, Adam
+from gansweep.engine.optim import CHUNK_BYTES, Adam
 
 # G's parameters in extreme_decay (100-128-256-346-480-560-686-784), the post run with the most after failed5
 DEFAULT_PARAMS = 1_494_248
@@ -34,7 +35,7 @@ B1, B2, STEP, EPS = 0.9, 0.999, 3e-5, 1e-8
 
 
 def kernel_passes(p, g, m, v, t) -> list[tuple[str, Callable[[], object]]]:
-    """The ten passes of :meth:`gansweep.optim.Adam._kernel` on one chunk, in its order, as named calls
+    """The ten passes of :meth:`gansweep.engine.optim.Adam._kernel` on one chunk, in its order, as named calls
     (tests/test_benchmarks_adam.py checks that running them in order gives the kernel's bits)."""
     return [
         ("m *= b1", lambda: np.multiply(m, B1, out=m)),

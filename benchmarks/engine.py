@@ -1,9 +1,9 @@
 """``gansweep-bench``: training throughput of the NumPy GAN, against PyTorch when it is importable.
 
-One iteration is :class:`gansweep.gan.GAN`'s: one D step on B real + B fake, then one G step on B fresh fakes,
-with the statistics the trainer logs (losses, mean D outputs, gradient norms). Nets: G 100-200-560-784 (ReLU,
-sigmoid out), D 784-200-1, Adam 2e-4 / beta1 0.5, non-saturating loss. Throughput is images/s = B / seconds
-per iteration.
+One iteration is :class:`gansweep.engine.gan.GAN`'s: one D step on B real + B fake, then one G step on B fresh
+fakes, with the statistics the trainer logs (losses, mean D outputs, gradient norms). Nets: G
+100-200-560-784 (ReLU, sigmoid out), D 784-200-1, Adam 2e-4 / beta1 0.5, non-saturating loss. Throughput is
+images/s = B / seconds per iteration.
 
 For every BLAS thread count a fresh subprocess is started with ``OPENBLAS_NUM_THREADS`` (and OMP/MKL) set
 before NumPy is imported (a thread pool cannot be resized reliably afterwards); it measures, for each B:

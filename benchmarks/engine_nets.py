@@ -43,14 +43,14 @@ def numpy_runner(
     g_batchnorm: bool = False,
 ) -> tuple[Callable[[], None], Any]:
     """A zero-argument function running one NumPy GAN iteration, and the GAN (for weight sharing). The
-    remedies' and stabilisers' arguments as :class:`gansweep.gan.GAN` and :func:`gansweep.nn.build_mlp` take
-    them."""
+    remedies' and stabilisers' arguments as :class:`gansweep.engine.gan.GAN` and
+    :func:`gansweep.engine.nn.build_mlp` take them."""
     import numpy as np
 
-    from gansweep.gan import GAN
-    from gansweep.losses import get_loss
-    from gansweep.nn import build_mlp
-    from gansweep.optim import Adam
+    from gansweep.engine.gan import GAN
+    from gansweep.engine.losses import get_loss
+    from gansweep.engine.nn import build_mlp
+    from gansweep.engine.optim import Adam
 
     rng = np.random.default_rng(seed)
     G = build_mlp(

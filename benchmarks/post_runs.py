@@ -1,7 +1,7 @@
 """Speed of the post's runs as the harness reproduces them (part of ``gansweep-bench``).
 
 Each ``post=<run>`` config is composed as ``gansweep-train`` composes it (recipe=post: batch 1), built with
-:func:`gansweep.train.build`, and timed in float64 (the post) and float32: the milliseconds one training
+:func:`gansweep.run.build.build`, and timed in float64 (the post) and float32: the milliseconds one training
 iteration takes (D step, then G step, with the post's sampling) in the fastest round, and the median round.
 
 At batch 1 an iteration is bound by memory traffic, not arithmetic: every weight streams through memory
@@ -72,13 +72,14 @@ def _config(run: str, dtype: str) -> dict[str, Any]:
 def _stepper(cfg: dict[str, Any]) -> tuple[Callable[[int], object], int, int]:
     """A function running iteration ``t`` of ``cfg``'s training (the trainer's own step), and G's and D's
     parameter counts."""
-    from gansweep import train
     from gansweep.config import real_scale
+    from gansweep.run.build import build
+    from gansweep.run.loop import train_step
 
-    setup = train.build(cfg)
+    setup = build(cfg)
     scale, batch = real_scale(cfg), cfg["train"]["batch_size"]
     gan = setup.gan
-    return (lambda t: train.train_step(setup, scale, batch, t)), gan.G.num_params(), gan.D.num_params()
+    return (lambda t: train_step(setup, scale, batch, t)), gan.G.num_params(), gan.D.num_params()
 
 
 def time_run(

@@ -20,12 +20,13 @@ from gansweep import schema
 from gansweep.data.loader import SCALES as _DATA_SCALES
 from gansweep.data.loader import SPLITS
 from gansweep.data.sampler import MODES as SAMPLINGS
+from gansweep.engine.activations import parse_activation
+from gansweep.engine.gan import Z_DISTS as NOISES
+from gansweep.engine.layers import INITS
+from gansweep.engine.losses import LOSSES
+from gansweep.engine.optim import build_optimizer
+from gansweep.engine.schedules import build_schedule
 from gansweep.errors import ArgumentError
-from gansweep.gan import Z_DISTS as NOISES
-from gansweep.losses import LOSSES
-from gansweep.nn import INITS, parse_activation
-from gansweep.optim import build_optimizer
-from gansweep.schedules import build_schedule
 
 SCALES = (*_DATA_SCALES, "auto")
 DATASETS = ("mnist", "stacked_mnist")

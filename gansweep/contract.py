@@ -1,6 +1,6 @@
 """The run contract: every name a run writes to MLflow and the analysis reads back (tags, statuses, metric
 keys, artifacts). The one place to rename one; the writers (``gansweep.cli``, ``gansweep.tracking``,
-``gansweep.train``) and ``analysis/`` import it. Standard library only, so either side can import it without
+``gansweep.run``) and ``analysis/`` import it. Standard library only, so either side can import it without
 the other's dependencies. docs/ARCHITECTURE.md, "What a run logs to MLflow", describes each name.
 """
 
@@ -71,7 +71,7 @@ def previous_tag(tag: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- statuses
-# How a training loop can end (gansweep.train.Result.status), and the MLflow status each is recorded as: a
+# How a training loop can end (gansweep.run.loop.Result.status), and the MLflow status each is recorded as: a
 # diverged run ends FAILED with TAG_DIVERGED "true". Job outcomes of the runner that are no loop's end
 # (SKIPPED, FAILED) keep their names.
 FINISHED, KILLED, FAILED, DIVERGED, SKIPPED = "FINISHED", "KILLED", "FAILED", "DIVERGED", "SKIPPED"

@@ -58,7 +58,9 @@ RESUMABLE = (
 def stopped_and_resumed(cfg, tmp_path: Path, stop_at: int = 6):
     """(the run trained straight through, the same run stopped at iteration ``stop_at`` and resumed from its
     checkpoint), both FINISHED, for the bit-identical resume tests."""
-    from gansweep.train import NullLogger, load_checkpoint, train
+    from gansweep.run.checkpoint import load_checkpoint
+    from gansweep.run.logger import NullLogger
+    from gansweep.run.loop import train
 
     full = train(cfg, logger=NullLogger(), workdir=tmp_path / "full")
     assert full.status == "FINISHED"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gansweep.optim import Adam
+from gansweep.engine.optim import Adam
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

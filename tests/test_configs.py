@@ -361,7 +361,7 @@ _CHANGED = {
 
 @pytest.mark.parametrize("schedule", options("schedule"))
 def test_overriding_any_key_a_schedule_takes_changes_the_run(schedule: str) -> None:
-    from gansweep.train import schedule_of
+    from gansweep.run.build import schedule_of
 
     cfg = resolved([f"schedule={schedule}"])
     keys = [k for k in cfg["schedule"] if k != "name"]

@@ -9,10 +9,10 @@ import pytest
 from gradcheck import check_tensor_grads
 from threadpoolctl import threadpool_limits
 
-from gansweep.gan import GAN
-from gansweep.losses import LOSSES, get_loss
-from gansweep.nn import MLP, build_mlp
-from gansweep.optim import build_optimizer
+from gansweep.engine.gan import GAN
+from gansweep.engine.losses import LOSSES, get_loss
+from gansweep.engine.nn import MLP, build_mlp
+from gansweep.engine.optim import build_optimizer
 
 
 def make_gan(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from gradcheck import assert_grad_close, numerical_grad
 
-from gansweep.losses import LOSSES, get_loss, sigmoid, softplus
+from gansweep.engine.losses import LOSSES, get_loss, sigmoid, softplus
 
 # Logits away from the hinge kinks at ±1; fake and real batches of different sizes.
 SHAPES = [(4, 1), (1, 1), (7, 1)]

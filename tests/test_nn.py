@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from gradcheck import assert_grad_close, check_tensor_grads, numerical_grad
 
-from gansweep.nn import ACTIVATIONS, build_mlp, init_weight, parse_activation
+from gansweep.engine.activations import ACTIVATIONS, parse_activation
+from gansweep.engine.layers import init_weight
+from gansweep.engine.nn import build_mlp
 
 ACT_SPECS = ["relu", "leaky_relu", "leaky_relu:0.1", "tanh", "arctan", "sigmoid", "identity"]
 

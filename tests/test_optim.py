@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from gansweep.nn import build_mlp
-from gansweep.optim import CHUNK_BYTES, SGD, Adam, build_optimizer, flat_view
+from gansweep.engine.nn import build_mlp
+from gansweep.engine.optim import CHUNK_BYTES, SGD, Adam, build_optimizer, flat_view
 
 # Gradients for three steps of a two-element parameter, chosen by hand.
 GRADS = [[0.5, -2.0], [0.1, -1.0], [-0.3, 4.0]]
@@ -223,7 +223,7 @@ def test_sgd_and_builder_bad_input() -> None:
 @pytest.mark.parametrize(("dtype", "g0"), [(np.float32, 1e-30), (np.float64, 1e-300)])
 def test_vanishing_gradients_leave_no_subnormal_state(dtype, g0: float) -> None:
     """Momentum decaying after the gradient vanishes must not get stuck in the (slow) subnormal range."""
-    from gansweep.optim import Adam
+    from gansweep.engine.optim import Adam
 
     p = {"w": np.ones(1000, dtype)}
     opt = Adam(p, lr=1e-3, bias_correction="post_constant")

@@ -1,6 +1,6 @@
 """The post's recipe in float64 with its ×0.002 init keeps every array out of the subnormal range: weights,
 gradients, the forward and backward buffers of each layer, and Adam's state (subnormal operands take the
-CPU's slow path; measured 4-5x, see gansweep.optim). Trains the real config on the real MNIST cache."""
+CPU's slow path; measured 4-5x, see gansweep.engine.optim). Trains the real config on the real MNIST cache."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from hydra import compose
 from omegaconf import OmegaConf
 
 from gansweep.config import real_scale
-from gansweep.train import build, train_step
+from gansweep.run.build import build
+from gansweep.run.loop import train_step
 
 
 def _subnormal(a: np.ndarray) -> int:

@@ -19,7 +19,10 @@ from gansweep import contract as K
 from gansweep.images import to_unit
 from gansweep.metrics.diversity import contrast_stretch
 from gansweep.metrics.imprint import mean_correlation, row_correlations
-from gansweep.train import build, load_checkpoint, train, train_step
+from gansweep.run.build import build
+from gansweep.run.checkpoint import load_checkpoint
+from gansweep.run.logger import NullLogger
+from gansweep.run.loop import train, train_step
 
 pytestmark = pytest.mark.usefixtures("hydra_conf")
 
@@ -45,7 +48,7 @@ def resolved(overrides: list[str]) -> dict:
     return cfg
 
 
-class Recorder:
+class Recorder(NullLogger):
     """Keeps every metric the loop logs, by step."""
 
     def __init__(self) -> None:
@@ -53,15 +56,6 @@ class Recorder:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         self.metrics.setdefault(step, {}).update(metrics)
-
-    def log_image(self, mosaic: np.ndarray, key: str, step: int) -> None:
-        pass
-
-    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
 
 
 TIMING = ("img_per_s",)

@@ -12,10 +12,11 @@ import pytest
 from gradcheck import check_tensor_grads, numerical_grad
 from test_gan import make_gan
 
-from gansweep.gan import GAN
-from gansweep.losses import LOSSES, get_loss
-from gansweep.nn import MinibatchStd, build_mlp
-from gansweep.optim import build_optimizer
+from gansweep.engine.gan import GAN
+from gansweep.engine.layers import MinibatchStd
+from gansweep.engine.losses import LOSSES, get_loss
+from gansweep.engine.nn import build_mlp
+from gansweep.engine.optim import build_optimizer
 
 
 def remedy_gan(

@@ -12,7 +12,9 @@ from hydra import compose
 from omegaconf import OmegaConf
 
 from gansweep import config as C
-from gansweep.train import build, load_checkpoint, train_step
+from gansweep.run.build import build
+from gansweep.run.checkpoint import load_checkpoint
+from gansweep.run.loop import train_step
 
 pytestmark = pytest.mark.usefixtures("hydra_conf")
 
@@ -142,12 +144,12 @@ class _Evaluator:
 
 
 def test_a_stacked_eval_point_scores_data_eval_samples_and_the_channel_digits(tmp_path: Path) -> None:
-    from gansweep.train import _evaluate
+    from gansweep.run.evaluate import evaluate
 
     cfg = resolved(["recipe=modern", "data=stacked_mnist", "data.eval_samples=300", "eval.n_samples=100"])
     C.validate(cfg)
     ev = _Evaluator()
-    scores = _evaluate(build(cfg), ev, cfg, 0)
+    scores = evaluate(build(cfg), ev, cfg, 0)
     assert ev.calls == [("stacked", (300, 3 * 784), None), ("evaluate", (100, 784), ("fd", "prdc"))]
     assert scores == {
         "eval/stacked_modes_covered": 7.0,

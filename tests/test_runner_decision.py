@@ -4,6 +4,7 @@ import graph: no cycle."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,22 @@ def test_the_package_has_no_import_cycle() -> None:
 
     for module in sorted(graph):
         visit(module)
+
+
+def test_the_engine_needs_only_numpy() -> None:
+    """gansweep.engine imports NumPy, the standard library, itself and gansweep.errors, nothing else."""
+    allowed = {"numpy", "gansweep.engine", "gansweep.errors"}
+    for f in sorted((ROOT / "gansweep" / "engine").glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                ok = top in sys.stdlib_module_names or any(
+                    name == a or name.startswith(a + ".") for a in allowed
+                )
+                assert ok, f"{f.relative_to(ROOT)} imports {name}"

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from gansweep.schedules import build_schedule
+from gansweep.engine.schedules import build_schedule
 
 
 def test_constant() -> None:

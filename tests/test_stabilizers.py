@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from gradcheck import check_tensor_grads
 
-from gansweep.gan import GAN, WeightEMA
-from gansweep.losses import LOSSES, get_loss
-from gansweep.nn import build_mlp
-from gansweep.optim import build_optimizer
+from gansweep.engine.gan import GAN, WeightEMA
+from gansweep.engine.losses import LOSSES, get_loss
+from gansweep.engine.nn import build_mlp
+from gansweep.engine.optim import build_optimizer
 
 
 def stab_gan(

@@ -15,7 +15,10 @@ from omegaconf import OmegaConf
 
 from gansweep import config as C
 from gansweep import contract as K
-from gansweep.train import NullLogger, build, load_checkpoint, train
+from gansweep.run.build import build
+from gansweep.run.checkpoint import load_checkpoint
+from gansweep.run.logger import NullLogger
+from gansweep.run.loop import train
 
 pytestmark = pytest.mark.usefixtures("hydra_conf")
 

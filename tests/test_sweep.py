@@ -703,7 +703,7 @@ def test_single_run_writes_a_sample_grid_without_tracking(tmp_path: Path) -> Non
 
 def test_entry_point_only_module_importing_hydra_and_mlflow_is_tracking() -> None:
     code = (
-        "import sys, gansweep.train, gansweep.nn, gansweep.losses, gansweep.optim;"
+        "import sys, gansweep.run.loop, gansweep.engine.nn, gansweep.engine.losses, gansweep.engine.optim;"
         "import gansweep.data, gansweep.metrics;"
         "bad = [m for m in ('mlflow', 'hydra', 'omegaconf', 'torch', 'pandas') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"

@@ -11,7 +11,8 @@ from hydra import compose
 from omegaconf import OmegaConf
 
 from gansweep import config as C
-from gansweep.train import build, train_step
+from gansweep.run.build import build
+from gansweep.run.loop import train_step
 
 pytestmark = pytest.mark.usefixtures("hydra_conf")
 

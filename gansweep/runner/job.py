@@ -24,13 +24,16 @@ from omegaconf import DictConfig, OmegaConf
 from gansweep import config as C
 from gansweep import contract as K
 from gansweep import tracking
+from gansweep.run.build import Setup, build
+from gansweep.run.checkpoint import check_checkpoint, load_checkpoint
+from gansweep.run.logger import NullLogger
+from gansweep.run.loop import Result, train
 from gansweep.runner.decision import JobRefused, decide
 from gansweep.runner.processes import TIME_LIMIT_SIGNAL, StopFlag, stopped_by_sigint
 from gansweep.runner.runs import run_tags, store_state, target_of
 from gansweep.runner.sweep import LAUNCHER_PID_ENV, STOP_FILE, write_result
 from gansweep.search.study import TrialLink
 from gansweep.search.trial import TrialLogger, trial_link
-from gansweep.train import NullLogger, Result, Setup, build, check_checkpoint, load_checkpoint, train
 
 # Bad input, refused before any run exists (exit 2 for a single run), rather than a crash.
 _REFUSALS = (C.ConfigError, JobRefused, tracking.TrackingError, FileNotFoundError, ValueError)

@@ -160,8 +160,8 @@ def parse_space(params: Mapping[str, Any] | None, arguments: Sequence[str]) -> S
 
 
 def final_metric_keys(cfg: Mapping[str, Any]) -> set[str]:
-    """The figures a run of ``cfg`` ends with (``Result.final`` of ``gansweep.train.train``, what a trial is
-    scored on): the last window's training curves (``d_real_unit`` with reals in 0-255), ``lr``,
+    """The figures a run of ``cfg`` ends with (``Result.final`` of ``gansweep.run.loop.train``, what a trial
+    is scored on): the last window's training curves (``d_real_unit`` with reals in 0-255), ``lr``,
     ``img_per_s``, with ``train.imprint_steps`` the ``imprint/corr_<s>`` figures and, with eval on, the final
     eval point's figures."""
     from gansweep.metrics.evaluator import METRIC_GROUPS, STACKED_FIGURES, resolve_groups

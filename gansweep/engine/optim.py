@@ -2,8 +2,8 @@
 
 One state per named parameter (``m/<name>``, ``v/<name>``, ``buf/<name>``), stored back to back in one flat
 buffer. When the parameters (and the gradients passed to :meth:`step`) are themselves views lying back to back
-in one buffer, as an :class:`gansweep.nn.MLP` lays them out, the update runs over the whole network at once;
-otherwise tensor by tensor. Both paths run the same kernel, so they give bit-identical results.
+in one buffer, as an :class:`gansweep.engine.nn.MLP` lays them out, the update runs over the whole network at
+once; otherwise tensor by tensor. Both paths run the same kernel, so they give bit-identical results.
 
 The kernels walk the buffers in cache-sized chunks (CHUNK_BYTES of each array whatever the dtype; views
 prepared once and cached for flat networks) with preallocated scratch and ``out=`` on every ufunc: each

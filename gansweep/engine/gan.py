@@ -10,7 +10,8 @@ fakes:
 - G step: ``G.forward(z) -> D.forward(fake) -> loss.g -> D.backward(param_grads=False) -> G.backward``; D's
   gradients are left untouched, ``opt_g`` updates G.
 
-Two of the mode-collapse remedies live here (the third, minibatch std, is a layer of D: ``gansweep.nn``):
+Two of the mode-collapse remedies live here (the third, minibatch std, is a layer of D:
+``gansweep.engine.layers``):
 
 - Packing (PacGAN, Lin et al. 2018), ``pack = m``: D sees m samples at once, concatenated into one row of
   m x pixels; each step's B reals form B/m real packs and its B fakes B/m fake packs (consecutive rows), and
@@ -21,7 +22,7 @@ Two of the mode-collapse remedies live here (the third, minibatch std, is a laye
   optimizer state are restored to what the D step left, bit for bit.
 
 And one stabiliser (the other two, spectral normalisation of D and BatchNorm in G, are layers:
-``gansweep.nn``):
+``gansweep.engine.nn``):
 
 - An exponential moving average of G's weights (Yazıcı et al. 2019), ``g_ema = decay``: after each G step
   ``ema = d ema + (1 - d) theta`` with ``d = min(decay, (1 + t) / (10 + t))``, t the number of averaging steps
@@ -41,9 +42,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from gansweep.losses import GanLoss, sigmoid
-from gansweep.nn import MLP
-from gansweep.optim import Optimizer, check_lr
+from gansweep.engine.losses import GanLoss, sigmoid
+from gansweep.engine.nn import MLP
+from gansweep.engine.optim import Optimizer, check_lr
 
 Z_DISTS = ("uniform", "normal")
 
@@ -137,7 +138,7 @@ class GAN:
         if G.dtype != D.dtype:
             raise ValueError(f"G and D must share a dtype; got {G.dtype} and {D.dtype}")
         if not isinstance(loss, GanLoss):
-            raise ValueError(f"loss must be a GanLoss (see gansweep.losses.get_loss); got {loss!r}")
+            raise ValueError(f"loss must be a GanLoss (see gansweep.engine.losses.get_loss); got {loss!r}")
         _check_optimizer(opt_g, G, "opt_g")
         _check_optimizer(opt_d, D, "opt_d")
         self.G, self.D, self.loss, self.opt_g, self.opt_d = G, D, loss, opt_g, opt_d

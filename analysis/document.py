@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import contract, probes, references, verdict_classes
+from analysis import contract, imprint, probes, references, verdict_classes
 from analysis.contrast_table import is_paired
 from analysis.factorial_cells import CELLS_METHOD
 from analysis.factorial_effects import METHOD
@@ -291,6 +291,34 @@ def _method_blocks(folder: Path, meta: dict, longs: dict[int, pd.DataFrame]) -> 
     return []
 
 
+def _imprint_blocks(folder: Path, meta: Mapping, figure_dir: str) -> list[Block]:
+    """The final samples' imprint of G's early iterations, where the study recorded them
+    (``train.imprint_steps``: decay_imprint)."""
+    path = Path(folder) / "tables" / "imprint.csv"
+    if not path.is_file():
+        return []
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    shown = table[table["runs"] > 0]
+    wide = shown.assign(value=[imprint.interval_text(r) for _, r in shown.iterrows()]).pivot(
+        index="config", columns="step", values="value"
+    )
+    wide.columns = [f"iteration {int(c):,}" for c in wide.columns]
+    out = [
+        Block("h2", "What the final samples keep of G's first iterations"),
+        Block("p", imprint.imprint_sentence(table)),
+        Block(
+            "p",
+            "Per config: the mean over its runs [bootstrap 95 % interval] of each final fixed-noise sample's "
+            "Pearson correlation with the same sample at that iteration, both contrast-stretched as imshow "
+            "shows them; – where a run's samples were flat. CSV: [tables/imprint.csv](tables/imprint.csv).",
+        ),
+        Block("table", table=wide.fillna("–").reset_index()),
+    ]
+    if "imprint.png" in meta.get("figures", ()):
+        out.append(Block("image", text="imprint", path=f"{figure_dir}/imprint.png"))
+    return out
+
+
 def study_blocks(
     folder: Path, *, figure_dir: str, published: bool, extras: Mapping[str, str] = ()
 ) -> list[Block]:
@@ -315,6 +343,7 @@ def study_blocks(
     if meta.get("target"):
         out += _factorial_blocks(folder, meta, figure_dir)
     out += _reals_blocks(folder)
+    out += _imprint_blocks(folder, meta, figure_dir)
     out += _contrast_blocks(meta, longs, [contrast_of(c) for c in meta["contrasts"]], figure_dir)
     if headline is not None:
         out += _headline_blocks(meta, headline)

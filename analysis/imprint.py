@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import contract
-from analysis.plots import NoDataError, config_styles, legend_below, save
+from analysis.plot_style import NoDataError, config_styles, legend_below, save
 from analysis.stats import completed, describe
 from analysis.tables import fmt
 from gansweep.figures import IMPRINT_PREFIX
@@ -34,26 +34,27 @@ def _steps(runs: pd.DataFrame) -> list[int]:
 
 
 def imprint_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per config and recorded iteration: the completed runs that logged it, the mean correlation
-    and its bootstrap 95 % interval (:func:`analysis.stats.describe`). Empty when no run logged one."""
+    """One row per config and iteration the runs recorded (param ``train.imprint_steps``, or a logged
+    ``imprint/corr_<s>``): the completed runs that logged it, the mean correlation and its bootstrap 95 %
+    interval (:func:`analysis.stats.describe`). A recorded iteration no run of a config logged (its samples
+    were flat: no correlation) has ``runs`` 0 and no mean. Empty when no run logged one."""
     done = completed(runs)
+    logged = _steps(done)
+    if not logged:
+        return pd.DataFrame(columns=COLUMNS)
     rows = []
-    for step in _steps(done):
+    for step in sorted(set(logged) | set(recorded_steps(done))):
         column = f"{PREFIX}{step}"
         for label, part in sorted(done.groupby("config_label"), key=lambda kv: str(kv[0])):
-            values = pd.to_numeric(part[column], errors="coerce").to_numpy(dtype=float)
+            values = (
+                pd.to_numeric(part[column], errors="coerce").to_numpy(dtype=float)
+                if column in part
+                else np.array([])
+            )
             d = describe(values)
-            if d["n"]:
-                rows.append([str(label), step, d["n"], d["mean"], d["ci_low"], d["ci_high"]])
+            rows.append([str(label), step, d["n"], d["mean"], d["ci_low"], d["ci_high"]])
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table.sort_values(["config", "step"], kind="stable").reset_index(drop=True)
-
-
-def _interval(row: pd.Series) -> str:
-    mean, low, high = float(row["mean"]), float(row["low"]), float(row["high"])
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return fmt(mean, 3)
-    return f"{fmt(mean, 3)} [{fmt(low, 3)}, {fmt(high, 3)}]"
 
 
 def recorded_steps(runs: pd.DataFrame) -> list[int]:
@@ -65,33 +66,42 @@ def recorded_steps(runs: pd.DataFrame) -> list[int]:
     return sorted(steps)
 
 
-def imprint_sentence(table: pd.DataFrame, recorded: list[int] | None = None) -> str:
-    """Per config, the correlation of the final samples with each recorded iteration's, in words; an
-    iteration in ``recorded`` that no run logged is named (its samples were flat: no correlation)."""
-    if table.empty:
+def interval_text(row: pd.Series) -> str:
+    """``mean [low, high]`` of a :func:`imprint_table` row (the mean alone without an interval)."""
+    mean, low, high = float(row["mean"]), float(row["low"]), float(row["high"])
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return fmt(mean, 3)
+    return f"{fmt(mean, 3)} [{fmt(low, 3)}, {fmt(high, 3)}]"
+
+
+def imprint_sentence(table: pd.DataFrame) -> str:
+    """Per config, the correlation of the final samples with each recorded iteration's, in words; the
+    recorded iterations no run logged are named (their samples were flat: no correlation)."""
+    shown = table[table["runs"] > 0]
+    if shown.empty:
         return ""
     parts = []
-    for config, rows in table.groupby("config", sort=True):
-        values = "; ".join(f"iteration {int(r['step']):,}: {_interval(r)}" for _, r in rows.iterrows())
+    for config, rows in shown.groupby("config", sort=True):
+        values = "; ".join(f"iteration {int(r['step']):,}: {interval_text(r)}" for _, r in rows.iterrows())
         parts.append(f"{config} ({int(rows['runs'].max())} runs) — {values}")
     text = (
         "Correlation of each final fixed-noise sample with the same sample at a recorded iteration (both "
         "contrast-stretched; mean over the runs [bootstrap 95 % interval]): " + ". ".join(parts) + "."
     )
-    flat = sorted(set(recorded or ()) - set(int(s) for s in table["step"]))
-    if flat:
-        named = ", ".join(f"{s:,}" for s in flat)
-        text += (
-            f" At iteration {named} every run's samples were flat (each pixel within 1e-12 of the others: "
-            "no picture, so no correlation)."
+    flat = table[table["runs"] == 0]
+    if not flat.empty:
+        where = "; ".join(
+            f"{config} at iteration {', '.join(f'{int(s):,}' for s in rows['step'])}"
+            for config, rows in flat.groupby("config", sort=True)
         )
+        text += f" Flat samples (each pixel within 1e-12 of the others: no picture, no correlation): {where}."
     return text
 
 
 def plot_imprint(table: pd.DataFrame, path: Path) -> Path:
     """The final samples' correlation with each recorded iteration's samples (evenly spaced, labelled by
     iteration), one line per config with its 95 % interval as error bars."""
-    if table.empty:
+    if table.empty or not (table["runs"] > 0).any():
         raise NoDataError(f"no run logged {IMPRINT_PREFIX}<iteration> (train.imprint_steps)")
     steps = sorted(table["step"].unique())
     where = {s: i for i, s in enumerate(steps)}
@@ -101,7 +111,7 @@ def plot_imprint(table: pd.DataFrame, path: Path) -> Path:
         fig, ax = plt.subplots(figsize=(7.0, 4.2))
         handles = []
         for n, label in enumerate(labels):
-            rows = table[table["config"] == label]
+            rows = table[(table["config"] == label) & (table["runs"] > 0)]
             color, marker, style = styles[label]
             x = np.array([where[s] for s in rows["step"]], dtype=float) + (n - (len(labels) - 1) / 2) * 0.04
             mean = rows["mean"].to_numpy(dtype=float)
@@ -113,7 +123,8 @@ def plot_imprint(table: pd.DataFrame, path: Path) -> Path:
         ax.set_xticks(range(len(steps)), [f"{s:,}" for s in steps])
         ax.set_xlabel("recorded iteration s")
         ax.set_ylabel("corr(final sample, sample at s)")
-        ax.set_ylim(min(-0.05, float(np.nanmin(table["low"])) - 0.05), 1.05)
+        low = pd.to_numeric(table["low"], errors="coerce").fillna(table["mean"])
+        ax.set_ylim(min(-0.05, float(np.nanmin(low)) - 0.05), 1.05)
         ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":")
         ax.set_title(
             "How much the final samples are G's samples after s iterations\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from analysis import contract, probes
+from analysis import contract, imprint, probes
 from analysis.artifacts import fetch_samples, upload_report
 from analysis.comparison_plots import plot_cells, plot_contrast
 from analysis.config_plots import plot_class_shares, plot_intervals, plot_precision_recall, plot_quality
@@ -273,6 +273,10 @@ def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec
     reals = probes.reals_table(runs)
     if not reals.empty:
         files += write_table(reals, out_dir / "tables", "reals")
+    imprints = imprint.imprint_table(runs)
+    if not imprints.empty:
+        files += write_table(imprints, out_dir / "tables", "imprint")
+        made["imprint"] = imprint.plot_imprint(imprints, out_dir / "plots" / "imprint.png")
     metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
     flags = [c for c in (contract.COLLAPSED, contract.NEVER_LEARNED, contract.COLLAPSE_STEP) if c in runs]
     flags += [c for c in (contract.D_SEPARATES_STEP, contract.LOGIT_MARGIN) if c in runs]

@@ -58,8 +58,9 @@ FIGURES = (
     "stacked_modes_covered.png",
     "stacked_kl_to_uniform.png",
     "samples_final_stretched.png",
+    "imprint.png",
 )
-TABLES = ("headline", "status", "summary", "runs", "cells", "effects", "reals")
+TABLES = ("headline", "status", "summary", "runs", "cells", "effects", "reals", "imprint")
 
 
 def publish(

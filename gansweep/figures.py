@@ -178,8 +178,8 @@ def imprint_figure(step: int) -> Figure:
         "",
         0.1,
         f"corr. with iteration {step}",
-        f"closer to iteration {step}",
-        f"farther from iteration {step}",
+        f"samples closer to iteration {step}'s",
+        f"samples farther from iteration {step}'s",
         f"mean Pearson correlation of each final fixed-noise sample with the same sample after {step} "
         "iterations, both contrast-stretched as imshow shows them (1: the final samples are iteration "
         f"{step}'s)",

@@ -106,6 +106,9 @@ def effect_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     seed, for a reader. Empty when
     the cells with completed runs are no :func:`two_level` design."""
     data = cell_runs(runs, spec).dropna(subset=["value"])
+    # one row order whatever the source (the store or a published runs.csv), so that every float sum, and
+    # so the published digits, come out the same
+    data = data.sort_values(["cell", "seed", "value"], kind="stable").reset_index(drop=True)
     if data.empty or not spec.fixes or not two_level(list(data["fixes"])):
         return pd.DataFrame(columns=EFFECT_COLUMNS)
     fixes = sorted(set().union(*data["fixes"]))

@@ -29,7 +29,7 @@ import json
 import math
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,13 +92,20 @@ def publish(
                 written.append(Path(shutil.copy2(src, target / "tables" / src.name)))
         meta = dict(result.meta, figures=[])
         plots_dir = Path(tmp) / "plots"
-        names = sorted(p.name for p in plots_dir.glob("contrast_*.png")) + list(FIGURES)
+        names = figure_order(p.name for p in plots_dir.glob("*.png"))
         for name in names:
             if (plots_dir / name).is_file():
                 written.append(Path(shutil.copy2(plots_dir / name, target / "figures" / name)))
                 meta["figures"].append(name)
     _write_meta(target, meta)
     return [*written, target / META, _write_readme(target)]
+
+
+def figure_order(names: Iterable[str]) -> list[str]:
+    """The figures of ``names`` a published study carries, in the order its README shows them: the
+    contrasts' (``contrast_<i>.png``, sorted), then :data:`FIGURES` in its order."""
+    names = set(names)
+    return sorted(n for n in names if n.startswith("contrast_")) + [f for f in FIGURES if f in names]
 
 
 def _write_meta(folder: Path, meta: dict) -> None:
@@ -158,11 +165,17 @@ def rederive(folder: Path, spec: ReportSpec) -> list[Path]:
         question=spec.question,
         hypothesis=spec.hypothesis,
         contrasts=[contrast_meta(c) for c in spec.contrasts],
-        figures=sorted(p.name for p in derived.plots.values())
-        + [n for n in meta["figures"] if not n.startswith("contrast_") and n not in made],
-        # a plot of a figure the study never logs is no message of this study
-        messages=[m for m in meta["messages"] if logs_stacked or not m.startswith("plot stacked")]
-        + derived.messages,
+        figures=figure_order(
+            [*made, *(n for n in meta["figures"] if not n.startswith("contrast_") and n not in made)]
+        ),
+        # a plot of a figure the study never logs is no message of this study; a message the derivation
+        # repeats is kept once (re-deriving twice changes nothing)
+        messages=list(
+            dict.fromkeys(
+                [m for m in meta["messages"] if logs_stacked or not m.startswith("plot stacked")]
+                + derived.messages
+            )
+        ),
     )
     _write_meta(folder, meta)
     return [*written, folder / META, _write_readme(folder)]

@@ -2,8 +2,9 @@
 
 Dependency graph (one way): ``engine`` (nn, losses, optim, schedules, gan), ``data``, ``metrics`` use NumPy
 only; ``run`` (the training loop) uses those and receives a logging callback; ``tracking`` is the only
-MLflow user; ``cli`` is the only Hydra user; ``analysis`` (top level) reads MLflow and never imports the
-trainer.
+MLflow user; Hydra is used by the entry points (``cli``), the ``runner`` (a job and the sweep supervisor)
+and the ``search``, never by ``engine``, ``run`` or the analysis; ``analysis`` (top level) reads MLflow and
+never imports the trainer.
 """
 
 __version__ = "0.1.0"

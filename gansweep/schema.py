@@ -15,7 +15,9 @@ those are numbers). Sections whose keys belong to someone else stay open: ``opti
 from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import MISSING
+# OmegaConf's marker of a value the config must supply (``omegaconf.MISSING``), spelled out so that this
+# module, which gansweep.config and so the training loop import, imports no omegaconf
+MISSING: Any = "???"
 
 
 @dataclass

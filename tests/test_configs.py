@@ -445,3 +445,12 @@ def test_known_jobs_keep_their_config_hash(job: str) -> None:
     cfg = C.apply_images(resolved(job.split()))
     cfg["study"] = str(cfg["study"])  # as the entry point does
     assert C.config_hash(cfg) == KNOWN_HASHES[job]
+
+
+def test_the_schema_marks_missing_values_as_omegaconf_does_without_importing_it() -> None:
+    import omegaconf
+
+    from gansweep import schema
+
+    assert schema.MISSING == omegaconf.MISSING
+    assert "from omegaconf" not in (ROOT / "gansweep" / "schema.py").read_text()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import BIN, ROOT, Store
 from scaleout import ARTIFACTS, Server, running_server, start_train, train, wait_for
-from test_sweep import LONG, SMOKE_MODELS, _params, assert_no_process_left, check_smoke_store
+from sweeps import LONG, SMOKE_MODELS, assert_no_process_left, check_smoke_store, checkpoint_params
 
 from gansweep import contract as K
 
@@ -119,7 +119,7 @@ def test_analyze_regenerates_the_report_from_the_server(smoke: Store, server: Se
     assert uploaded, "the report was not logged to the parent run on the server"
 
 
-# test_sweep's LONG job at 3,000 iterations (checkpoint every 100), in its own study
+# the sweep tests' LONG job at 3,000 iterations (checkpoint every 100), in its own study
 OUTAGE_JOB = (
     "study=outage",
     *(o for o in LONG if not o.startswith(("study=", "train.iterations="))),
@@ -195,7 +195,7 @@ def test_a_stopped_server_fails_the_sweep_without_hanging_and_resume_auto_finish
     # bit-identical to a run that was never interrupted (trained here without tracking)
     full = train(*OUTAGE_JOB, "seed=0", "tracking=off", f"hydra.run.dir={tmp / 'full'}")
     assert full.returncode == 0, full.stderr[-3000:]
-    a, b = _params(tmp / "full" / "last.npz"), _params(tmp / "s2" / "0" / "last.npz")
+    a, b = checkpoint_params(tmp / "full" / "last.npz"), checkpoint_params(tmp / "s2" / "0" / "last.npz")
     assert a.keys() == b.keys() and len(a) > 4
     for k in a:
         assert np.array_equal(a[k], b[k]), f"{k} differs after resuming through the server"

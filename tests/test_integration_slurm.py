@@ -30,8 +30,8 @@ from scaleout import (
     train,
     wait_for,
 )
+from sweeps import LONG, QUICK, SMOKE_MODELS, check_smoke_store, checkpoint_params
 from test_integration_server import count_server_store
-from test_sweep import LONG, QUICK, SMOKE_MODELS, _params, check_smoke_store
 
 from gansweep.search.study import ATTR_RUN_ID
 
@@ -117,7 +117,7 @@ def test_smoke_study_through_slurm(cluster: Cluster, server: Server, node_tmp: P
         assert run.data.tags["gansweep.blas_threads"] == "1"  # the job's one CPU (slurm.yaml's setup lines)
 
 
-# test_sweep's LONG job at 4,000 iterations (a checkpoint every 100), in its own study, seeds 0 and 1
+# the sweep tests' LONG job at 4,000 iterations (a checkpoint every 100), in its own study, seeds 0 and 1
 STOP_JOB = (
     "study=slurm_stop",
     *(o for o in LONG if not o.startswith(("study=", "train.iterations="))),
@@ -182,7 +182,7 @@ def test_scancel_and_time_limit_signal_then_resume_auto_is_bit_identical(
             env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
         )
         assert full.returncode == 0, full.stderr[-3000:]
-        a, b = _params(ref / "last.npz"), _params(tmp / "s2" / seed / "last.npz")
+        a, b = checkpoint_params(ref / "last.npz"), checkpoint_params(tmp / "s2" / seed / "last.npz")
         assert a.keys() == b.keys() and len(a) > 4
         for k in a:
             assert np.array_equal(a[k], b[k]), (

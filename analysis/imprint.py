@@ -11,17 +11,15 @@ The verdict (decay vs constant lr at iteration 41, paired by seed) is the study'
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis import contract
+from analysis import contract, tables
 from analysis.plot_style import NoDataError, config_styles, legend_below, save
 from analysis.stats import completed, describe
-from analysis.tables import fmt
 from gansweep.figures import IMPRINT_PREFIX
 
 COLUMNS = ["config", "step", "runs", "mean", "low", "high"]
@@ -67,11 +65,8 @@ def recorded_steps(runs: pd.DataFrame) -> list[int]:
 
 
 def interval_text(row: pd.Series) -> str:
-    """``mean [low, high]`` of a :func:`imprint_table` row (the mean alone without an interval)."""
-    mean, low, high = float(row["mean"]), float(row["low"]), float(row["high"])
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return fmt(mean, 3)
-    return f"{fmt(mean, 3)} [{fmt(low, 3)}, {fmt(high, 3)}]"
+    """``mean [low, high]`` of a :func:`imprint_table` row (:func:`analysis.tables.interval_text`)."""
+    return tables.interval_text(float(row["mean"]), float(row["low"]), float(row["high"]))
 
 
 def imprint_sentence(table: pd.DataFrame) -> str:

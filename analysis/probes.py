@@ -17,7 +17,7 @@ import pandas as pd
 
 from analysis import contract
 from analysis.stats import completed, describe
-from analysis.tables import fmt
+from analysis.tables import fmt, interval_text
 
 MMD = 0.1  # the smallest difference of D's mean output (in [0, 1]) that counts
 RAW, UNIT = "0–255 reals", "[0, 1] reals"
@@ -82,13 +82,9 @@ def reals_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def interval(row: pd.Series, name: str) -> str:
-    """``"mean [low, high]"`` of column group ``name`` of a :func:`reals_table` row."""
-    mean, low, high = (float(row[f"{name}_{p}"]) for p in ("mean", "low", "high"))
-    if not math.isfinite(mean):
-        return "–"
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return fmt(mean, 3)
-    return f"{fmt(mean, 3)} [{fmt(low, 3)}, {fmt(high, 3)}]"
+    """``"mean [low, high]"`` of column group ``name`` of a :func:`reals_table` row
+    (:func:`analysis.tables.interval_text`)."""
+    return interval_text(*(float(row[f"{name}_{p}"]) for p in ("mean", "low", "high")))
 
 
 def iteration(value: object) -> str:

@@ -60,6 +60,9 @@ PLOT_CAPTIONS = {
     "per config mean.",
     "training_curves.png": "Training curves per config (losses, D's outputs, then the digits covered and the "
     "FD at each eval point); the collapse onset of a run is marked by a dotted line and ▼.",
+    "target_curves.png": "The target's figures at each eval point, per config (thin: runs, thick: their "
+    "mean; dashed: the target's bound): from which iteration a config meets the bar, and whether its curve "
+    "still moved at the end of the budget.",
     "class_shares.png": "Share of each digit among each config's final samples (one bright cell: collapse).",
     "samples_final.png": "Final sample grid of each config's representative run, on the absolute grey scale.",
     "samples_final_stretched.png": "Final samples of a representative run per config, each image's contrast "

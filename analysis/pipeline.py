@@ -29,6 +29,7 @@ from analysis.report_spec import ReportSpec, Target, load_spec
 from analysis.run_plots import plot_curves, plot_samples
 from analysis.stats import add_collapse, add_probes, status_counts, summarize
 from analysis.tables import headline_table, run_table, summary_markdown, write_table
+from analysis.target_curves import plot_target_curves
 from analysis.verdicts import wide_table
 from gansweep import paths
 
@@ -39,6 +40,7 @@ PLOT_FILES = {
     "quality": "quality_kl_fd_ndb.png",
     "precision_recall": "precision_recall.png",
     "curves": "training_curves.png",
+    "target_curves": "target_curves.png",
     "class_shares": "class_shares.png",
     "samples": "samples_final.png",
     "samples_stretched": "samples_final_stretched.png",
@@ -172,6 +174,9 @@ def _make_plots(
             study, runs, p, result, contract.STRETCHED_SAMPLES_ARTIFACT
         ),
     }
+    target = result.spec.target
+    if target is not None:
+        jobs["target_curves"] = lambda p: plot_target_curves(runs, study.history, target, p)
     run_jobs(jobs, plot_dir, result.plots, result.messages)
 
 

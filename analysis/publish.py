@@ -53,6 +53,7 @@ from gansweep import paths
 FIGURES = (
     "cells.png",
     "effects.png",
+    "target_curves.png",
     "modes_covered.png",
     "class_shares.png",
     "stacked_modes_covered.png",

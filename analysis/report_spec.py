@@ -173,7 +173,23 @@ def study_file(study: str, root: Path) -> Path:
 
 
 def report_block(study: str, root: Path) -> Mapping[str, Any]:
-    """The study file's ``report:`` block as written (the one reader of it; empty without file or block)."""
+    """The study file's ``report:`` block (the one reader of it; empty without file or block), with
+    ``references: <other study>`` replaced by that study's list of references, so that the papers' figures
+    are written in one study file."""
+    block = _written_block(study, root)
+    named = block.get("references")
+    if isinstance(named, str):
+        borrowed = _written_block(named, root).get("references") if named != study else None
+        if not isinstance(borrowed, list) or not borrowed:
+            raise ReportSpecError(
+                f"report.references={named!r}: names no other study file that lists references"
+            )
+        block = {**block, "references": borrowed}
+    return block
+
+
+def _written_block(study: str, root: Path) -> Mapping[str, Any]:
+    """The study file's ``report:`` block as written."""
     path = study_file(study, root)
     if not path.is_file():
         return {}

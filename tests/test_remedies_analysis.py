@@ -85,6 +85,21 @@ def test_the_reference_figures_come_from_the_study_file_only() -> None:
         assert "4.32" not in path.read_text(), path
 
 
+def test_a_study_borrows_the_references_of_the_study_file_that_writes_them(tmp_path: Path) -> None:
+    # reference_stacked names remedies: the same figures, written once, with its own note of what differs
+    borrowed = load_spec("reference_stacked", ROOT)
+    assert borrowed.references == load_spec("remedies", ROOT).references
+    assert "50,000 iterations" in borrowed.references_note
+    (tmp_path / "experiments").mkdir()
+    for study, named_study in (("a", "nope"), ("b", "b"), ("c", "d"), ("d", "c")):
+        text = f"report:\n  question: q\n  references: {named_study}\n"
+        (tmp_path / "experiments" / f"{study}.yaml").write_text(text, encoding="utf-8")
+    # no such study, itself, and a chain (c names d, which only names c) are each refused, naming the value
+    for study, named in (("a", "nope"), ("b", "b"), ("c", "d")):
+        with pytest.raises(ReportSpecError, match=f"report.references='{named}'"):
+            load_spec(study, tmp_path)
+
+
 @pytest.mark.parametrize(
     ("block", "named"),
     [

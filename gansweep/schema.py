@@ -103,8 +103,6 @@ class TrainConfig:
     dtype: str = MISSING
     checkpoint_every: int = MISSING
     stop_on_nan: bool = MISSING
-    fault_at: int | None = MISSING
-    fault: str = MISSING
     unroll_steps: int = MISSING
     imprint_steps: list[int] | None = MISSING
     images: int | None = MISSING

@@ -84,18 +84,32 @@ class Store:
     proc: subprocess.CompletedProcess
 
 
-def _env() -> dict[str, str]:
-    env = {**os.environ, "CI": "true"}
+FAULTS = ROOT / "tests" / "faults"
+
+
+def fault_env(rules: str) -> dict[str, str]:
+    """The environment additions that make ``gansweep-train`` jobs fault as ``rules`` say (the format of
+    ``GANSWEEP_TEST_FAULT``, e.g. ``seed=0@4:raise;seed=1@4:nan``: tests/faults/sitecustomize.py), in every
+    process the environment reaches (joblib's workers, SLURM jobs)."""
+    path = [str(FAULTS), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {"PYTHONPATH": os.pathsep.join(path), "GANSWEEP_TEST_FAULT": rules}
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, "CI": "true", **(extra or {})}
     env.pop("MLFLOW_RUN_ID", None)  # a set MLFLOW_RUN_ID would hijack runs (mlflow#15713)
     return env
 
 
-def run_train(*overrides: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """``gansweep-train`` with overrides, in a subprocess (as a user runs it), output captured."""
+def run_train(
+    *overrides: str, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``gansweep-train`` with overrides, in a subprocess (as a user runs it), output captured; ``env`` is
+    added to the environment (e.g. :func:`fault_env`)."""
     return subprocess.run(
         [str(BIN / "gansweep-train"), *overrides],
         cwd=ROOT,
-        env=_env(),
+        env=_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -107,11 +121,14 @@ def start_train(*overrides: str, **popen: object) -> subprocess.Popen:
     return subprocess.Popen([str(BIN / "gansweep-train"), *overrides], cwd=ROOT, env=_env(), **popen)
 
 
-def sweep_into(tmp: Path, *overrides: str, experiment: str = "smoke") -> Store:
-    """Run a multirun into ``tmp/mlruns.db`` with its sweep folder in ``tmp/multirun``."""
+def sweep_into(
+    tmp: Path, *overrides: str, experiment: str = "smoke", env: dict[str, str] | None = None
+) -> Store:
+    """Run a multirun into ``tmp/mlruns.db`` with its sweep folder in ``tmp/multirun`` (``env`` added to its
+    environment)."""
     uri = f"sqlite:///{tmp / 'mlruns.db'}"
     sweep_dir = tmp / "multirun"
-    proc = run_train("-m", f"tracking.uri={uri}", f"hydra.sweep.dir={sweep_dir}", *overrides)
+    proc = run_train("-m", f"tracking.uri={uri}", f"hydra.sweep.dir={sweep_dir}", *overrides, env=env)
     return Store(uri, experiment, tmp, sweep_dir, proc)
 
 

@@ -273,6 +273,7 @@ def test_bad_values_are_refused_naming_key_and_value(override: str, key: str) ->
         ("eval.stretched=maybe", "eval.stretched"),
         ("model.generator.hidden=[200,abc]", "model.generator.hidden[1]"),
         ("model.bogus=1", "model.bogus"),
+        ("train.fault_at=3", "train.fault_at"),  # retired (issue 27): the tests inject faults from outside
         ("data.eval_samples=5", "data.eval_samples"),
     ],
 )
@@ -419,6 +420,17 @@ def test_a_budget_in_images_sets_the_iterations_and_stays_out_of_the_hash_when_o
         C.validate(resolved(["train.images=6000"]))
     with pytest.raises(C.ConfigError, match=r"train\.images=-5"):
         C.apply_images(resolved(["train.images=-5"]))
+
+
+def test_the_retired_fault_keys_are_gone_and_hashed_as_they_were() -> None:
+    """train.fault_at and train.fault left the config (issue 27); every config held null and raise then, and
+    hashes as it did (C.RETIRED)."""
+    plain = resolved([])
+    assert "fault_at" not in plain["train"] and "fault" not in plain["train"]
+    assert not any(k.startswith("train.fault") for k, _ in C.run_params(plain))
+    old = {**plain, "train": {**plain["train"], "fault_at": None, "fault": "raise"}}
+    assert C.config_hash(plain) == C.config_hash(old)
+    assert C.config_hash(plain) != C.config_hash({**old, "train": {**old["train"], "fault_at": 4}})
 
 
 # Config hashes of study jobs as their runs recorded them (before the schema and the flattened recipes): a

@@ -19,7 +19,7 @@ import mlflow
 import numpy as np
 import optuna
 import pytest
-from conftest import Store
+from conftest import Store, fault_env
 from scaleout import (
     Cluster,
     Server,
@@ -86,9 +86,15 @@ def slurm_jobs(cluster: Cluster, sweep_dir: Path) -> dict[str, str]:
 
 
 def slurm_sweep(
-    cluster: Cluster, server: Server, tmp: Path, *overrides: str, folder: str = "multirun"
+    cluster: Cluster,
+    server: Server,
+    tmp: Path,
+    *overrides: str,
+    folder: str = "multirun",
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """A multirun through SLURM, logging to the server, its sweep folder in ``tmp/<folder>``."""
+    """A multirun through SLURM, logging to the server, its sweep folder in ``tmp/<folder>`` (``env`` added to
+    the environment sbatch exports to the jobs)."""
     return train(
         "-m",
         *overrides,
@@ -96,7 +102,7 @@ def slurm_sweep(
         "tracking=server",
         f"tracking.uri={server.uri}",
         f"hydra.sweep.dir={tmp / folder}",
-        env=cluster.env,
+        env={**cluster.env, **(env or {})},
     )
 
 
@@ -194,8 +200,16 @@ def test_a_failing_slurm_job_leaves_the_others_running_and_the_summary_names_it(
     cluster: Cluster, server: Server, node_tmp: Path
 ) -> None:
     tmp = node_tmp
+    # the fault reaches the job through the environment sbatch exports (PYTHONPATH, GANSWEEP_TEST_FAULT)
     proc = slurm_sweep(
-        cluster, server, tmp, "study=slurm_fault", *QUICK, "train.iterations=60", "train.fault_at=4,99"
+        cluster,
+        server,
+        tmp,
+        "study=slurm_fault",
+        *QUICK,
+        "train.iterations=60",
+        "seed=0,1",
+        env=fault_env("seed=0@4:raise"),
     )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "1 failed, 1 finished" in proc.stderr, proc.stderr[-3000:]
@@ -203,13 +217,11 @@ def test_a_failing_slurm_job_leaves_the_others_running_and_the_summary_names_it(
     assert named, proc.stderr[-3000:]
     client = mlflow.MlflowClient(server.uri)
     exp = client.get_experiment_by_name("slurm_fault").experiment_id
-    by = {
-        r.data.params["train.fault_at"]: r for r in client.search_runs([exp], "tags.`gansweep.role`='child'")
-    }
-    assert by["4"].info.status == "FAILED" and "injected fault" in by["4"].data.tags["gansweep.error"]
-    assert by["99"].info.status == "FINISHED"
-    assert [m.step for m in client.get_metric_history(by["99"].info.run_id, "loss_d")][-1] == 60
-    parent = client.get_run(by["99"].data.tags["mlflow.parentRunId"])
+    by = {r.data.params["seed"]: r for r in client.search_runs([exp], "tags.`gansweep.role`='child'")}
+    assert by["0"].info.status == "FAILED" and "injected fault" in by["0"].data.tags["gansweep.error"]
+    assert by["1"].info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(by["1"].info.run_id, "loss_d")][-1] == 60
+    parent = client.get_run(by["1"].data.tags["mlflow.parentRunId"])
     assert parent.info.status == "FAILED" and parent.data.tags["gansweep.jobs_failed"] == "1"
     # the SLURM jobs themselves both completed: the failure is the run's, recorded, not a crashed job
     assert set(slurm_jobs(cluster, tmp / "multirun").values()) == {"COMPLETED"}

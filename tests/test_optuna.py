@@ -12,7 +12,7 @@ from pathlib import Path
 import mlflow
 import optuna
 import pytest
-from conftest import STOPPABLE, TINY_EVAL, TINY_TRAIN, Store, run_train, start_train, sweep_into
+from conftest import STOPPABLE, TINY_EVAL, TINY_TRAIN, Store, fault_env, run_train, start_train, sweep_into
 
 from analysis.search import search_report
 from gansweep.search.study import ATTR_INTERRUPTED, ATTR_RETRY_OF, ATTR_RUN_ID
@@ -29,8 +29,10 @@ def _isolated_tracking(monkeypatch):
     mlflow.set_tracking_uri(None)
 
 
-def search_into(tmp: Path, *overrides: str, experiment: str = "smoke") -> Store:
-    return sweep_into(tmp, "hydra/sweeper=optuna", *overrides, experiment=experiment)
+def search_into(
+    tmp: Path, *overrides: str, experiment: str = "smoke", env: dict[str, str] | None = None
+) -> Store:
+    return sweep_into(tmp, "hydra/sweeper=optuna", *overrides, experiment=experiment, env=env)
 
 
 def study_of(store: Store, name: str) -> optuna.Study:
@@ -229,12 +231,12 @@ def test_a_failed_or_diverged_trial_is_a_fail_never_a_score(tmp_path: Path) -> N
         "study=faults",
         *TINY,
         "hydra.sweeper.objective=[loss_g]",
-        "train.fault=choice(raise,diverge)",
-        "train.fault_at=7",
+        "seed=choice(0,1)",  # at iteration 7 seed 0 raises and seed 1 turns NaN
         "hydra.sweeper.n_trials=2",
         "hydra.sweeper.sampler.name=random",
         "hydra.sweeper.sampler.seed=3",
         experiment="faults",
+        env=fault_env("seed=0@7:raise;seed=1@7:nan"),
     )
     assert store.proc.returncode == 1  # a failed job fails the command, as in a grid
     trials = study_of(store, "faults").get_trials()

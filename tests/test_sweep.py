@@ -10,7 +10,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from conftest import BIN, ROOT, Store, run_train, sweep_into
+from conftest import BIN, ROOT, Store, fault_env, run_train, sweep_into
 from sweeps import (
     QUICK,
     check_smoke_store,
@@ -66,29 +66,29 @@ def test_rerun_skips_finished_jobs_unless_forced(basic_store: Store) -> None:
 
 
 def test_failing_and_diverging_jobs_do_not_lose_the_sweep(tmp_path: Path) -> None:
-    # fault_at=4 raises or injects NaN; 99 never fires (12 iterations).
+    # at iteration 4 seed 0 raises and seed 1 turns NaN; seeds 2 and 3 are left alone (12 iterations)
     store = sweep_into(
         tmp_path,
         "study=faults",
         *QUICK,
-        "train.fault_at=4,99",
-        "train.fault=raise,diverge",
+        "seed=0,1,2,3",
         experiment="faults",
+        env=fault_env("seed=0@4:raise;seed=1@4:nan"),
     )
     assert store.proc.returncode == 1, store.proc.stderr[-3000:]
     assert "2 finished" in store.proc.stderr and "2 failed" in store.proc.stderr
     mlflow.set_tracking_uri(store.tracking_uri)
     children = [r for r in runs(store) if r.data.tags["gansweep.role"] == "child"]
     assert len(children) == 4
-    by = {(r.data.params["train.fault_at"], r.data.params["train.fault"]): r for r in children}
-    raised, nan = by[("4", "raise")], by[("4", "diverge")]
+    by = {r.data.params["seed"]: r for r in children}
+    raised, nan = by["0"], by["1"]
     assert (
         raised.info.status == "FAILED"
         and "injected fault at iteration 4" in raised.data.tags["gansweep.error"]
     )
     assert nan.info.status == "FAILED" and nan.data.tags["gansweep.diverged"] == "true"
     assert "non-finite loss" in nan.data.tags["gansweep.error"]
-    assert by[("99", "raise")].info.status == by[("99", "diverge")].info.status == "FINISHED"
+    assert by["2"].info.status == by["3"].info.status == "FINISHED"
     parent = next(r for r in runs(store) if r.data.tags["gansweep.role"] == "parent")
     assert parent.info.status == "FAILED" and parent.data.tags["gansweep.jobs_failed"] == "2"
 
@@ -107,10 +107,10 @@ def test_bad_config_is_refused_before_any_run(tmp_path: Path) -> None:
 
 def test_a_bad_job_refuses_the_whole_sweep_before_the_store_exists(tmp_path: Path) -> None:
     """Every job of a multirun is composed and validated in the launching process, before the store."""
-    bad_value = sweep_into(tmp_path, "study=bad", *QUICK, "train.fault_at=4,-1", "seed=0,1")
+    bad_value = sweep_into(tmp_path, "study=bad", *QUICK, "train.batch_size=4,-1", "seed=0,1")
     assert bad_value.proc.returncode == 2, bad_value.proc.stderr[-3000:]
-    assert "refused: job 2 (train.fault_at=-1 seed=0): " in bad_value.proc.stderr
-    assert "train.fault_at=-1: must be null or an iteration >= 0" in bad_value.proc.stderr
+    assert "refused: job 2 (train.batch_size=-1 seed=0): " in bad_value.proc.stderr
+    assert "train.batch_size=-1: must be an integer >= 1" in bad_value.proc.stderr
     unknown = sweep_into(tmp_path, "study=bad", *QUICK, "model=arch1,arch9")
     assert unknown.proc.returncode == 2, unknown.proc.stderr[-3000:]
     assert "refused: job 1 (model=arch9): " in unknown.proc.stderr and "model/arch9" in unknown.proc.stderr
@@ -118,7 +118,9 @@ def test_a_bad_job_refuses_the_whole_sweep_before_the_store_exists(tmp_path: Pat
 
 
 def test_a_reused_sweep_dir_reports_only_its_own_jobs(tmp_path: Path) -> None:
-    first = sweep_into(tmp_path, "study=reuse", *QUICK, "train.fault_at=99,3", experiment="reuse")
+    first = sweep_into(
+        tmp_path, "study=reuse", *QUICK, "seed=0,1", experiment="reuse", env=fault_env("seed=1@3:raise")
+    )
     assert first.proc.returncode == 1 and "1 failed" in first.proc.stderr, first.proc.stderr[-3000:]
     again = sweep_into(tmp_path, "study=reuse", *QUICK, "seed=5", experiment="reuse")
     assert again.proc.returncode == 0, again.proc.stderr[-3000:]
@@ -128,9 +130,9 @@ def test_a_reused_sweep_dir_reports_only_its_own_jobs(tmp_path: Path) -> None:
         tmp_path,
         "study=reuse",
         *QUICK,
-        "seed=6",
-        "train.fault_at=99,3",
+        "seed=6,7",
         "hydra.sweep.subdir=j${hydra.job.num}",
+        env=fault_env("seed=7@3:raise"),
     )
     assert named.proc.returncode == 1, named.proc.stderr[-3000:]
     assert "sweep done: 1 failed, 1 finished" in named.proc.stderr and "job j1: FAILED" in named.proc.stderr
@@ -153,9 +155,8 @@ def test_single_runs_diverged_numeric_study_and_nan_without_stopping(tmp_path: P
     diverged = run_train(
         f"tracking.uri={uri}",
         *QUICK,
-        "train.fault_at=3",
-        "train.fault=diverge",
         f"hydra.run.dir={tmp_path}/d",
+        env=fault_env("3:nan"),
     )
     assert diverged.returncode == 1 and "DIVERGED at iteration 4" in diverged.stderr, diverged.stderr[-3000:]
     # a study named by a number is a name; a diverged G that keeps training is not scored
@@ -163,13 +164,12 @@ def test_single_runs_diverged_numeric_study_and_nan_without_stopping(tmp_path: P
         f"tracking.uri={uri}",
         *QUICK,
         "study=2024",
-        "train.fault_at=3",
-        "train.fault=diverge",
         "train.stop_on_nan=false",
         "eval=default",
         "eval.every=6",
         "eval.n_samples=100",
         f"hydra.run.dir={tmp_path}/k",
+        env=fault_env("3:nan"),
     )
     assert kept.returncode == 0, kept.stderr[-3000:]
     client = mlflow.MlflowClient(uri)

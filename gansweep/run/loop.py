@@ -53,7 +53,10 @@ def train_step(
     (through D unrolled ``train.unroll_steps`` steps), at the schedule's lr. Returns (lr, the steps'
     statistics). The loop and the benchmark both run this. ``unit_probe`` (reals in 0-255) adds
     ``d_real_unit``: D's mean output, before its update, on the same real batch divided by 255; it draws
-    nothing and touches no training state, so the run is the same with or without it."""
+    nothing and touches no training state, so the run is the same with or without it.
+
+    :func:`train` calls it by its module-level name at every iteration: the loop's one seam (a wrapper
+    assigned to ``gansweep.run.loop.train_step`` runs in its place)."""
     gan, lr = setup.gan, setup.schedule(it)
     real = _real_batch(setup, scale, batch)
     noise = setup.rngs["noise"]
@@ -63,14 +66,6 @@ def train_step(
     if unit is not None:
         stats[K.D_REAL_UNIT] = unit
     return lr, stats
-
-
-def _inject_fault(setup: Setup, kind: str, it: int) -> None:
-    """``train.fault_at``: make the run fail (``raise``) or diverge (``diverge``: NaN weights), for tests."""
-    if kind == "diverge":
-        next(iter(setup.gan.G.params.values()))[...] = np.nan
-    else:
-        raise RuntimeError(f"injected fault at iteration {it} (train.fault_at={it})")
 
 
 def train(
@@ -138,8 +133,6 @@ def train(
             if should_stop():
                 path = checkpoint(it)
                 return Result(K.KILLED, it, last, path, f"stopped by a signal at iteration {it}")
-            if it == tr.get("fault_at"):
-                _inject_fault(setup, tr.get("fault", "raise"), it)
             lr, stats = train_step(setup, scale, batch, it, unit_probe=unit_probe)
             if not (math.isfinite(stats["loss_d"]) and math.isfinite(stats["loss_g"])):
                 bad = {k: stats[k] for k in ("loss_d", "loss_g")}

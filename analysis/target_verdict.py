@@ -29,10 +29,12 @@ def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Target) 
     )
     if spec.require == "every":
         return _every_verdict(cells, target, strongest)
+    # the better mean first: the lower for a bound "at most" (FD), else the higher (digits)
+    higher_first = not spec.conditions[0].at_most
     if len(full):
-        best = full.sort_values(["fixes", "mean", "cell"], ascending=[True, False, True], kind="stable").iloc[
-            0
-        ]
+        best = full.sort_values(
+            ["fixes", "mean", "cell"], ascending=[True, not higher_first, True], kind="stable"
+        ).iloc[0]
         others = len(full) - 1
         return YES, (
             f"the smallest set of fixes that reaches {target} on every seed is {best['cell']} "
@@ -53,12 +55,13 @@ def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Target) 
             f"[{fmt(float(only['rescue_low']), 2)}, {fmt(float(only['rescue_high']), 2)}]){strongest}."
         )
     if int(cells["rescued"].sum()) == 0:
-        top = cells.sort_values("mean", ascending=False, kind="stable").iloc[0]
+        top = cells.sort_values("mean", ascending=not higher_first, kind="stable").iloc[0]
         return NO, (
-            f"no cell reaches {target} on any seed; the highest mean is {top['cell']} "
+            f"no cell reaches {target} on any seed; the {'highest' if higher_first else 'lowest'} mean is "
+            f"{top['cell']} "
             f"({fmt(float(top['mean']), 3)} {fig.short}){strongest}."
         )
-    top = cells.sort_values(["rescued", "mean"], ascending=False, kind="stable").iloc[0]
+    top = cells.sort_values(["rescued", "mean"], ascending=[False, not higher_first], kind="stable").iloc[0]
     return UNDECIDED, (
         f"no cell reaches {target} on every seed; the closest is {top['cell']} ({int(top['rescued'])} of "
         f"{int(top['n'])} seeds){strongest}."

@@ -170,6 +170,35 @@ def test_a_target_of_several_bounds_needs_every_one_on_a_seed() -> None:
     )
 
 
+def test_with_a_bound_at_most_first_the_lowest_mean_is_the_best_cell() -> None:
+    """FD first (stabilizer_factorial): of two one-fix cells that rescue every seed the answer names the one
+    with the lower FD, and without a rescue the closest (or lowest) FD, never the highest."""
+    fd_key = contract.metric_column(contract.FD)
+    fds = {"none": 40.0, "[sn]": 9.0, "[ema]": 14.0, "[ema,sn]": 6.0}
+    runs = pd.DataFrame(
+        [
+            {
+                "config_label": c,
+                "seed": s,
+                "status": "FINISHED",
+                FACTOR_PREFIX + "stabilizer": c,
+                fd_key: fd + s,
+            }
+            for c, fd in fds.items()
+            for s in range(5)
+        ]
+    )
+    spec = Target((Condition(contract.FD, 25.0, at_most=True),), "stabilizer")
+    word, sentence = factorial_verdict(cell_table(runs, spec), effect_table(runs, spec), spec)
+    assert word == YES and "on every seed is sn (5 of 5 seeds" in sentence
+    strict = Target((Condition(contract.FD, 5.0, at_most=True),), "stabilizer")
+    word, sentence = factorial_verdict(cell_table(runs, strict), effect_table(runs, strict), strict)
+    assert word == NO and "the lowest mean is ema + sn" in sentence
+    some = Target((Condition(contract.FD, 7.5, at_most=True),), "stabilizer")  # ema + sn on seeds 0, 1
+    word, sentence = factorial_verdict(cell_table(runs, some), effect_table(runs, some), some)
+    assert word == UNDECIDED and "the closest is ema + sn (2 of 5 seeds)" in sentence
+
+
 def test_cells_carry_what_d_does_with_the_reals_where_logged() -> None:
     from analysis.stats import add_probes
 

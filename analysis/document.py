@@ -17,8 +17,8 @@ import pandas as pd
 
 from analysis import contract, imprint, probes, references, verdict_classes
 from analysis.contrast_table import is_paired
-from analysis.factorial_cells import CELLS_METHOD
-from analysis.factorial_effects import METHOD
+from analysis.factorial_cells import CELLS_METHOD, fixes_of
+from analysis.factorial_effects import method_text
 from analysis.findings import contrast_tables, factorial_tables, verdict
 from analysis.meta import contrast_of
 from analysis.report import Block
@@ -287,8 +287,9 @@ def _method_blocks(folder: Path, meta: dict, longs: dict[int, pd.DataFrame]) -> 
         pairings = pd.concat(longs.values(), ignore_index=True).get("paired", pd.Series([True]))
         methods.append(verdict_classes.method([is_paired(v) for v in pairings]))
     if meta.get("target"):
-        has_effects = not factorial_tables(folder)[1].empty
-        methods.append(METHOD if has_effects else CELLS_METHOD)
+        cells, effects = factorial_tables(folder)
+        design = [fixes_of(c.replace(" + ", ",")) for c in cells["cell"]] if not effects.empty else []
+        methods.append(method_text(design) if design else CELLS_METHOD)
     if methods:
         return [Block("h2", "Method"), *(Block("p", text) for text in methods)]
     return []

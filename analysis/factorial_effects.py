@@ -1,7 +1,7 @@
 """A factorial target study's effects: :func:`effect_table`, each fix's main effect and each pair's two-way
 interaction with the ±1 coding over all runs (in a 2^(5−1) resolution-V fraction main effects and two-way
 interactions are aliased only with four- and three-way ones), tested and bounded as a replicated two-level
-factorial is (:data:`METHOD`: each cell's own variance, Welch–Satterthwaite t, Holm over the effects),
+factorial is (:func:`method_text`: each cell's own variance, Welch–Satterthwaite t, Holm over the effects),
 classified as the contrasts are; estimated only when the cells are a :func:`two_level` design."""
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ EFFECTS_METHOD = (
     "every seed sits at the same value, add no error and no degrees of freedom); two-sided Student-t test "
     "and 95 % "
     "t interval (on bounded, discrete digits the t is an approximation), Holm-adjusted over all effects; no "
-    "test where every cell has zero variance. In a 2^(5−1) fraction of resolution V each main effect is "
-    "aliased with a four-way interaction and each two-way interaction with a three-way one; where the "
+    "test where every cell has zero variance. {design}; where the "
     "response is a threshold (high only where several fixes meet), main effects and interactions describe "
     "the same corner of the design and the cells read more plainly than the effects. Verdict: *difference* "
     "when Holm's p < 0.05, the interval excludes 0 and |effect| ≥ the figure's minimum meaningful "
@@ -50,7 +49,40 @@ EFFECTS_METHOD = (
     "matter, not necessarily zero); else *not decided*, with the seeds per cell that would decide it "
     "(normal approximation, 80 % power, Holm's level)."
 )
-METHOD = CELLS_METHOD + " " + EFFECTS_METHOD
+_WAYS = {1: "a main effect", 2: "a two-way", 3: "a three-way", 4: "a four-way", 5: "a five-way"}
+_ROMAN = {3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII"}
+
+
+def design_text(cells: Sequence[frozenset[str]]) -> str:
+    """What the effects of this :func:`two_level` design are aliased with, in words: nothing in a full 2^k
+    factorial; in a regular 2^(k−p) fraction of resolution R, each main effect with an (R−1)-way and each
+    two-way interaction with an (R−2)-way interaction (R: the length of the shortest word of its defining
+    relation, a product of fixes constant over the cells)."""
+    distinct = sorted(set(cells), key=sorted)
+    fixes = sorted(set().union(*distinct))
+    k, p = len(fixes), len(fixes) - round(math.log2(len(distinct)))
+    if p == 0:
+        return (
+            f"In this full 2^{k} factorial every main effect and two-way interaction is estimated apart from "
+            "every other effect"
+        )
+    coded = np.array([[1.0 if f in cell else -1.0 for f in fixes] for cell in distinct])
+    resolution = min(
+        r
+        for r in range(1, k + 1)
+        for word in itertools.combinations(range(k), r)
+        if np.ptp(np.prod(coded[:, list(word)], axis=1)) == 0
+    )
+    main, two = _WAYS.get(resolution - 1, f"a {resolution - 1}-way"), _WAYS.get(resolution - 2, "")
+    return (
+        f"In a 2^({k}−{p}) fraction of resolution {_ROMAN.get(resolution, resolution)} each main effect is "
+        f"aliased with {main} interaction and each two-way interaction with {two} one"
+    )
+
+
+def method_text(cells: Sequence[frozenset[str]]) -> str:
+    """:data:`CELLS_METHOD` and the effects' method, with the design's aliasing (:func:`design_text`)."""
+    return CELLS_METHOD + " " + EFFECTS_METHOD.format(design=design_text(cells))
 
 
 def _contrast(cells: pd.DataFrame, sign: np.ndarray) -> tuple[float, float, float]:
@@ -100,11 +132,11 @@ NOT_FACTORIAL = (
 
 
 def effect_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
-    """Main effects and two-way interactions of the fixes (:data:`METHOD`): each the mean of the cell means
-    with the coded product +1 minus the mean of those with −1 (:func:`_contrast`), its Welch–Satterthwaite t
-    test and interval, Holm over all effects, and its verdict class; ``diffs`` holds the same estimate per
-    seed, for a reader. Empty when
-    the cells with completed runs are no :func:`two_level` design."""
+    """Main effects and two-way interactions of the fixes (:func:`method_text`): each the mean of the cell
+    means with the coded product +1 minus the mean of those with −1 (:func:`_contrast`), its
+    Welch–Satterthwaite t test and interval, Holm over all effects, and its verdict class; ``diffs`` holds
+    the same estimate per seed, for a reader. Empty when the cells with completed runs are no
+    :func:`two_level` design."""
     data = cell_runs(runs, spec).dropna(subset=["value"])
     # one row order whatever the source (the store or a published runs.csv), so that every float sum, and
     # so the published digits, come out the same

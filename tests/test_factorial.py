@@ -11,7 +11,7 @@ import pytest
 
 from analysis import contract, distributions, verdict_classes
 from analysis.factorial_cells import cell_table, fixes_of
-from analysis.factorial_effects import effect_table, two_level
+from analysis.factorial_effects import design_text, effect_table, two_level
 from analysis.labels import FACTOR_PREFIX
 from analysis.report_spec import Condition, ReportSpecError, Target, parse_spec, parse_target
 from analysis.target_verdict import factorial_verdict
@@ -197,6 +197,19 @@ def test_with_a_bound_at_most_first_the_lowest_mean_is_the_best_cell() -> None:
     some = Target((Condition(contract.FD, 7.5, at_most=True),), "stabilizer")  # ema + sn on seeds 0, 1
     word, sentence = factorial_verdict(cell_table(runs, some), effect_table(runs, some), some)
     assert word == UNDECIDED and "the closest is ema + sn (2 of 5 seeds)" in sentence
+
+
+def test_the_method_names_the_designs_aliasing() -> None:
+    # port_fixes' half fraction (I = ABCDE) against stabilizer_factorial's full 2 x 2
+    fraction = design_text([frozenset(c) for c in CELLS])
+    assert fraction.startswith(
+        "In a 2^(5−1) fraction of resolution V each main effect is aliased with a four-way"
+    )
+    full = design_text([frozenset(), frozenset({"sn"}), frozenset({"ema"}), frozenset({"ema", "sn"})])
+    assert full.startswith("In this full 2^2 factorial") and "aliased" not in full
+    assert "resolution IV" in design_text(
+        [frozenset(c) for k in (0, 2, 4) for c in itertools.combinations("abcd", k)]
+    )
 
 
 def test_cells_carry_what_d_does_with_the_reals_where_logged() -> None:

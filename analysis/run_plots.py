@@ -35,6 +35,24 @@ def _collapse_onsets(runs: pd.DataFrame) -> dict[object, float]:
     return dict(zip(runs["run_id"], steps, strict=True))
 
 
+def config_lines(
+    ax: Axes, data: pd.DataFrame, ids: Sequence[str], label: str, color: tuple[float, ...], style: object
+) -> pd.DataFrame:
+    """One config's curves of a history slice (run_id, step, value): each run of ``ids`` thin, the per-step
+    mean over them thick (labelled ``label``), non-finite values as gaps. Returns the rows drawn (empty: none
+    of ``ids`` logged it, nothing drawn)."""
+    sub = data[data["run_id"].isin(ids)]
+    if sub.empty:
+        return sub
+    values = sub["value"].to_numpy(dtype=np.float64)
+    sub = sub.assign(value=np.where(np.isfinite(values), values, np.nan))
+    for _, run_data in sub.groupby("run_id", sort=True):
+        ax.plot(run_data["step"], run_data["value"], color=color, lw=0.7, alpha=0.35)
+    mean = sub.groupby("step", sort=True)["value"].mean()
+    ax.plot(mean.index, mean.to_numpy(), color=color, ls=style, lw=2.0, label=label)
+    return sub
+
+
 def _curve_panel(
     ax: Axes,
     key: str,
@@ -48,15 +66,9 @@ def _curve_panel(
     each collapse onset as a dotted vertical (with a ▼ on the digits panel)."""
     for label, (color, _, style) in styles.items():
         ids = [r for r in runs.loc[runs["config_label"] == label, "run_id"]]
-        sub = data[data["run_id"].isin(ids)]
+        sub = config_lines(ax, data, ids, label, color, style)
         if sub.empty:
             continue
-        values = sub["value"].to_numpy(dtype=np.float64)
-        sub = sub.assign(value=np.where(np.isfinite(values), values, np.nan))
-        for _, run_data in sub.groupby("run_id", sort=True):
-            ax.plot(run_data["step"], run_data["value"], color=color, lw=0.7, alpha=0.35)
-        mean = sub.groupby("step", sort=True)["value"].mean()
-        ax.plot(mean.index, mean.to_numpy(), color=color, ls=style, lw=2.0, label=label)
         for run_id in ids:
             step = onset.get(run_id, np.nan)
             if step is not None and np.isfinite(step):

@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from analysis import contract
 from analysis.plot_style import NoDataError, config_labels, config_styles, legend_below, rc_style, save
 from analysis.report_spec import Condition, Target
+from analysis.run_plots import config_lines
 
 # figures spanning orders of magnitude (FD from ~500 at initialisation to ~10, KL from 2.3 to ~0.01) read
 # best on a log axis; counts (digits, modes) on a linear one
@@ -41,16 +41,8 @@ def plot_target_curves(runs: pd.DataFrame, history: pd.DataFrame, target: Target
         for ax, condition in zip(axes[0], panels, strict=True):
             data = logged[logged["key"] == condition.metric]
             for label, (color, _, style) in styles.items():
-                ids = runs.loc[runs["config_label"] == label, "run_id"]
-                sub = data[data["run_id"].isin(ids)]
-                if sub.empty:
-                    continue
-                values = sub["value"].to_numpy(dtype=np.float64)
-                sub = sub.assign(value=np.where(np.isfinite(values), values, np.nan))
-                for _, run_data in sub.groupby("run_id", sort=True):
-                    ax.plot(run_data["step"], run_data["value"], color=color, lw=0.7, alpha=0.35)
-                mean = sub.groupby("step", sort=True)["value"].mean()
-                ax.plot(mean.index, mean.to_numpy(), color=color, ls=style, lw=2.0, label=label)
+                ids = list(runs.loc[runs["config_label"] == label, "run_id"])
+                config_lines(ax, data, ids, label, color, style)
             ax.axhline(condition.bound, color="black", ls="--", lw=1.0, label="target")
             if condition.metric in LOG_SCALE:
                 ax.set_yscale("log")

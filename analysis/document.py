@@ -17,7 +17,7 @@ import pandas as pd
 
 from analysis import contract, imprint, probes, references, verdict_classes
 from analysis.contrast_table import is_paired
-from analysis.factorial_cells import CELLS_METHOD, fixes_of
+from analysis.factorial_cells import CELLS_METHOD, cell_fixes
 from analysis.factorial_effects import method_text
 from analysis.findings import contrast_tables, factorial_tables, verdict
 from analysis.meta import contrast_of
@@ -288,7 +288,7 @@ def _method_blocks(folder: Path, meta: dict, longs: dict[int, pd.DataFrame]) -> 
         methods.append(verdict_classes.method([is_paired(v) for v in pairings]))
     if meta.get("target"):
         cells, effects = factorial_tables(folder)
-        design = [fixes_of(c.replace(" + ", ",")) for c in cells["cell"]] if not effects.empty else []
+        design = [cell_fixes(str(c)) for c in cells["cell"]] if not effects.empty else []
         methods.append(method_text(design) if design else CELLS_METHOD)
     if methods:
         return [Block("h2", "Method"), *(Block("p", text) for text in methods)]

@@ -28,8 +28,16 @@ def fixes_of(value: object) -> frozenset[str]:
     return frozenset(p.strip() for p in text.split(",") if p.strip() and p.strip() != NONE)
 
 
+CELL_JOIN = " + "
+
+
 def cell_name(fixes: frozenset[str]) -> str:
-    return " + ".join(sorted(fixes)) if fixes else NONE
+    return CELL_JOIN.join(sorted(fixes)) if fixes else NONE
+
+
+def cell_fixes(name: str) -> frozenset[str]:
+    """The set of fixes a :func:`cell_name` names (``"init + scale"`` -> {"init", "scale"})."""
+    return frozenset(p for p in name.split(CELL_JOIN) if p and p != NONE)
 
 
 CELLS_METHOD = "Cells: the share of a cell's seeds that reach the target, with its Wilson 95 % interval."

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis import contract, distributions, verdict_classes
-from analysis.factorial_cells import cell_table, fixes_of
+from analysis.factorial_cells import cell_fixes, cell_name, cell_table, fixes_of
 from analysis.factorial_effects import design_text, effect_table, two_level
 from analysis.labels import FACTOR_PREFIX
 from analysis.report_spec import Condition, ReportSpecError, Target, parse_spec, parse_target
@@ -51,6 +51,8 @@ def synergy(cell: set[str], seed: int) -> float:
 def test_fixes_parse_from_the_list_text() -> None:
     assert fixes_of("[init,scale]") == {"init", "scale"} and fixes_of("none") == frozenset()
     assert fixes_of("[]") == frozenset()
+    for fixes in (frozenset(), frozenset({"sn"}), frozenset({"init", "scale"})):
+        assert cell_fixes(cell_name(fixes)) == fixes
 
 
 def test_the_smallest_rescuing_cell_and_the_synergy_are_found() -> None:

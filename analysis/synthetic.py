@@ -25,7 +25,7 @@ _BATCH = 1000  # MLflow's log_batch limit on metrics per call
 class SyntheticSpec:
     """What to write. ``failed`` / ``diverged`` / ``no_metrics`` name (config index, seed) pairs."""
 
-    models: Sequence[str] = ("arch1", "arch2")
+    models: Sequence[str] = ("failed1", "failed2")
     recipes: Sequence[str] = ("post", "modern")
     seeds: Sequence[int] = (0, 1, 2)
     iterations: int = 200

@@ -2,7 +2,7 @@
 
     python -m benchmarks.runner [--iterations N] [--repeats 5] [--jobs 4] [--json]
 
-1. Tracking overhead: one job of the failed_architectures study (arch1; post recipe, batch 1, the worst case
+1. Tracking overhead: one job of the failed_architectures study (failed1; post recipe, batch 1, the worst case
    for per-step costs, and modern recipe, batch 64), at the study's own iterations and logging cadence, with
    tracking off and with an MLflow sqlite store, in interleaved pairs; plus the post job with metrics every 10
    iterations instead of 50. Two figures: the wall-time overhead (median over pairs, with its range, which
@@ -95,7 +95,7 @@ def tracking_overhead(recipe: str, cadence: str, repeats: int, iterations: int |
         [
             f"experiment={STUDY}",
             f"recipe={recipe}",
-            "model=arch1",
+            "model=failed1",
             "seed=0",
             "eval=off",
             *CADENCES[cadence],
@@ -147,7 +147,7 @@ def sweep_throughput(recipe: str, jobs: int, iterations: int) -> dict:
         "-m",
         "study=bench_parallel",
         f"recipe={recipe}",
-        "model=arch1",
+        "model=failed1",
         f"seed={seeds}",
         "eval=off",
         "tracking=off",
@@ -208,7 +208,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"Tracking overhead (interleaved off/on pairs, one {STUDY} job, arch1; target <= 3 %)")
+    print(f"Tracking overhead (interleaved off/on pairs, one {STUDY} job, failed1; target <= 3 %)")
     for row in figures["tracking_overhead"]:
         lo, hi = row["overhead_pct_range"]
         print(

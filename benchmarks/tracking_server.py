@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.tracking_server --tracking-uri http://127.0.0.1:PORT [--repeats 3]
 
-Part 1 of ``python -m benchmarks.runner`` (one job of the failed_architectures study, arch1, at the
+Part 1 of ``python -m benchmarks.runner`` (one job of the failed_architectures study, failed1, at the
 study's iterations and logging cadence, tracking off and on in interleaved pairs; recipe post at B = 1 and
 modern at B = 64), run twice by the very same function: once as it is, into its temporary sqlite store, and
 once with every tracking call it makes sent to ``--tracking-uri`` instead (experiment ``bench``). The two rows
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"Tracking overhead by store (interleaved off/on pairs, one {bench_tracking.STUDY} job, arch1)")
+    print(f"Tracking overhead by store (interleaved off/on pairs, one {bench_tracking.STUDY} job, failed1)")
     for row in rows:
         lo, hi = row["overhead_pct_range"]
         print(

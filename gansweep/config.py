@@ -56,6 +56,9 @@ BUDGET_OFF = {"train.images": None}
 # (its FINISHED runs are still skipped, its checkpoints still resume). train.fault_at/train.fault were a
 # testing aid (issue 27: the tests now inject their faults from outside, tests/faults/).
 RETIRED = {"train.fault_at": None, "train.fault": "raise"}
+# Values renamed since published studies ran, hashed under the name they had then, for the same reason:
+# the post's failed generators were the model files archN until issue 27 gave each one name, failedN.
+RENAMED = {"model.name": {f"failed{i}": f"arch{i}" for i in range(1, 7)}}
 
 
 class ConfigError(ValueError):
@@ -331,13 +334,18 @@ def config_hash(cfg: Mapping[str, Any]) -> str:
     """A stable digest of what a run computes (tracking, study name and control flags left out, each
     mode-collapse remedy, stabiliser and probe at its off value left out too: see :data:`REMEDIES_OFF`,
     :data:`STABILIZERS_OFF`, :data:`PROBES_OFF`, :data:`BUDGET_OFF`; and each key of :data:`RETIRED` put
-    back at the value it had)."""
+    back at the value it had, each value of :data:`RENAMED` under its old name)."""
     kept = {k: v for k, v in cfg.items() if k not in _UNHASHED}
     for key, value in RETIRED.items():
         section, name = key.split(".")
         node = kept.get(section)
         if isinstance(node, Mapping) and name not in node:
             kept[section] = {**node, name: value}
+    for key, old_names in RENAMED.items():
+        section, name = key.split(".")
+        node = kept.get(section)
+        if isinstance(node, Mapping) and node.get(name) in old_names:
+            kept[section] = {**node, name: old_names[node[name]]}
     for key, off in {**REMEDIES_OFF, **STABILIZERS_OFF, **PROBES_OFF, **BUDGET_OFF}.items():
         section, name = key.split(".")
         node = kept.get(section)

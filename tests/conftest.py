@@ -40,7 +40,7 @@ STOPPABLE = (
 # a 12-iteration modern-recipe run with a checkpoint every 4 and no tracking or evaluator: the resume tests of
 # the remedies and the stabilisers stop it part way and compare its final checkpoint bit for bit
 RESUMABLE = (
-    "model=arch1",
+    "model=failed1",
     "recipe=modern",
     "tracking=off",
     "eval=off",

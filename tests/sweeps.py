@@ -16,12 +16,12 @@ from conftest import Store, start_train
 from PIL import Image
 
 SMOKE_MODELS = {
-    "arch1",
-    "arch2",
-    "arch3",
-    "arch4",
-    "arch5",
-    "arch6",
+    "failed1",
+    "failed2",
+    "failed3",
+    "failed4",
+    "failed5",
+    "failed6",
     "extreme_decay",
     "extreme_decay_3layer",
     "modern_mlp",
@@ -109,7 +109,7 @@ def check_smoke_store(store: Store) -> None:
 
 LONG = (
     "study=resume",
-    "model=arch1",
+    "model=failed1",
     "train.iterations=1500",
     "train.log_every=50",
     "train.sample_every=500",

@@ -25,7 +25,7 @@ from analysis.report_spec import ReportSpec, Target
 from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
 
 SPEC = SyntheticSpec(
-    models=("arch1", "arch2"),
+    models=("failed1", "failed2"),
     recipes=("post", "modern"),
     seeds=(0, 1, 2),
     iterations=60,
@@ -59,7 +59,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     )
     MlflowClient(tracking_uri=uri).create_experiment("empty", artifact_location=f"{artifacts}/empty")
     all_failed = SyntheticSpec(
-        models=("arch3",), recipes=("post",), seeds=(0, 1), iterations=30, failed=((0, 0), (0, 1))
+        models=("failed3",), recipes=("post",), seeds=(0, 1), iterations=30, failed=((0, 0), (0, 1))
     )
     build_synthetic_study(uri, "all_failed", artifacts, all_failed)
     return Store(uri, artifacts, root)

@@ -289,7 +289,7 @@ def test_the_mlflow_ui_shows_the_study_in_a_real_browser(smoke: Store, server: S
     # 2. its runs: the sweep's parent run; expanded, its nine children named by their config labels
     browser.get(f"{server.uri}/#/experiments/{exp}/runs")
     _wait_text(browser, parent.info.run_name)
-    assert "model=arch1" not in browser.find_element(By.TAG_NAME, "body").text  # collapsed under the parent
+    assert "model=failed1" not in browser.find_element(By.TAG_NAME, "body").text  # collapsed under the parent
     cell = browser.find_element(
         By.XPATH, f"//*[text()='{parent.info.run_name}']/ancestor::*[@role='gridcell'][1]"
     )
@@ -298,14 +298,15 @@ def test_the_mlflow_ui_shows_the_study_in_a_real_browser(smoke: Store, server: S
     _shot(browser, "2-parent-and-children")
 
     # 3. a child's metric charts: the training curves, drawn
-    child = children["arch3"]
+    child = children["failed3"]
     browser.get(f"{server.uri}/#/experiments/{exp}/runs/{child.info.run_id}/model-metrics")
-    _wait_text(browser, "model=arch3", "Model metrics")
+    _wait_text(browser, "model=failed3", "Model metrics")
     for section in browser.find_elements(By.XPATH, "//*[text()='Model metrics' and not(@role='tab')]"):
         browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", section)
     # the section's first charts (alphabetical: D's outputs and logits come first), each titled by its metric,
     # its legend naming the run by its label
-    _wait_text(browser, "d_fake", "d_fake_logit", "d_real", "model=arch3 (d_fake)", "model=arch3 (d_real)")
+    labels = ("model=failed3 (d_fake)", "model=failed3 (d_real)")
+    _wait_text(browser, "d_fake", "d_fake_logit", "d_real", *labels)
     wait_for(
         lambda: len(browser.find_elements(By.CSS_SELECTOR, "svg.main-svg")) >= 4,
         "the metric charts to be drawn",

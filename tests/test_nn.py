@@ -86,7 +86,7 @@ def test_dense_layer_gradient(spec: str) -> None:
         (6, [8, 5, 3], ["relu", "tanh", "sigmoid"], 4, 0),
         (4, [7, 7, 2], ["arctan", "leaky_relu:0.2", "identity"], 3, 1),
         (9, [5, 1], ["relu", "identity"], 5, 2),  # a discriminator
-        (3, [6, 4, 9], ["arctan", "relu", "sigmoid"], 2, 3),  # a generator (the post's arch1 pattern)
+        (3, [6, 4, 9], ["arctan", "relu", "sigmoid"], 2, 3),  # a generator (the post's failed1 pattern)
     ],
 )
 def test_mlp_gradient(in_dim: int, sizes: list[int], acts: list[str], batch: int, seed: int) -> None:

@@ -19,7 +19,7 @@ from gansweep.search.study import ATTR_INTERRUPTED, ATTR_RETRY_OF, ATTR_RUN_ID
 
 pytestmark = pytest.mark.slow
 S = optuna.trial.TrialState
-TINY = (*TINY_TRAIN, "eval=off")  # the default config (arch1, post recipe) cut to seconds
+TINY = (*TINY_TRAIN, "eval=off")  # the default config (failed1, post recipe) cut to seconds
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_stor
 from gansweep import paths
 
 ROOT = paths.project_root()
-SPEC = SyntheticSpec(models=("arch1", "arch2"), recipes=("post", "modern"), seeds=(0, 1, 2, 3, 4))
+SPEC = SyntheticSpec(models=("failed1", "failed2"), recipes=("post", "modern"), seeds=(0, 1, 2, 3, 4))
 REPORT = parse_spec(
     {
         "question": "Recipe or architecture?",
@@ -39,7 +39,7 @@ REPORT = parse_spec(
                 "expect": "lower",
                 "pool": True,
             },
-            {"name": "arch2 vs arch1", "factor": "model", "baseline": "arch1", "by": ["recipe"]},
+            {"name": "failed2 vs failed1", "factor": "model", "baseline": "failed1", "by": ["recipe"]},
         ],
     }
 )
@@ -49,7 +49,7 @@ REPORT = parse_spec(
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     uri, artifacts = sqlite_store(str(tmp_path_factory.mktemp("publish-store")))
     build_synthetic_study(uri, "planted", artifacts, SPEC)
-    few = SyntheticSpec(models=("arch1",), recipes=("post", "modern"), seeds=(0,), with_samples=False)
+    few = SyntheticSpec(models=("failed1",), recipes=("post", "modern"), seeds=(0,), with_samples=False)
     build_synthetic_study(uri, "one_seed", artifacts, few)
     return uri
 
@@ -95,13 +95,13 @@ def test_wilson_matches_published_values_and_stays_in_0_1() -> None:
 
 def test_report_labels_are_short(result) -> None:
     assert sorted(result.runs["config_label"].unique()) == [
-        "arch1 · modern",
-        "arch1 · post",
-        "arch2 · modern",
-        "arch2 · post",
+        "failed1 · modern",
+        "failed1 · post",
+        "failed2 · modern",
+        "failed2 · post",
     ]
     text = (result.out_dir / "report.md").read_text()
-    assert "model=arch1 recipe=post |" not in text
+    assert "model=failed1 recipe=post |" not in text
 
 
 def test_intervals_keep_their_bounds(result) -> None:
@@ -139,7 +139,7 @@ def test_contrast_finds_the_planted_effect_and_not_the_absent_one(result) -> Non
     pooled = modes[modes["family"] == "primary"]
     assert list(pooled["group"]) == ["pooled"] and int(pooled["n_pairs"].iloc[0]) == 10
     assert pooled["verdict"].iloc[0] == verdict_classes.DIFFERENCE and pooled["ci_high"].iloc[0] < 0
-    absent = result.contrasts[result.contrasts["contrast"] == "arch2 vs arch1"]
+    absent = result.contrasts[result.contrasts["contrast"] == "failed2 vs failed1"]
     absent_modes = absent[absent["metric"] == contract.MODES]
     assert len(absent_modes) == 2 and (absent_modes["family"] == "secondary").all()
     assert verdict_classes.DIFFERENCE not in set(absent_modes["verdict"])

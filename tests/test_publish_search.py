@@ -183,7 +183,7 @@ def test_a_study_file_declared_search_without_a_search_in_the_store_is_refused(t
     uri, artifacts = sqlite_store(str(tmp_path))
     with pytest.raises(SearchUnavailableError, match="study 'tune_modern': no MLflow experiment"):
         publish(uri, "tune_modern", tmp_path / "out")
-    one = SyntheticSpec(models=("arch1",), recipes=("post",), seeds=(0,), with_samples=False)
+    one = SyntheticSpec(models=("failed1",), recipes=("post",), seeds=(0,), with_samples=False)
     build_synthetic_study(uri, "grid", artifacts, one)
     with pytest.raises(SearchUnavailableError, match=r"study 'grid': no parent run .* ran an Optuna search"):
         open_search(uri, "grid")

@@ -33,9 +33,9 @@ def test_plan_jobs_expands_the_study_and_the_command_line_like_the_basic_sweeper
 
 
 def test_check_jobs_names_the_first_bad_job_by_what_sets_it_apart() -> None:
-    cfg = multirun_config(["model=arch1,arch2", "optimizer.lr=1e-3,-1"])
+    cfg = multirun_config(["model=failed1,failed2", "optimizer.lr=1e-3,-1"])
     jobs = plan_jobs(cfg)
-    with pytest.raises(ValueError, match=r"job 1 \(model=arch1 optimizer.lr=-1\): optimizer.lr=-1"):
+    with pytest.raises(ValueError, match=r"job 1 \(model=failed1 optimizer.lr=-1\): optimizer.lr=-1"):
         check_jobs(cfg, jobs)
 
 

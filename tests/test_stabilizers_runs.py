@@ -124,19 +124,19 @@ def test_stabilizers_off_leave_the_config_hash_as_it_was_and_on_change_it() -> N
 
 
 def test_build_wires_each_switch_into_the_nets_and_draws_u_from_its_own_stream() -> None:
-    cfg = resolved(["model=arch1", "recipe=modern", "stabilizer=[ema,sn,bn]", "data.subset=256"])
+    cfg = resolved(["model=failed1", "recipe=modern", "stabilizer=[ema,sn,bn]", "data.subset=256"])
     C.validate(cfg)
     setup = build(cfg)
     gan = setup.gan
     assert gan.g_ema is not None and gan.g_ema.decay == 0.999
     assert gan.G.batchnorm and gan.D.spectral_norm and not gan.D.batchnorm and not gan.G.spectral_norm
-    plain = build(resolved(["model=arch1", "recipe=modern", "data.subset=256"]))
+    plain = build(resolved(["model=failed1", "recipe=modern", "data.subset=256"]))
     # the weights, the fixed noise and the data order are drawn as without the stabilisers
     for name, v in plain.gan.D.params.items():
         np.testing.assert_array_equal(gan.D.params[name], v)
     np.testing.assert_array_equal(setup.fixed_z, plain.fixed_z)
     np.testing.assert_array_equal(setup.sampler.next_indices(), plain.sampler.next_indices())
-    other = build(resolved(["model=arch1", "recipe=modern", "stabilizer=sn", "data.subset=256", "seed=1"]))
+    other = build(resolved(["model=failed1", "recipe=modern", "stabilizer=sn", "data.subset=256", "seed=1"]))
     assert np.any(other.gan.D.state["D.0.sn_u"] != gan.D.state["D.0.sn_u"])
 
 

@@ -43,7 +43,7 @@ def test_rerun_skips_finished_jobs_unless_forced(basic_store: Store) -> None:
         f"tracking.uri={basic_store.tracking_uri}",
         f"hydra.sweep.dir={basic_store.root / 'again'}",
         "experiment=smoke",
-        "model=arch1,arch2",
+        "model=failed1,failed2",
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stderr.count("already FINISHED") == 2 and "2 skipped" in again.stderr
@@ -59,7 +59,7 @@ def test_rerun_skips_finished_jobs_unless_forced(basic_store: Store) -> None:
         "force=true",
         f"hydra.sweep.dir={basic_store.root / 'forced'}",
         "experiment=smoke",
-        "model=arch1",
+        "model=failed1",
     )
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert len(runs(basic_store)) == before + 2  # a parent and one real child
@@ -111,7 +111,7 @@ def test_a_bad_job_refuses_the_whole_sweep_before_the_store_exists(tmp_path: Pat
     assert bad_value.proc.returncode == 2, bad_value.proc.stderr[-3000:]
     assert "refused: job 2 (train.batch_size=-1 seed=0): " in bad_value.proc.stderr
     assert "train.batch_size=-1: must be an integer >= 1" in bad_value.proc.stderr
-    unknown = sweep_into(tmp_path, "study=bad", *QUICK, "model=arch1,arch9")
+    unknown = sweep_into(tmp_path, "study=bad", *QUICK, "model=failed1,arch9")
     assert unknown.proc.returncode == 2, unknown.proc.stderr[-3000:]
     assert "refused: job 1 (model=arch9): " in unknown.proc.stderr and "model/arch9" in unknown.proc.stderr
     assert not (tmp_path / "mlruns.db").exists() and not (tmp_path / "multirun").exists()

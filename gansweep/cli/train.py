@@ -1,9 +1,9 @@
 """``gansweep-train``: the Hydra entry point. Composes a config, trains one GAN per job, tracks it in MLflow.
 
-    gansweep-train model=arch3 recipe=modern            # one run
+    gansweep-train model=failed3 recipe=modern            # one run
     gansweep-train -m experiment=smoke                   # a study: one MLflow parent run, one child per job
     gansweep-train -m experiment=smoke hydra/launcher=joblib hydra.launcher.n_jobs=2
-    gansweep-train model=arch1 resume=auto               # continue the last killed/crashed run of this config
+    gansweep-train model=failed1 resume=auto             # continue the last killed/crashed run of this config
 
 Everything that can be refused (the config, the evaluator, the data, the tracking store) is checked before
 a run is created, so bad input never leaves a run behind. In a multirun a failing job is recorded (FAILED,

@@ -12,8 +12,9 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from analysis import contract
+from analysis import catalog
 from analysis.stats import completed
+from gansweep.run import contract
 
 
 def representative_order(runs: pd.DataFrame, label: str) -> list[pd.Series]:
@@ -23,7 +24,7 @@ def representative_order(runs: pd.DataFrame, label: str) -> list[pd.Series]:
     group = group[group["config_label"] == label]
     if group.empty:
         return []
-    column = contract.metric_column(contract.MODES)
+    column = catalog.metric_column(contract.MODES)
     modes = group[column].to_numpy(dtype=np.float64) if column in group else np.full(len(group), np.nan)
     finite = modes[np.isfinite(modes)]
     distance = np.abs(modes - np.median(finite)) if finite.size else np.zeros(len(group))

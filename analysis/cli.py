@@ -20,12 +20,13 @@ from typing import TypeVar
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from analysis import contract
+from analysis import catalog
 from analysis.load import StudyNotFoundError, list_studies
 from analysis.pipeline import regenerate
 from analysis.report_spec import ReportSpecError
 from analysis.search import SearchUnavailableError, search_report
 from gansweep import paths
+from gansweep.run import contract
 
 T = TypeVar("T")
 
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="KEY=VALUE",
         help="experiment=NAME (required) and optionally collapse_modes=N "
-        f"(default {contract.DEFAULT_COLLAPSE_MODES})",
+        f"(default {catalog.DEFAULT_COLLAPSE_MODES})",
     )
     parser.add_argument(
         "--tracking-uri",
@@ -129,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     uri = args.tracking_uri or paths.default_tracking_uri()
     try:
         overrides = parse_overrides(args.overrides)
-        collapse_modes = float(overrides.get("collapse_modes", contract.DEFAULT_COLLAPSE_MODES))
+        collapse_modes = float(overrides.get("collapse_modes", catalog.DEFAULT_COLLAPSE_MODES))
     except ValueError as err:
         parser.error(str(err))
     if args.rederive:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis import contract, verdict_classes
+from analysis import catalog, verdict_classes
 from analysis.plot_style import NoDataError, panel_height, rc_style, save, wrap_label
 
 # The colour of a compared pair by its verdict class ("difference": red for the worse, blue for the better).
@@ -42,7 +42,7 @@ def _contrast_panel(
         ok = np.isfinite(low) and np.isfinite(high)
         color = _VERDICT_COLORS.get(str(r.get("verdict", "")), "grey")
         if color == "difference":
-            better = contract.figure(metric).better
+            better = catalog.figure(metric).better
             worse = mean < 0 if better != "lower" else mean > 0
             color = "tab:red" if worse else "tab:blue"
         ax.errorbar(
@@ -56,10 +56,10 @@ def _contrast_panel(
             ms=6,
             capsize=3,
         )
-    mmd = contract.figure(metric).mmd
+    mmd = catalog.figure(metric).mmd
     ax.axvspan(-mmd, mmd, color="tab:green", alpha=0.12, lw=0)
     ax.axvline(0.0, color="black", lw=0.8)
-    ax.set_title(f"Δ {contract.short_name(metric)}")
+    ax.set_title(f"Δ {catalog.short_name(metric)}")
     ax.set_ylim(-0.7, len(pairs) - 0.3)
 
 
@@ -109,7 +109,7 @@ def plot_cells(
     the first bound in words. With sets of fixes, each label ends with its number of fixes."""
     if data.empty or not np.isfinite(data["value"].to_numpy(dtype=float)).any():
         raise NoDataError("no cell has a completed run")
-    fig_def = contract.figure(metric)
+    fig_def = catalog.figure(metric)
     cells = [c for c in order if (data["cell"] == c).any()]
     with_fixes = bool(data["fixes"].map(len).any())
     with plt.rc_context(rc_style()):

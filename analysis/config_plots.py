@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis import contract
+from analysis import catalog
 from analysis.plot_style import (
     NoDataError,
     config_colors,
@@ -28,6 +28,7 @@ from analysis.plot_style import (
     wrap_label,
 )
 from analysis.stats import completed
+from gansweep.run import contract
 
 
 def _counts_note(status: pd.DataFrame, label: str) -> str:
@@ -101,7 +102,7 @@ def plot_intervals(
     """One metric per config: runs as dots, mean and 95 % CI (Student t) as a diamond with whiskers. Configs
     none of whose runs logged the metric (MNIST runs on a Stacked-MNIST figure) are left out; colours stay
     those of the study's other plots."""
-    column = contract.metric_column(key)
+    column = catalog.metric_column(key)
     if column not in runs or not np.isfinite(finite_values(completed(runs)[column])).any():
         raise NoDataError(f"no completed run logged {key}")
     every = config_labels(runs)
@@ -131,8 +132,8 @@ def plot_quality(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFrame
     present = [
         (k, t)
         for k, t in panels
-        if contract.metric_column(k) in done
-        and np.isfinite(finite_values(done[contract.metric_column(k)])).any()
+        if catalog.metric_column(k) in done
+        and np.isfinite(finite_values(done[catalog.metric_column(k)])).any()
     ]
     if not present:
         raise NoDataError(f"no completed run logged any of {', '.join(k for k, _ in panels)}")
@@ -143,7 +144,7 @@ def plot_quality(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFrame
             1, len(panels), figsize=(15, panel_height(len(labels))), sharey=True, squeeze=False
         )
         for ax, (key, title) in zip(axes[0], panels, strict=True):
-            drawn = _interval_panel(ax, runs, summary, contract.metric_column(key), labels, colors)
+            drawn = _interval_panel(ax, runs, summary, catalog.metric_column(key), labels, colors)
             if not drawn:
                 ax.text(0.5, 0.5, f"{key}\nnot logged", ha="center", va="center", transform=ax.transAxes)
             ax.set_title(title)
@@ -156,7 +157,7 @@ def plot_quality(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFrame
 
 def plot_precision_recall(runs: pd.DataFrame, summary: pd.DataFrame, path: Path) -> Path:
     """Precision against recall: one dot per completed run, config means with 95 % CIs on both axes."""
-    p_col, r_col = contract.metric_column(contract.PRECISION), contract.metric_column(contract.RECALL)
+    p_col, r_col = catalog.metric_column(contract.PRECISION), catalog.metric_column(contract.RECALL)
     done = completed(runs)
     if p_col not in done or r_col not in done:
         raise NoDataError(f"no completed run logged both {contract.PRECISION} and {contract.RECALL}")
@@ -216,7 +217,7 @@ def plot_precision_recall(runs: pd.DataFrame, summary: pd.DataFrame, path: Path)
 def plot_class_shares(runs: pd.DataFrame, path: Path) -> Path:
     """Heat map, configs × digits: mean final share of each digit among the samples (completed runs)."""
     done = completed(runs)
-    columns = [contract.metric_column(k) for k in contract.CLASS_SHARES]
+    columns = [catalog.metric_column(k) for k in contract.CLASS_SHARES]
     if not all(c in done for c in columns):
         raise NoDataError("no completed run logged eval/class_share_0..9")
     labels = config_labels(runs)

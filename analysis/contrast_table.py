@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import contract, significance, verdict_classes
+from analysis import catalog, significance, verdict_classes
+from gansweep.run import contract
 
 LONG_COLUMNS = [
     "contrast",
@@ -70,7 +71,7 @@ def decide(long: pd.DataFrame) -> pd.DataFrame:
         verdict, seeds = verdict_classes.judge(
             r,
             n=int(r["n_pairs"]),
-            mmd=contract.figure(str(r["metric"])).mmd,
+            mmd=catalog.figure(str(r["metric"])).mmd,
             level=significance.ALPHA / sizes.get(r["family"], 1),
             alternative=str(r["alternative"]),
             at_floor=bool(r.get("_floor", False)),

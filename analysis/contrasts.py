@@ -2,7 +2,7 @@
 in the study file's ``report:`` block, :mod:`analysis.report_spec`) names a ``factor`` (a key the study
 varies), its ``baseline`` value and optionally ``by`` (keys whose values the table's rows name). Runs that
 differ only in the factor are compared with the baseline on the same seeds: the paired difference of each
-figure in :data:`analysis.contract.CONTRAST_METRICS` (or the contrast's ``metrics``), tested and bounded as
+figure in :data:`analysis.catalog.CONTRAST_METRICS` (or the contrast's ``metrics``), tested and bounded as
 :func:`analysis.verdict_classes.method` says. ``pool: true`` adds a row pooled over the groups (stratified
 by group); ``expect: lower | higher`` states the hypothesis' direction (a one-sided test); ``primary``
 (default: the first contrast only) marks the contrasts whose first figure answers the question: the pooled
@@ -22,12 +22,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import contract, intervals, significance
+from analysis import catalog, intervals, significance
 from analysis.contrast_table import LONG_COLUMNS, NEEDS_RECALL, POOLED, PRIMARY, SECONDARY
 from analysis.labels import FACTOR_PREFIX, SEPARATOR, same_value
 from analysis.report_spec import EXPECT, Contrast
 from analysis.stats import completed
 from analysis.tables import fmt
+from gansweep.run import contract
 
 
 def _per_seed(group: pd.DataFrame, column: str) -> pd.Series:
@@ -36,7 +37,7 @@ def _per_seed(group: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _recall_ok(group: pd.DataFrame) -> pd.Series:
-    column = contract.metric_column(contract.RECALL)
+    column = catalog.metric_column(contract.RECALL)
     if column not in group:
         return pd.Series(dtype=bool)
     return _per_seed(group, column) > 0
@@ -45,13 +46,13 @@ def _recall_ok(group: pd.DataFrame) -> pd.Series:
 def _outcomes(runs: pd.DataFrame) -> str:
     """An arm's runs in words: the digits each covers at the end (by seed) and how many collapsed or never
     learned; "" when no run logged the digit figure."""
-    column = contract.metric_column(contract.MODES)
+    column = catalog.metric_column(contract.MODES)
     if column not in runs or runs[column].isna().all():
         return ""
     ordered = runs.sort_values("seed", kind="stable")
     digits = ",".join(fmt(float(v), 3) for v in ordered[column])
     text = f"digits {digits}"
-    for flag, words in ((contract.COLLAPSED, "collapsed"), (contract.NEVER_LEARNED, "never learned")):
+    for flag, words in ((catalog.COLLAPSED, "collapsed"), (catalog.NEVER_LEARNED, "never learned")):
         if flag in runs:
             count = int(runs[flag].astype("boolean").fillna(False).sum())
             if count:
@@ -68,7 +69,7 @@ def _arms(
 ) -> tuple[list[float], list[object], list[float], list[float], list[object], list[object]]:
     """Per ``_group`` of the runs, seed by seed: (the paired differences and their groups; the level's and
     the baseline's values, those of the paired seeds when ``paired``, and their groups)."""
-    column = contract.metric_column(metric)
+    column = catalog.metric_column(metric)
     diffs, strata, t_all, b_all, t_strata, b_strata = [], [], [], [], [], []
     for group_name in dict.fromkeys(treat["_group"]):
         t_part, b_part = treat[treat["_group"] == group_name], base[base["_group"] == group_name]
@@ -132,7 +133,7 @@ def _row(
 ) -> dict[str, object] | None:
     """One comparison of ``metric`` between the runs ``treat`` and ``base`` (within each ``_group``: paired
     by seed, or as two independent samples); None when neither side logged the figure."""
-    column = contract.metric_column(metric)
+    column = catalog.metric_column(metric)
     if treat[column].isna().all() and base[column].isna().all():
         return None  # a figure this group does not log (the 1,000-mode figures on MNIST)
     diffs, strata, t_all, b_all, t_strata, b_strata = _arms(treat, base, metric, paired)
@@ -141,7 +142,7 @@ def _row(
     n, mean, sd, low, high, p, smallest = _test(d, strata, t, b, t_strata, b_strata, alternative, paired)
     nan = float("nan")
     both = np.concatenate([t, b])
-    fig = contract.figure(metric)
+    fig = catalog.figure(metric)
     return {
         **common,
         "metric": metric,
@@ -271,8 +272,8 @@ def contrast_rows(
         if absent:
             messages.append(f"contrast {contrast.name!r}: levels {absent} have no runs yet")
         levels = [v for v in levels if any(same_value(w, v) for w in contrast.levels)]
-    wanted = contrast.metrics or contract.CONTRAST_METRICS
-    metrics = [m for m in wanted if contract.metric_column(m) in runs]
+    wanted = contrast.metrics or catalog.CONTRAST_METRICS
+    metrics = [m for m in wanted if catalog.metric_column(m) in runs]
     keyed = _grouped(completed(runs).dropna(subset=["seed"]), varying, contrast)
     rows = [
         row

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import contract, imprint, probes, references, verdict_classes
+from analysis import catalog, imprint, probes, references, verdict_classes
 from analysis.contrast_table import is_paired
 from analysis.factorial_cells import CELLS_METHOD, cell_fixes
 from analysis.factorial_effects import method_text
@@ -38,6 +38,7 @@ from analysis.stats import run_classes_text
 from analysis.tables import fmt
 from analysis.target_verdict import effect_row, rule_text
 from analysis.verdicts import delta_text, p_text, secondary_findings, verdict_table, wide_table
+from gansweep.run import contract
 
 # The headline columns a README shows (the CSV keeps all of them).
 README_HEADLINE = (
@@ -48,8 +49,8 @@ README_HEADLINE = (
     contract.RECALL,
     contract.FD,
     contract.CONTRAST,
-    contract.COLLAPSED,
-    contract.NEVER_LEARNED,
+    catalog.COLLAPSED,
+    catalog.NEVER_LEARNED,
 )
 # What each plot shows: the one home of the captions (report and README alike).
 PLOT_CAPTIONS = {
@@ -64,9 +65,11 @@ PLOT_CAPTIONS = {
     "mean; dashed: the target's bound): from which iteration a config meets the bar, and whether its curve "
     "still moved at the end of the budget.",
     "class_shares.png": "Share of each digit among each config's final samples (one bright cell: collapse).",
-    "samples_final.png": "Final sample grid of each config's representative run, on the absolute grey scale.",
-    "samples_final_stretched.png": "Final samples of a representative run per config, each image's contrast "
-    "stretched to its own range as the post's imshow showed them (eval/contrast says how faint they are).",
+    contract.SAMPLES_ARTIFACT: "Final sample grid of each config's representative run, on the absolute grey "
+    "scale.",
+    contract.STRETCHED_SAMPLES_ARTIFACT: "Final samples of a representative run per config, each image's "
+    "contrast stretched to its own range as the post's imshow showed them (eval/contrast says how faint they "
+    "are).",
     "stacked_modes_covered.png": "Stacked-MNIST modes covered of 1,000 at the end of training: runs as dots, "
     "the mean and its 95 % bootstrap interval as a diamond.",
     "stacked_kl_to_uniform.png": "Stacked-MNIST KL of the generated mode distribution to uniform over 1,000 "
@@ -83,7 +86,7 @@ HEADLINE_METHOD = (
 def _factorial_blocks(folder: Path, meta: dict, figure_dir: str) -> list[Block]:
     spec = parse_target(meta["target"])
     cells, effects = factorial_tables(folder)
-    fig = contract.figure(spec.metric)
+    fig = catalog.figure(spec.metric)
     shown = cells.assign(
         rescued=[
             f"{r['rescued']}/{r['n']} [{fmt(float(r['rescue_low']), 2)}, {fmt(float(r['rescue_high']), 2)}]"
@@ -198,7 +201,7 @@ def _headline_columns(meta: dict) -> list[str]:
     named = [m for c in meta["contrasts"] for m in c.get("metrics", ())]
     if not named:
         return list(README_HEADLINE)
-    return ["config_label", "n", *dict.fromkeys(named), contract.COLLAPSED, contract.NEVER_LEARNED]
+    return ["config_label", "n", *dict.fromkeys(named), catalog.COLLAPSED, catalog.NEVER_LEARNED]
 
 
 def _answer_blocks(meta: dict, word: str, sentence: str, longs: dict[int, pd.DataFrame]) -> list[Block]:
@@ -263,7 +266,7 @@ def _headline_blocks(meta: dict, headline: pd.DataFrame) -> list[Block]:
         ),
     ]
     columns = [c for c in _headline_columns(meta) if c in headline.columns]
-    names = {c: contract.short_name(c) for c in columns if c.startswith(contract.EVAL_PREFIX)}
+    names = {c: catalog.short_name(c) for c in columns if c.startswith(contract.EVAL_PREFIX)}
     out.append(Block("table", table=headline[columns].rename(columns={**names, "config_label": "config"})))
     if meta.get("references"):
         out.append(Block("h2", "Beside the published figures"))

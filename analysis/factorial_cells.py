@@ -11,12 +11,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis import contract
+from analysis import catalog
 from analysis.labels import FACTOR_PREFIX
 from analysis.report_spec import Target, target_column
 from analysis.stats import wilson
 from analysis.tables import fmt
-from gansweep.contract import FAILED, FINISHED
+from gansweep.run import contract
+from gansweep.run.contract import FAILED, FINISHED
 
 NONE = "none"
 CELL_COLUMNS = ["cell", "fixes", "n", "values", "mean", "rescued", "rescue_low", "rescue_high"]
@@ -46,9 +47,9 @@ CELLS_METHOD = "Cells: the share of a cell's seeds that reach the target, with i
 # What D does with the reals, per cell where the runs logged it (issue 25): the first iteration D(x) > 0.99,
 # the final logit margin and, with 0-255 reals, D's output on the same reals divided by 255.
 PROBES = {
-    contract.D_SEPARATES_STEP: "first iteration D(x) > 0.99",
-    contract.LOGIT_MARGIN: "D logit margin (real − fake)",
-    contract.metric_column(contract.D_REAL_UNIT): "D(x / 255)",
+    catalog.D_SEPARATES_STEP: "first iteration D(x) > 0.99",
+    catalog.LOGIT_MARGIN: "D logit margin (real − fake)",
+    catalog.metric_column(contract.D_REAL_UNIT): "D(x / 255)",
 }
 
 
@@ -56,7 +57,7 @@ def cell_runs(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     """Completed and FAILED runs as (seed, cell, fixes, value, failed, and the :data:`PROBES` they have);
     without ``fixes`` a cell is a config. A FAILED run (diverged and stopped, or crashed) is a seed that did
     not reach the target: its value is NaN, which meets no bound. KILLED and RUNNING runs are no result."""
-    metric = contract.metric_column(spec.metric)
+    metric = catalog.metric_column(spec.metric)
     done = runs[runs["status"].isin([FINISHED, FAILED])].dropna(subset=["seed"])
     column = FACTOR_PREFIX + spec.fixes if spec.fixes else None
     if metric not in done or (column is not None and column not in done):
@@ -65,7 +66,7 @@ def cell_runs(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     failed = done["status"] == FAILED
 
     def values(key: str) -> np.ndarray:
-        col = contract.metric_column(key)
+        col = catalog.metric_column(key)
         return pd.to_numeric(done[col], errors="coerce").to_numpy(dtype=float) if col in done else np.nan
 
     return pd.DataFrame(

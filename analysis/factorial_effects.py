@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import contract, significance, verdict_classes
+from analysis import catalog, significance, verdict_classes
 from analysis.factorial_cells import CELLS_METHOD, cell_runs
 from analysis.report_spec import Target
 from analysis.tables import fmt
@@ -144,7 +144,7 @@ def effect_table(runs: pd.DataFrame, spec: Target) -> pd.DataFrame:
     if data.empty or not spec.fixes or not two_level(list(data["fixes"])):
         return pd.DataFrame(columns=EFFECT_COLUMNS)
     fixes = sorted(set().union(*data["fixes"]))
-    fig = contract.figure(spec.metric)
+    fig = catalog.figure(spec.metric)
     cells = data.groupby("cell").agg(
         fixes=("fixes", "first"), mean=("value", "mean"), var=("value", "var"), n=("value", "size")
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import contract, verdict_classes
+from analysis import catalog, verdict_classes
 from analysis.contrast_table import LONG_COLUMNS
 from analysis.meta import META, contrast_of
 from analysis.report_spec import parse_target
@@ -18,6 +18,7 @@ from analysis.search_document import search_key_number, search_verdict
 from analysis.sections import SEARCH_KIND, read_meta
 from analysis.target_verdict import factorial_verdict
 from analysis.verdicts import delta_text, study_verdict, unit_text
+from gansweep.run import contract
 
 _TEXT_COLUMNS = {"contrast": "string", "group": "string", "level": "string", "baseline": "string"}
 
@@ -77,10 +78,10 @@ def _runs(folder: Path) -> pd.DataFrame:
 def outcome_sentence(runs: pd.DataFrame) -> str:
     """What the runs of a study without contrasts did, in one sentence: how many end on at most three
     digits, each config's final digits and dominant digit, how many never learned or collapsed."""
-    column = contract.metric_column(contract.MODES)
+    column = catalog.metric_column(contract.MODES)
     if runs.empty or column not in runs:
         return "No run has logged the digit figure yet."
-    done = runs[runs["status"] == "FINISHED"]
+    done = runs[runs["status"] == contract.FINISHED]
     if done.empty:
         return f"None of the {len(runs)} runs has finished yet."
     shares = [c for c in done.columns if c.startswith("metrics." + contract.EVAL_PREFIX + "class_share_")]
@@ -98,7 +99,7 @@ def outcome_sentence(runs: pd.DataFrame) -> str:
     seeds = int(done["seed"].nunique()) if "seed" in done else 1
     runs_text = f"{len(done)} runs" + (" (one seed each)" if seeds == 1 else "")
     tail = []
-    for flag, words in ((contract.NEVER_LEARNED, "never learned"), (contract.COLLAPSED, "collapsed")):
+    for flag, words in ((catalog.NEVER_LEARNED, "never learned"), (catalog.COLLAPSED, "collapsed")):
         if flag in done:
             hit = done[done[flag].astype(str).str.lower() == "true"]["config_label"].tolist()
             if hit:
@@ -124,7 +125,7 @@ def key_number(folder: Path, meta: dict) -> str:
         best = cells.sort_values(["rescued", "mean"], ascending=False, kind="stable").iloc[0]
         where = "" if len(cells) == 1 else f"{best['cell']}: "
         return (
-            f"{where}{contract.figure(spec.metric).short} {str(best['values']).replace(',', ', ')} "
+            f"{where}{catalog.figure(spec.metric).short} {str(best['values']).replace(',', ', ')} "
             f"({int(best['rescued'])}/{int(best['n'])} seeds reach {spec.text()})"
         )
     longs = contrast_tables(folder, meta)
@@ -140,7 +141,7 @@ def key_number(folder: Path, meta: dict) -> str:
     r = pick.loc[sizes.idxmax()]
     where = "" if r["group"] in ("all runs", "pooled") else f" ({r['group']})"
     level = f"{r['level']} − {r['baseline']}{where}: "
-    fig = contract.figure(str(r["metric"]))
+    fig = catalog.figure(str(r["metric"]))
     n = int(r["n_pairs"])
     extra = f", {len(primary)} comparisons" if len(primary) > 1 else ""
     return f"{level}Δ {fig.short} {delta_text(r)} ({n} {unit_text(r)}{extra})"

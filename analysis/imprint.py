@@ -17,13 +17,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis import contract, tables
+from analysis import catalog, tables
 from analysis.plot_style import NoDataError, config_styles, legend_below, save
 from analysis.stats import completed, describe
 from gansweep.figures import IMPRINT_PREFIX
 
 COLUMNS = ["config", "step", "runs", "mean", "low", "high"]
-PREFIX = contract.metric_column(IMPRINT_PREFIX)
+PREFIX = catalog.metric_column(IMPRINT_PREFIX)
 
 
 def _steps(runs: pd.DataFrame) -> list[int]:
@@ -57,7 +57,7 @@ def imprint_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def recorded_steps(runs: pd.DataFrame) -> list[int]:
     """The iterations the runs were asked to record (param ``train.imprint_steps``), logged or not."""
-    column = contract.param_column("train.imprint_steps")
+    column = catalog.param_column("train.imprint_steps")
     steps: set[int] = set()
     for value in runs.get(column, pd.Series(dtype=object)).dropna():
         steps.update(int(s) for s in str(value).strip("[]").split(",") if s.strip().lstrip("-").isdigit())

@@ -14,7 +14,8 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Run, ViewType
 
-from analysis import contract
+from analysis import catalog
+from gansweep.run import contract
 
 _INT = re.compile(r"[+-]?\d+")
 _NONE = {"None", "null", "none", "~", ""}
@@ -79,7 +80,7 @@ class Study:
 
     def has_metric(self, key: str) -> bool:
         """Whether any run logged metric ``key`` with a finite final value."""
-        column = contract.metric_column(key)
+        column = catalog.metric_column(key)
         return column in self.runs and bool(np.isfinite(self.runs[column].to_numpy(dtype=float)).any())
 
     def latest_parent(self) -> str | None:
@@ -189,10 +190,10 @@ def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
     base["diverged"] = base["diverged"].astype(bool)
     columns: dict[str, pd.Series] = {}
     for key in sorted({k for r in runs for k in r.data.params}):
-        columns[contract.param_column(key)] = cast_param_column(r.data.params.get(key) for r in runs)
+        columns[catalog.param_column(key)] = cast_param_column(r.data.params.get(key) for r in runs)
     for key in sorted({k for r in runs for k in r.data.metrics}):
         values = [restore_inf(r.data.metrics.get(key, np.nan)) for r in runs]
-        columns[contract.metric_column(key)] = pd.Series(values, dtype="float64")
+        columns[catalog.metric_column(key)] = pd.Series(values, dtype="float64")
     for key in sorted({k for r in runs for k in r.data.tags}):
         columns[f"tags.{key}"] = pd.Series([r.data.tags.get(key) for r in runs], dtype="string")
     extra = pd.DataFrame(columns, index=base.index) if columns else pd.DataFrame(index=base.index)
@@ -200,7 +201,7 @@ def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def read_histories(
-    client: MlflowClient, runs: Sequence[Run], keys: Sequence[str] = contract.HISTORY_KEYS
+    client: MlflowClient, runs: Sequence[Run], keys: Sequence[str] = catalog.HISTORY_KEYS
 ) -> pd.DataFrame:
     """Long table of the metric histories of ``keys`` (those each run logged), sorted by run, key, step;
     one row per run, key and step (a step logged twice keeps its last value)."""
@@ -219,7 +220,7 @@ def read_histories(
     return history.reset_index(drop=True)
 
 
-def load_study(tracking_uri: str, name: str, history_keys: Sequence[str] = contract.HISTORY_KEYS) -> Study:
+def load_study(tracking_uri: str, name: str, history_keys: Sequence[str] = catalog.HISTORY_KEYS) -> Study:
     """Read study ``name`` from the store at ``tracking_uri``; :class:`StudyNotFoundError` if absent."""
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(name)

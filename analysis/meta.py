@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import contract, references
+from analysis import references
 from analysis.report_spec import Contrast, ReportSpec
+from gansweep.run import contract
 
 META = "meta.json"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from analysis import contract, imprint, probes
+from analysis import catalog, imprint, probes
 from analysis.artifacts import fetch_samples, upload_report
 from analysis.comparison_plots import plot_cells, plot_contrast
 from analysis.config_plots import plot_class_shares, plot_intervals, plot_precision_recall, plot_quality
@@ -32,6 +32,7 @@ from analysis.tables import headline_table, run_table, summary_markdown, write_t
 from analysis.target_curves import plot_target_curves
 from analysis.verdicts import wide_table
 from gansweep import paths
+from gansweep.run import contract
 
 # Everything regenerate() writes lives under these names in the output folder (removed before rewriting).
 OUTPUTS = ("plots", "tables", "report.md", "report.html", META)
@@ -42,15 +43,15 @@ PLOT_FILES = {
     "curves": "training_curves.png",
     "target_curves": "target_curves.png",
     "class_shares": "class_shares.png",
-    "samples": "samples_final.png",
-    "samples_stretched": "samples_final_stretched.png",
+    "samples": contract.SAMPLES_ARTIFACT,  # a study's sample figures carry the name of the runs' grids
+    "samples_stretched": contract.STRETCHED_SAMPLES_ARTIFACT,
     "stacked": "stacked_modes_covered.png",
     "stacked_kl": "stacked_kl_to_uniform.png",
 }
 
 
 @dataclass
-class Result:
+class Regeneration:
     """What a regeneration produced: files written, messages for the user, where the report was uploaded."""
 
     out_dir: Path
@@ -84,15 +85,16 @@ def _run_messages(runs: pd.DataFrame) -> list[str]:
         name = f"{r['config_label']} seed {seed} ({r['run_id'][:8]})"
         why = f": {r['error']}" if r["error"] else ""
         if r["diverged"]:
-            kept = "its final metrics are kept" if r["status"] == "FINISHED" else "left out of the statistics"
+            finished = r["status"] == contract.FINISHED
+            kept = "its final metrics are kept" if finished else "left out of the statistics"
             messages.append(f"run {name} diverged (NaN/Inf, status {r['status']}){why} — counted, {kept}")
-        elif r["status"] in ("FAILED", "KILLED"):
+        elif r["status"] in (contract.FAILED, contract.KILLED):
             messages.append(f"run {name} is {r['status']}{why} — counted, left out of the statistics")
-        elif r["status"] != "FINISHED":
+        elif r["status"] != contract.FINISHED:
             messages.append(f"run {name} is still {r['status']} — counted, left out of the statistics")
         if no_metrics.loc[index]:
             messages.append(f"run {name} logged no metrics")
-    finished = runs[runs["status"] == "FINISHED"]
+    finished = runs[runs["status"] == contract.FINISHED]
     repeats = finished.groupby(["config_label", "seed"], sort=True).size()
     for (label, seed), count in repeats[repeats > 1].items():
         messages.append(
@@ -142,7 +144,7 @@ def table_plot_jobs(runs: pd.DataFrame, summary: pd.DataFrame, status: pd.DataFr
             xlabel="eval/stacked_kl_to_uniform at the end of training",
         ),
     }
-    stacked = contract.metric_column(contract.STACKED_MODES)
+    stacked = catalog.metric_column(contract.STACKED_MODES)
     if stacked not in runs or runs[stacked].isna().all():  # not this study's figures
         jobs = {k: v for k, v in jobs.items() if k not in ("stacked", "stacked_kl")}
     return jobs
@@ -164,7 +166,7 @@ def _make_plots(
     status: pd.DataFrame,
     plot_dir: Path,
     collapse_modes: float,
-    result: Result,
+    result: Regeneration,
 ) -> None:
     jobs = {
         **table_plot_jobs(runs, summary, status),
@@ -180,7 +182,7 @@ def _make_plots(
     run_jobs(jobs, plot_dir, result.plots, result.messages)
 
 
-def _samples_plot(study: Study, runs: pd.DataFrame, path: Path, result: Result, artifact: str) -> Path:
+def _samples_plot(study: Study, runs: pd.DataFrame, path: Path, result: Regeneration, artifact: str) -> Path:
     images, messages = fetch_samples(study.tracking_uri, runs, artifact)
     result.messages.extend(messages)
     return plot_samples(images, sorted(runs["config_label"].unique()), path, artifact)
@@ -200,13 +202,13 @@ class Derived:
 def quality_only(runs: pd.DataFrame) -> pd.DataFrame:
     """``runs`` with precision and recall blanked where recall is 0: such samples cover none of the data (a
     saturated blob scores precision 1), so neither figure says anything about their quality."""
-    recall = contract.metric_column(contract.RECALL)
+    recall = catalog.metric_column(contract.RECALL)
     if recall not in runs:
         return runs
     out = runs.copy()
     degenerate = pd.to_numeric(out[recall], errors="coerce") == 0
     for key in (contract.PRECISION, contract.RECALL):
-        column = contract.metric_column(key)
+        column = catalog.metric_column(key)
         if column in out:
             out[column] = out[column].astype("float64").mask(degenerate)
     return out
@@ -283,10 +285,10 @@ def derive_tables(runs: pd.DataFrame, varying: tuple[str, ...], spec: ReportSpec
         files += write_table(imprints, out_dir / "tables", "imprint")
         made["imprint"] = imprint.plot_imprint(imprints, out_dir / "plots" / "imprint.png")
     metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
-    flags = [c for c in (contract.COLLAPSED, contract.NEVER_LEARNED, contract.COLLAPSE_STEP) if c in runs]
-    flags += [c for c in (contract.D_SEPARATES_STEP, contract.LOGIT_MARGIN) if c in runs]
+    flags = [c for c in (catalog.COLLAPSED, catalog.NEVER_LEARNED, catalog.COLLAPSE_STEP) if c in runs]
+    flags += [c for c in (catalog.D_SEPARATES_STEP, catalog.LOGIT_MARGIN) if c in runs]
     summary = summarize(quality_only(runs), [*metric_cols, *flags])
-    headline_cols = [contract.metric_column(k) for k in contract.HEADLINE] + flags[:2]
+    headline_cols = [catalog.metric_column(k) for k in catalog.HEADLINE] + flags[:2]
     tables = out_dir / "tables"
     files += write_table(summary, tables, "summary", markdown=summary_markdown(summary))
     files += write_table(headline_table(summary, headline_cols), tables, "headline")
@@ -299,13 +301,13 @@ def _run_tables(runs: pd.DataFrame, tables: Path) -> list[Path]:
     headline figures in the Markdown)."""
     files = write_table(status_counts(runs), tables, "status")
     metric_cols = sorted(c for c in runs.columns if c.startswith("metrics."))
-    headline_cols = [contract.metric_column(k) for k in contract.HEADLINE]
+    headline_cols = [catalog.metric_column(k) for k in catalog.HEADLINE]
     full_runs = run_table(runs, metric_cols)
     short_runs = run_table(runs, [c for c in headline_cols if c in runs]).drop(columns=["run_id"])
     return files + write_table(full_runs, tables, "runs", markdown=short_runs)
 
 
-def _write_meta(result: Result, study_name: str, collapse_modes: float) -> None:
+def _write_meta(result: Regeneration, study_name: str, collapse_modes: float) -> None:
     """``result.meta`` from the study and the figures made, written to ``meta.json``."""
     result.meta = build_meta(
         study_name,
@@ -325,10 +327,10 @@ def regenerate(
     study_name: str,
     out_dir: Path,
     *,
-    collapse_modes: float = contract.DEFAULT_COLLAPSE_MODES,
+    collapse_modes: float = catalog.DEFAULT_COLLAPSE_MODES,
     upload: bool = True,
     spec: ReportSpec | None = None,
-) -> Result:
+) -> Regeneration:
     """Read study ``study_name`` and (re)write its tables, plots, ``meta.json`` and report under
     ``out_dir``; upload them to the most recent parent run when ``upload``. Raises
     :class:`analysis.load.StudyNotFoundError` for an unknown study; everything else that is missing becomes
@@ -338,7 +340,7 @@ def regenerate(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear(out_dir)
-    result = Result(out_dir=out_dir)
+    result = Regeneration(out_dir=out_dir)
     result.spec = spec if spec is not None else load_spec(study_name, paths.project_root())
     labelled = relabel(study.runs)
     result.shared = labelled.shared

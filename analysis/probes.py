@@ -15,14 +15,15 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis import contract
+from analysis import catalog
 from analysis.stats import completed, describe
 from analysis.tables import fmt, interval_text
+from gansweep.run import contract
 
 MMD = 0.1  # the smallest difference of D's mean output (in [0, 1]) that counts
 RAW, UNIT = "0–255 reals", "[0, 1] reals"
-D_REAL, D_FAKE = contract.metric_column("d_real"), contract.metric_column("d_fake")
-D_UNIT = contract.metric_column(contract.D_REAL_UNIT)
+D_REAL, D_FAKE = catalog.metric_column("d_real"), catalog.metric_column("d_fake")
+D_UNIT = catalog.metric_column(contract.D_REAL_UNIT)
 COLUMNS = [
     "arm",
     "runs",
@@ -56,7 +57,7 @@ def reals_table(runs: pd.DataFrame) -> pd.DataFrame:
     D(x / 255) − D(G(z)). Empty when the study logged no D(x / 255)."""
     rows = []
     for arm, part in _arms(runs):
-        steps = _column(part, contract.D_SEPARATES_STEP)
+        steps = _column(part, catalog.D_SEPARATES_STEP)
         seen = steps[np.isfinite(steps)]
         row: dict[str, object] = {
             "arm": arm,
@@ -68,7 +69,7 @@ def reals_table(runs: pd.DataFrame) -> pd.DataFrame:
         }
         unit, fake = _column(part, D_UNIT), _column(part, D_FAKE)
         values = {
-            "margin": _column(part, contract.LOGIT_MARGIN),
+            "margin": _column(part, catalog.LOGIT_MARGIN),
             "d_real": _column(part, D_REAL),
             "d_unit": unit,
             "d_fake": fake,

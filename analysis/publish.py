@@ -35,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import contract, search
+from analysis import catalog, search
 from analysis.document import study_blocks
 from analysis.findings import findings_table
 from analysis.labels import relabel
@@ -48,6 +48,7 @@ from analysis.sections import README, SEARCH_KIND, read_meta
 from analysis.stats import status_counts
 from analysis.tables import fmt, markdown_table, write_table
 from gansweep import paths
+from gansweep.run import contract
 
 # The figures a published study carries (besides one per contrast), when the study has them.
 FIGURES = (
@@ -58,7 +59,7 @@ FIGURES = (
     "class_shares.png",
     "stacked_modes_covered.png",
     "stacked_kl_to_uniform.png",
-    "samples_final_stretched.png",
+    contract.STRETCHED_SAMPLES_ARTIFACT,
     "imprint.png",
 )
 TABLES = ("headline", "status", "summary", "runs", "cells", "effects", "reals", "imprint")
@@ -69,7 +70,7 @@ def publish(
     study: str,
     target: Path,
     *,
-    collapse_modes: float = contract.DEFAULT_COLLAPSE_MODES,
+    collapse_modes: float = catalog.DEFAULT_COLLAPSE_MODES,
     spec=None,
     storage: str | None = None,
     rule: search.AnswerRule | None = None,
@@ -136,8 +137,8 @@ def rederive(folder: Path, spec: ReportSpec) -> list[Path]:
         _write_meta(folder, meta)
         return [folder / META, _write_readme(folder)]
     runs = pd.read_csv(folder / "tables" / "runs.csv", keep_default_na=False, na_values=[""])
-    if contract.MAX_MODES not in runs:  # published before the outcome classes: its collapsed is not theirs
-        runs = runs.drop(columns=[contract.COLLAPSED], errors="ignore")
+    if catalog.MAX_MODES not in runs:  # published before the outcome classes: its collapsed is not theirs
+        runs = runs.drop(columns=[catalog.COLLAPSED], errors="ignore")
     # the full config label (the run's overrides); studies published before it was kept: the run name, which
     # the runner sets to the same overrides
     labelled = relabel(runs.assign(config_label=runs["full_label" if "full_label" in runs else "run_name"]))
@@ -158,7 +159,7 @@ def rederive(folder: Path, spec: ReportSpec) -> list[Path]:
             if path.name in meta["figures"]:
                 written.append(Path(shutil.copy2(path, folder / "figures" / path.name)))
     made = {p.name for p in derived.plots.values()}
-    stacked = contract.metric_column(contract.STACKED_MODES)
+    stacked = catalog.metric_column(contract.STACKED_MODES)
     logs_stacked = stacked in runs and runs[stacked].notna().any()
     if spec.target is not None:
         meta["target"] = spec.target.to_meta()
@@ -213,7 +214,7 @@ def _trial_note(attrs: Mapping[str, Any], retried_as: int | None) -> str:
     return "; ".join(notes)
 
 
-def _rule_pick(done: pd.DataFrame, found: search.Search, rule: search.AnswerRule) -> int | None:
+def _rule_pick(done: pd.DataFrame, found: search.OpenedSearch, rule: search.AnswerRule) -> int | None:
     """The trial the answer rule picks among the completed ones (``done``): of those that meet it, the best
     on ``rule.best`` (the lower trial number on a tie); None without a ``best`` or an eligible trial."""
     if rule.best is None:
@@ -228,7 +229,7 @@ def _rule_pick(done: pd.DataFrame, found: search.Search, rule: search.AnswerRule
 
 
 def _trial_tables(
-    found: search.Search, rule: search.AnswerRule
+    found: search.OpenedSearch, rule: search.AnswerRule
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(trials, best, states): every trial at full precision with whether it meets the rule; the Pareto
     front (one objective: the best trial) and the rule's pick, rounded as the README shows them; the number of
@@ -291,7 +292,7 @@ def _cell(value: object) -> str:
 
 
 def _search_meta(
-    study: str, spec: ReportSpec, found: search.Search, rule: search.AnswerRule, runs: pd.DataFrame
+    study: str, spec: ReportSpec, found: search.OpenedSearch, rule: search.AnswerRule, runs: pd.DataFrame
 ) -> dict[str, object]:
     """A search study's ``meta.json`` before its report is made (no messages and figures yet)."""
     return {

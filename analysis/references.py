@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import contract
+from analysis import catalog
 
 
 def figure_keys(references: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -32,11 +32,11 @@ def table(references: Sequence[Mapping[str, Any]], headline: pd.DataFrame) -> pd
     """One row per published reference, then one per config of this study that logged a referenced figure
     (its mean [95 % interval] from the headline table, with its seeds); a column per referenced figure."""
     keys = figure_keys(references)
-    columns = ["model", "source", *(contract.short_name(k) for k in keys)]
+    columns = ["model", "source", *(catalog.short_name(k) for k in keys)]
     rows = []
     for ref in references:
         row = {"model": ref["model"], "source": ref["source"]}
-        row.update({contract.short_name(k): _published(ref["figures"].get(k)) for k in keys})
+        row.update({catalog.short_name(k): _published(ref["figures"].get(k)) for k in keys})
         rows.append(row)
     present = [k for k in keys if k in headline.columns]
     for _, ours in headline.iterrows():
@@ -45,8 +45,8 @@ def table(references: Sequence[Mapping[str, Any]], headline: pd.DataFrame) -> pd
             continue
         seeds = f", {ours['n']} seeds" if "n" in ours else ""
         row = {"model": str(ours["config_label"]), "source": f"this study (mean [95 % interval]{seeds})"}
-        row.update({contract.short_name(k): "–" for k in keys})
-        row.update({contract.short_name(k): str(ours[k]) for k in present})
+        row.update({catalog.short_name(k): "–" for k in keys})
+        row.update({catalog.short_name(k): str(ours[k]) for k in present})
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 

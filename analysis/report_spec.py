@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import contract
+from analysis import catalog
 from analysis.tables import fmt
 
 EXPECT = {"lower": "less", "higher": "greater", "": "two-sided"}
@@ -36,7 +36,7 @@ class Contrast:
     baseline: str
     by: tuple[str, ...] = ()
     # the figures compared (metric keys), the first that a group logged carries its verdict; () = the default
-    # contract.CONTRAST_METRICS
+    # catalog.CONTRAST_METRICS
     metrics: tuple[str, ...] = ()
     # the hypothesis' direction for the first figure: "lower" | "higher" (level vs baseline; one-sided) | ""
     expect: str = ""
@@ -162,7 +162,7 @@ def _figures(names: Any, where: str) -> tuple[str, ...]:
     if isinstance(names, str) or not isinstance(names, Sequence):
         raise ReportSpecError(f"{where}={names!r}: expected a list of figure names")
     try:
-        return tuple(contract.figure_key(str(n)) for n in names)
+        return tuple(catalog.figure_key(str(n)) for n in names)
     except ValueError as err:
         raise ReportSpecError(f"{where}: {err}") from None
 
@@ -218,7 +218,7 @@ class Condition:
 
     def text(self) -> str:
         """``"10 or more digits"``, ``"FD at most 25"``."""
-        fig = contract.figure(self.metric)
+        fig = catalog.figure(self.metric)
         if self.at_most:
             return f"{fig.short} at most {fmt(self.bound, 3)}"
         return f"{fmt(self.bound, 3)} or more {fig.short}"
@@ -270,7 +270,7 @@ class Target:
 
 def target_column(condition: Condition) -> str:
     """The cell tables' column holding a further condition's figure (the first condition's is ``value``)."""
-    return f"target {contract.short_name(condition.metric)}"
+    return f"target {catalog.short_name(condition.metric)}"
 
 
 def _condition(item: Any, where: str) -> Condition:
@@ -283,7 +283,7 @@ def _condition(item: Any, where: str) -> Condition:
     if unknown:
         raise ReportSpecError(f"{where}.{unknown[0]}: unknown key; known: metric, at_least, at_most")
     try:
-        metric = contract.figure_key(str(item["metric"]))
+        metric = catalog.figure_key(str(item["metric"]))
     except ValueError as err:
         raise ReportSpecError(f"{where}.metric: {err}") from None
     bound = item[bounds[0]]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from analysis import contract
+from analysis import catalog
 from analysis.plot_style import (
     NoDataError,
     config_labels,
@@ -22,6 +22,7 @@ from analysis.plot_style import (
     save,
     wrap_label,
 )
+from gansweep.run import contract
 
 CURVE_PANELS = (*contract.TRAINING_CURVES, contract.MODES, contract.FD)
 
@@ -29,8 +30,8 @@ CURVE_PANELS = (*contract.TRAINING_CURVES, contract.MODES, contract.FD)
 def _collapse_onsets(runs: pd.DataFrame) -> dict[object, float]:
     """Run id -> the onset of its collapse, for the runs classed collapsed (after covering more digits; a run
     that never learned or never covered more than the threshold has no collapse to mark); else NaN."""
-    fell = runs[contract.COLLAPSED].astype("boolean").fillna(False) if contract.COLLAPSED in runs else None
-    steps = runs[contract.COLLAPSE_STEP]
+    fell = runs[catalog.COLLAPSED].astype("boolean").fillna(False) if catalog.COLLAPSED in runs else None
+    steps = runs[catalog.COLLAPSE_STEP]
     steps = steps.where(fell.to_numpy(dtype=bool), np.nan) if fell is not None else steps
     return dict(zip(runs["run_id"], steps, strict=True))
 

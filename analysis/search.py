@@ -16,10 +16,10 @@ import pandas as pd
 import yaml
 from mlflow import MlflowClient
 
-from analysis import contract
 from analysis.plot_style import save
 from analysis.report import Block, write_report
 from analysis.report_spec import ReportSpecError, report_block, study_file
+from gansweep.run import contract
 
 FOLDER = "search"
 
@@ -54,7 +54,7 @@ class SearchUnavailableError(LookupError):
 
 
 @dataclass
-class Search:
+class OpenedSearch:
     """An opened search: its newest parent run, the Optuna study, its objectives and the storage URL."""
 
     parent: Any
@@ -79,7 +79,7 @@ def _objectives(parent: Any, study: Any) -> tuple[list[str], list[str]]:
     return names, [d.name.lower() for d in study.directions]
 
 
-def open_search(tracking_uri: str, experiment: str, *, storage: str | None = None) -> Search:
+def open_search(tracking_uri: str, experiment: str, *, storage: str | None = None) -> OpenedSearch:
     """The newest search of study ``experiment`` with its Optuna study, read without writing anything (a
     sqlite storage that does not exist is not created). :class:`SearchUnavailableError` naming the study when
     the store holds no search of it, its storage cannot be found or read, or the search has no trials."""
@@ -126,7 +126,7 @@ def open_search(tracking_uri: str, experiment: str, *, storage: str | None = Non
             "publish"
         )
     names, directions = _objectives(parent, study)
-    return Search(parent, study, names, directions, url)
+    return OpenedSearch(parent, study, names, directions, url)
 
 
 @dataclass(frozen=True)

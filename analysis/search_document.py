@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import contract, search
+from analysis import catalog, search
 from analysis.report import Block
 from analysis.sections import figures, messages, notice, provenance, read_text_table, title
 from analysis.verdicts import NO, UNDECIDED, YES
@@ -159,5 +159,5 @@ def search_key_number(folder: Path, meta: dict) -> str:
     picked = best[best["answer"] == _YES_CELL]
     if rule.best is None or picked.empty:
         return "–"
-    name = contract.short_name(rule.best)
+    name = catalog.short_name(rule.best)
     return f"{name} {picked.iloc[0][rule.best]} (trial {picked.iloc[0]['trial']}, one seed)"

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import contract
+from analysis import catalog
 from analysis.distributions import normal_quantile
 from analysis.intervals import bootstrap_ci
+from gansweep.run import contract
 
 CONFIDENCE = 0.95
 
@@ -146,11 +147,11 @@ def add_collapse(runs: pd.DataFrame, history: pd.DataFrame, max_modes: float) ->
             classes.append(COLLAPSED_CLASS)
         else:
             classes.append(f"{last[r]:g} digits" if math.isfinite(last[r]) else "no digits")
-    out[contract.COLLAPSE_STEP] = [onset.get(r, float("nan")) for r in ids]
-    out[contract.MAX_MODES] = [peak.get(r, float("nan")) for r in ids]
-    out[contract.NEVER_LEARNED] = pd.array(never, dtype="boolean")
-    out[contract.COLLAPSED] = pd.array(collapsed, dtype="boolean")
-    out[contract.OUTCOME] = pd.array(classes, dtype="string")
+    out[catalog.COLLAPSE_STEP] = [onset.get(r, float("nan")) for r in ids]
+    out[catalog.MAX_MODES] = [peak.get(r, float("nan")) for r in ids]
+    out[catalog.NEVER_LEARNED] = pd.array(never, dtype="boolean")
+    out[catalog.COLLAPSED] = pd.array(collapsed, dtype="boolean")
+    out[catalog.OUTCOME] = pd.array(classes, dtype="string")
     return out
 
 
@@ -170,42 +171,41 @@ def add_probes(runs: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         above = group[group["value"] > D_SEPARATES]
         first[str(run_id)] = float(above["step"].iloc[0]) if len(above) else float("nan")
     if first:
-        out[contract.D_SEPARATES_STEP] = [first.get(str(r), float("nan")) for r in out["run_id"]]
-    real, fake = (contract.metric_column(k) for k in contract.D_LOGITS)
+        out[catalog.D_SEPARATES_STEP] = [first.get(str(r), float("nan")) for r in out["run_id"]]
+    real, fake = (catalog.metric_column(k) for k in contract.D_LOGITS)
     if real in out and fake in out:
-        out[contract.LOGIT_MARGIN] = pd.to_numeric(out[real], errors="coerce") - pd.to_numeric(
+        out[catalog.LOGIT_MARGIN] = pd.to_numeric(out[real], errors="coerce") - pd.to_numeric(
             out[fake], errors="coerce"
         )
     return out
 
 
-def outcome(status: str, diverged: bool) -> str:
+def run_outcome(status: str, diverged: bool) -> str:
     """One exclusive outcome per run: "diverged" (tag gansweep.diverged=true, whatever the status: the runner
     ends a diverged run as FAILED), else "finished" | "failed" | "killed" | "running" from the status."""
     if diverged:
         return "diverged"
-    return {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed"}.get(status, "running")
+    ended = {contract.FINISHED: "finished", contract.FAILED: "failed", contract.KILLED: "killed"}
+    return ended.get(status, "running")
 
 
 OUTCOMES = ("finished", "diverged", "failed", "killed", "running")
 
 
 def status_counts(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per config label: how many runs, split into exclusive outcomes (see :func:`outcome`; the
+    """One row per config label: how many runs, split into exclusive outcomes (see :func:`run_outcome`; the
     outcome columns add up to ``runs``), how many completed runs collapsed and how many never learned (see
     :func:`add_collapse`), and how many distinct seeds ran
     (a count: a config that ran only seed 0 has 1). Every run is counted; none is dropped."""
     rows = []
     for label, group in runs.groupby("config_label", sort=True):
-        kinds = [outcome(s, bool(d)) for s, d in zip(group["status"], group["diverged"], strict=True)]
-        collapsed = group[contract.COLLAPSED] if contract.COLLAPSED in group else pd.Series(dtype="boolean")
+        kinds = [run_outcome(s, bool(d)) for s, d in zip(group["status"], group["diverged"], strict=True)]
+        collapsed = group[catalog.COLLAPSED] if catalog.COLLAPSED in group else pd.Series(dtype="boolean")
         row: dict[str, object] = {"config_label": label, "runs": len(group)}
         row.update({kind: kinds.count(kind) for kind in OUTCOMES})
-        finished = group["status"] == "FINISHED"
+        finished = group["status"] == contract.FINISHED
         row["collapsed"] = int(collapsed[finished].astype("boolean").fillna(False).sum())
-        never = (
-            group[contract.NEVER_LEARNED] if contract.NEVER_LEARNED in group else pd.Series(dtype="boolean")
-        )
+        never = group[catalog.NEVER_LEARNED] if catalog.NEVER_LEARNED in group else pd.Series(dtype="boolean")
         row["never learned"] = int(never[finished].astype("boolean").fillna(False).sum())
         row["seeds"] = int(group["seed"].dropna().nunique())
         rows.append(row)
@@ -218,7 +218,7 @@ def completed(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs whose final metrics enter the statistics: status FINISHED, i.e. trained to the last iteration
     (a diverged run that still finished is included). FAILED (which includes runs stopped on divergence),
     KILLED and still RUNNING runs stopped early: counted in :func:`status_counts`, not averaged."""
-    return runs[runs["status"] == "FINISHED"]
+    return runs[runs["status"] == contract.FINISHED]
 
 
 def summarize(runs: pd.DataFrame, metrics: Sequence[str], confidence: float = CONFIDENCE) -> pd.DataFrame:
@@ -238,7 +238,7 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str], confidence: float = CO
                 dtype=np.float64, na_value=np.nan
             )
             row = {"config_label": label, "metric": metric, **describe(values, confidence)}
-            if metric in (contract.COLLAPSED, contract.NEVER_LEARNED) and row["n"] >= 2:
+            if metric in (catalog.COLLAPSED, catalog.NEVER_LEARNED) and row["n"] >= 2:
                 row["ci_low"], row["ci_high"] = wilson(round(row["mean"] * row["n"]), row["n"], confidence)
             rows.append(row)
     columns = ["config_label", "metric", "n", "mean", "std", "min", "max", "ci_low", "ci_high"]

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from PIL import Image
 
-from analysis import contract
+from gansweep.run import contract
 
 _BATCH = 1000  # MLflow's log_batch limit on metrics per call
 
@@ -96,7 +96,7 @@ def _run_metrics(
             }
             if spec.with_stacked:
                 evals[contract.STACKED_MODES] = float(rng.integers(20, 900))
-                evals["eval/stacked_kl_to_uniform"] = float(rng.gamma(2.0, 1.0))
+                evals[contract.STACKED_KL] = float(rng.gamma(2.0, 1.0))
             out.extend((key, float(value), step) for key, value in evals.items())
     return out
 
@@ -202,11 +202,12 @@ def build_synthetic_study(
             if spec.with_samples and not (failed or killed or diverged) and key not in spec.no_metrics:
                 for artifact in (contract.SAMPLES_ARTIFACT, contract.STRETCHED_SAMPLES_ARTIFACT):
                     client.log_image(run_id, Image.open(io.BytesIO(_samples_png(rng))), artifact)
-            status = "FAILED" if failed or diverged else "KILLED" if killed else "FINISHED"
+            status = contract.KILLED if killed else contract.FINISHED
+            status = contract.FAILED if failed or diverged else status
             client.set_terminated(run_id, status=status, end_time=t0 + 1000 * len(children) + 500)
     if parent_id is not None:
         client.set_tag(parent_id, "gansweep.jobs", str(len(children)))
-        client.set_terminated(parent_id, status="FINISHED")
+        client.set_terminated(parent_id, status=contract.FINISHED)
     return {"experiment_id": experiment_id, "parent_id": parent_id, "children": children}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import contract
+from analysis import catalog
 
 
 def fmt(value: object, digits: int = 4) -> str:
@@ -73,13 +73,13 @@ def run_table(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     base = ["config_label", "seed", "run_name", "run_id", "status", "diverged", "error"]
     base += ["full_label"] if "full_label" in runs else []  # the run's overrides: --rederive reads them
     added = (
-        contract.OUTCOME,
-        contract.MAX_MODES,
-        contract.COLLAPSE_STEP,
-        contract.COLLAPSED,
-        contract.NEVER_LEARNED,
-        contract.D_SEPARATES_STEP,
-        contract.LOGIT_MARGIN,
+        catalog.OUTCOME,
+        catalog.MAX_MODES,
+        catalog.COLLAPSE_STEP,
+        catalog.COLLAPSED,
+        catalog.NEVER_LEARNED,
+        catalog.D_SEPARATES_STEP,
+        catalog.LOGIT_MARGIN,
     )
     extra = [c for c in added if c in runs]
     return runs[[*base, *extra, *[m for m in metrics if m in runs]]].reset_index(drop=True)

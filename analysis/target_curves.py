@@ -10,10 +10,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from analysis import contract
+from analysis import catalog
 from analysis.plot_style import NoDataError, config_labels, config_styles, legend_below, rc_style, save
 from analysis.report_spec import Condition, Target
 from analysis.run_plots import config_lines
+from gansweep.run import contract
 
 # figures spanning orders of magnitude (FD from ~500 at initialisation to ~10, KL from 2.3 to ~0.01) read
 # best on a log axis; counts (digits, modes) on a linear one
@@ -46,7 +47,7 @@ def plot_target_curves(runs: pd.DataFrame, history: pd.DataFrame, target: Target
             ax.axhline(condition.bound, color="black", ls="--", lw=1.0, label="target")
             if condition.metric in LOG_SCALE:
                 ax.set_yscale("log")
-            ax.set_title(f"{contract.figure(condition.metric).short}: target {condition.text()}", fontsize=10)
+            ax.set_title(f"{catalog.figure(condition.metric).short}: target {condition.text()}", fontsize=10)
             ax.set_xlabel("iteration")
         handles, names = axes[0, 0].get_legend_handles_labels()
         bottom = legend_below(fig, handles, names)

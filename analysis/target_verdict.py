@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import contract, verdict_classes
+from analysis import catalog, verdict_classes
 from analysis.report_spec import Target, parse_target
 from analysis.tables import fmt
 from analysis.verdicts import NO, UNDECIDED, YES, delta_text
@@ -15,7 +15,7 @@ from analysis.verdicts import NO, UNDECIDED, YES, delta_text
 
 def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Target) -> tuple[str, str]:
     """(verdict word, the answer in one sentence) of a factorial study, from its cell and effect tables."""
-    fig = contract.figure(spec.metric)
+    fig = catalog.figure(spec.metric)
     if cells.empty:
         return UNDECIDED, "No cell has a completed run yet."
     target = spec.text()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import contract, verdict_classes
+from analysis import catalog, verdict_classes
 from analysis.contrast_table import DEGENERATE, POOLED, PRIMARY, SECONDARY, is_paired
 from analysis.report_spec import Contrast
 from analysis.tables import fmt
@@ -67,7 +67,7 @@ def _where(row: Mapping[str, Any]) -> str:
 
 def claim(row: Mapping[str, Any]) -> str:
     """One comparison as a clause: what differs, by how much, on how many pairs, with its test."""
-    fig = contract.figure(str(row["metric"]))
+    fig = catalog.figure(str(row["metric"]))
     sign = _sign(row)
     words = fig.more if sign > 0 else fig.fewer if sign < 0 else f"the same {fig.short}"
     holm = float(row["p_holm"])
@@ -97,7 +97,7 @@ def _needed(row: Mapping[str, Any]) -> str:
 def _against_text(r: Mapping[str, Any]) -> str:
     """A primary comparison that answers No, as a clause: an equivalence, or a difference against the
     expected direction."""
-    fig = contract.figure(str(r["metric"]))
+    fig = catalog.figure(str(r["metric"]))
     if r["verdict"] == verdict_classes.EQUIVALENT:
         return (
             f"{r['level']} and {r['baseline']}{_where(r)} are equivalent within ± {fmt(fig.mmd, 3)} "
@@ -139,7 +139,7 @@ def study_verdict(long: pd.DataFrame, contrasts: Sequence[Contrast]) -> tuple[st
         return NO, "; ".join(_against_text(r) for r in against[:3]) + "."
     floors = [r for r in rows if r["verdict"] in (verdict_classes.FLOOR, verdict_classes.CEILING)]
     if len(floors) == total:
-        fig = contract.figure(str(rows[0]["metric"]))
+        fig = catalog.figure(str(rows[0]["metric"]))
         low = rows[0]["verdict"] == verdict_classes.FLOOR
         bound = fig.low if low else fig.high
         where = "" if total == 1 else f" in all {total} primary comparisons"
@@ -169,7 +169,7 @@ def verdict_table(long: pd.DataFrame) -> pd.DataFrame:
     one_baseline = primary["baseline"].nunique() == 1
     rows = []
     for _, r in primary.iterrows():
-        fig = contract.figure(str(r["metric"]))
+        fig = catalog.figure(str(r["metric"]))
         unit = f" ({fig.short})" if one_figure else ""
         row: dict[str, object] = {
             "compared": f"{r['level']} − {r['baseline']}",
@@ -213,7 +213,7 @@ def wide_table(long: pd.DataFrame) -> pd.DataFrame:
             unit_text(first): int(first["n_pairs"]),
         }
         for _, r in part.iterrows():
-            short = contract.short_name(str(r["metric"]))
+            short = catalog.short_name(str(r["metric"]))
             row[f"Δ {short}"] = f"{delta_text(r)} · {_verdict_cell(r)}"
         row["level runs"] = first["level_outcomes"]
         row["baseline runs"] = first["baseline_outcomes"]

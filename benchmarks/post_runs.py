@@ -72,8 +72,8 @@ def _config(run: str, dtype: str) -> dict[str, Any]:
 def _stepper(cfg: dict[str, Any]) -> tuple[Callable[[int], object], int, int]:
     """A function running iteration ``t`` of ``cfg``'s training (the trainer's own step), and G's and D's
     parameter counts."""
-    from gansweep.config import real_scale
     from gansweep.run.build import build
+    from gansweep.run.config import real_scale
     from gansweep.run.loop import train_step
 
     setup = build(cfg)

@@ -29,11 +29,11 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from benchmarks import measure, results
-from gansweep import tracking
 from gansweep.cli.train import CONF_DIR
 from gansweep.run.build import build
 from gansweep.run.logger import NullLogger
 from gansweep.run.loop import train
+from gansweep.runner import tracking
 
 # Iterations per sweep job: about 5-7 s of training each at 1 BLAS thread, so start-up does not dominate.
 SWEEP_ITERATIONS = {"post": 3000, "modern": 1500}

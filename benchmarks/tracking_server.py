@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from benchmarks import measure
 from benchmarks import runner as bench_tracking
-from gansweep import tracking
+from gansweep.runner import tracking
 
 _REDIRECTED = ("ensure_experiment", "start_child", "end_run", "MlflowRunLogger")
 # MLflow prints "View run ... at http://..." on stdout when an HTTP store's run ends: it would break --json.

@@ -4,7 +4,7 @@ A :class:`Figure` states its evaluator group, the range it can take, which direc
 difference that counts as a finding (``mmd``: a difference below it is no finding, and an interval inside
 ``±mmd`` is an equivalence), the words a report uses for it, and its caption. The evaluator builds its metric
 groups from it (:func:`group_figures`), the analysis its ranges, verdicts, table columns, plot titles and
-captions (``analysis.contract``). Adding a figure touches one record here.
+captions (``analysis.catalog``). Adding a figure touches one record here.
 
 The minimum meaningful differences are judgement calls, stated once: one digit of ten; 50 of 1,000
 Stacked-MNIST modes; 0.05 nats of KL to uniform (the project's "covers the digits evenly" bar); 10 FD units

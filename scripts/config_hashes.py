@@ -25,7 +25,7 @@ def dump() -> dict[str, list]:
     from omegaconf import OmegaConf
     from test_configs import GROUPS, STUDIES, options, sweep_jobs
 
-    from gansweep import config as C
+    from gansweep.run.config import apply_images, config_hash, run_params
 
     try:  # the structured-config schema, where it exists (registered by the entry point)
         from gansweep.cli.train import register_schema
@@ -44,9 +44,9 @@ def dump() -> dict[str, list]:
             if " ".join(job) not in out:
                 cfg = OmegaConf.to_container(compose("config", overrides=job), resolve=True)
                 cfg["study"] = str(cfg["study"])
-                C.apply_images(cfg)
-                params = sorted([k, v] for k, v in C.run_params(cfg))
-                out[" ".join(job)] = [C.config_hash(cfg), params]
+                apply_images(cfg)
+                params = sorted([k, v] for k, v in run_params(cfg))
+                out[" ".join(job)] = [config_hash(cfg), params]
     GlobalHydra.instance().clear()
     return out
 

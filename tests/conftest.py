@@ -163,8 +163,8 @@ def short_labels(searched):
     tests are in test_publish.py)."""
     import pandas as pd
 
-    from analysis import contract
     from analysis.labels import relabel
+    from gansweep.run import contract
 
     full = searched[f"tags.{contract.TAG_LABEL}"].astype(str)
     short = relabel(pd.DataFrame({"config_label": full.to_numpy()})).runs["config_label"]

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import contract, probes
+from analysis import catalog, probes
+from gansweep.run import contract
 
-D_REAL, D_FAKE = contract.metric_column("d_real"), contract.metric_column("d_fake")
-D_UNIT = contract.metric_column(contract.D_REAL_UNIT)
+D_REAL, D_FAKE = catalog.metric_column("d_real"), catalog.metric_column("d_fake")
+D_UNIT = catalog.metric_column(contract.D_REAL_UNIT)
 
 
 def planted(unit: list[float], fake: list[float], steps: list[float]) -> pd.DataFrame:
@@ -27,8 +28,8 @@ def planted(unit: list[float], fake: list[float], steps: list[float]) -> pd.Data
                 D_REAL: 1.0,
                 D_FAKE: fake[i],
                 D_UNIT: unit[i],
-                contract.D_SEPARATES_STEP: steps[i],
-                contract.LOGIT_MARGIN: 20.0 + i,
+                catalog.D_SEPARATES_STEP: steps[i],
+                catalog.LOGIT_MARGIN: 20.0 + i,
             }
         )
         rows.append(
@@ -38,8 +39,8 @@ def planted(unit: list[float], fake: list[float], steps: list[float]) -> pd.Data
                 D_REAL: 0.7,
                 D_FAKE: 0.3,
                 D_UNIT: math.nan,
-                contract.D_SEPARATES_STEP: math.nan,
-                contract.LOGIT_MARGIN: 1.0,
+                catalog.D_SEPARATES_STEP: math.nan,
+                catalog.LOGIT_MARGIN: 1.0,
             }
         )
     rows.append({"status": "FAILED", "seed": 9, D_REAL: 1.0, D_FAKE: 0.0, D_UNIT: 0.9})  # not counted

@@ -15,10 +15,11 @@ import pytest
 from conftest import short_labels
 from mlflow import MlflowClient
 
-from analysis import contract
+from analysis import catalog
 from analysis.cli import main
 from analysis.intervals import bootstrap_ci
 from analysis.pipeline import PLOT_FILES
+from gansweep.run import contract
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +90,8 @@ def test_summary_numbers_match_search_runs(report: Path, searched: pd.DataFrame)
     metric_rows = summary[summary["metric"].str.startswith("metrics.")]
     expected_metrics = sorted(c for c in searched.columns if c.startswith("metrics."))
     assert sorted(metric_rows["metric"].unique()) == expected_metrics
-    recall = contract.metric_column(contract.RECALL)
-    quality = (contract.metric_column(contract.PRECISION), recall)
+    recall = catalog.metric_column(contract.RECALL)
+    quality = (catalog.metric_column(contract.PRECISION), recall)
     for _, row in metric_rows.iterrows():
         mine = done[done[label] == row["config_label"]]
         if row["metric"] in quality and recall in mine:  # recall 0: degenerate, left out of both
@@ -110,7 +111,7 @@ def test_summary_numbers_match_search_runs(report: Path, searched: pd.DataFrame)
 def _has(searched: pd.DataFrame, *keys: str, any_of: bool = False) -> bool:
     done = searched[searched["status"] == "FINISHED"]
     present = [
-        contract.metric_column(k) in done and len(_finite(done[contract.metric_column(k)])) > 0 for k in keys
+        catalog.metric_column(k) in done and len(_finite(done[catalog.metric_column(k)])) > 0 for k in keys
     ]
     return any(present) if any_of else all(present)
 
@@ -134,7 +135,7 @@ def test_each_plot_exists_exactly_when_its_data_does(
                 "metrics.loss_g",
                 "metrics.d_real",
                 "metrics.d_fake",
-                contract.metric_column(contract.MODES),
+                catalog.metric_column(contract.MODES),
             )
         ),
         "class_shares": _has(searched, *contract.CLASS_SHARES),

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import contract
+from analysis import catalog
 from analysis.intervals import bootstrap_ci
 from analysis.load import cast_param_column, parse_param, restore_inf
 from analysis.stats import add_collapse, collapse_onset, describe
+from gansweep.run import contract
 
 
 def test_describe_gives_the_bootstrap_interval_of_the_mean_inside_the_values() -> None:
@@ -52,13 +53,13 @@ def test_outcome_classes_from_the_histories() -> None:
     history = pd.DataFrame(rows, columns=["run_id", "key", "step", "value"])
     runs = pd.DataFrame({"run_id": [*cases, "no_eval"]})
     out = add_collapse(runs, history, 3).set_index("run_id")
-    assert out.loc["flat", contract.OUTCOME] == "never learned" and out.loc["flat", contract.NEVER_LEARNED]
-    assert not out.loc["flat", contract.COLLAPSED]
-    assert out.loc["fell", contract.OUTCOME] == "collapsed" and out.loc["fell", contract.COLLAPSED]
-    assert out.loc["fell", contract.COLLAPSE_STEP] == 200 and out.loc["fell", contract.MAX_MODES] == 8
-    assert out.loc["stuck", contract.OUTCOME] == "1 digits" and not out.loc["stuck", contract.COLLAPSED]
-    assert out.loc["good", contract.OUTCOME] == "10 digits"
-    assert pd.isna(out.loc["no_eval", contract.OUTCOME]) and pd.isna(out.loc["no_eval", contract.COLLAPSED])
+    assert out.loc["flat", catalog.OUTCOME] == "never learned" and out.loc["flat", catalog.NEVER_LEARNED]
+    assert not out.loc["flat", catalog.COLLAPSED]
+    assert out.loc["fell", catalog.OUTCOME] == "collapsed" and out.loc["fell", catalog.COLLAPSED]
+    assert out.loc["fell", catalog.COLLAPSE_STEP] == 200 and out.loc["fell", catalog.MAX_MODES] == 8
+    assert out.loc["stuck", catalog.OUTCOME] == "1 digits" and not out.loc["stuck", catalog.COLLAPSED]
+    assert out.loc["good", catalog.OUTCOME] == "10 digits"
+    assert pd.isna(out.loc["no_eval", catalog.OUTCOME]) and pd.isna(out.loc["no_eval", catalog.COLLAPSED])
 
 
 def test_collapse_onset_definition() -> None:

@@ -18,11 +18,12 @@ import pytest
 from conftest import short_labels
 from mlflow import MlflowClient
 
-from analysis import contract
+from analysis import catalog
 from analysis.cli import main
 from analysis.pipeline import PLOT_FILES, regenerate
 from analysis.report_spec import ReportSpec, Target
 from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
+from gansweep.run import contract
 
 SPEC = SyntheticSpec(
     models=("failed1", "failed2"),
@@ -212,13 +213,13 @@ def test_collapse_step_is_read_from_the_modes_history(store: Store, edge: tuple[
     client = MlflowClient(tracking_uri=store.tracking_uri)
     for _, row in runs.iterrows():
         history = sorted((m.step, m.value) for m in client.get_metric_history(row["run_id"], contract.MODES))
-        above = [s for s, v in history if v > contract.DEFAULT_COLLAPSE_MODES]
-        if not history or history[-1][1] > contract.DEFAULT_COLLAPSE_MODES:
-            assert math.isnan(row[contract.COLLAPSE_STEP])
+        above = [s for s, v in history if v > catalog.DEFAULT_COLLAPSE_MODES]
+        if not history or history[-1][1] > catalog.DEFAULT_COLLAPSE_MODES:
+            assert math.isnan(row[catalog.COLLAPSE_STEP])
         else:
             expected = min(s for s, _ in history if not above or s > max(above))
-            assert row[contract.COLLAPSE_STEP] == expected
-    assert runs[contract.COLLAPSE_STEP].notna().any() and runs[contract.COLLAPSE_STEP].isna().any()
+            assert row[catalog.COLLAPSE_STEP] == expected
+    assert runs[catalog.COLLAPSE_STEP].notna().any() and runs[catalog.COLLAPSE_STEP].isna().any()
 
 
 def test_unknown_study_lists_the_existing_ones(store: Store, tmp_path: Path) -> None:

@@ -7,7 +7,15 @@ from conftest import CONF, ROOT
 from hydra import compose
 from omegaconf import OmegaConf
 
-from gansweep import config as C
+from gansweep.run.config import (
+    ConfigError,
+    apply_images,
+    config_hash,
+    flatten,
+    real_scale,
+    run_params,
+    validate,
+)
 from gansweep.search.space import is_optuna_sweeper, parse_space
 
 GROUPS = (
@@ -46,7 +54,7 @@ def test_every_group_option_composes_and_validates(group: str) -> None:
         if group == "remedy":  # the default recipe (post, batch 1) refuses packing and minibatch std
             extra = ["recipe=modern"]
         cfg = resolved([f"{group}={option}", *extra])
-        C.validate(cfg)
+        validate(cfg)
 
 
 def sweep_jobs(study: str) -> list[list[str]]:
@@ -73,10 +81,10 @@ def test_every_job_of_every_study_composes_and_validates(study: str) -> None:
     assert len(jobs) >= 2, f"{study} sweeps nothing"
     hashes = set()
     for job in jobs:
-        cfg = C.apply_images(resolved(job))  # as the entry point does
-        C.validate(cfg)
+        cfg = apply_images(resolved(job))  # as the entry point does
+        validate(cfg)
         assert cfg["study"] == study
-        hashes.add(C.config_hash(cfg))
+        hashes.add(config_hash(cfg))
     assert len(hashes) == len(jobs), f"{study}: two jobs compose to the same config"
 
 
@@ -168,8 +176,8 @@ def test_modern_recipe() -> None:
     opt = cfg["optimizer"]
     assert (opt["lr"], opt["beta1"], opt["bias_correction"]) == (2e-4, 0.5, "standard")
     assert cfg["data"]["split"] == "train" and cfg["loss"]["name"] == "nonsaturating"
-    assert C.real_scale(cfg) == "unit"
-    assert C.real_scale(resolved(["recipe=modern", "model.generator.out_activation=tanh"])) == "symmetric"
+    assert real_scale(cfg) == "unit"
+    assert real_scale(resolved(["recipe=modern", "model.generator.out_activation=tanh"])) == "symmetric"
 
 
 def test_the_extreme_decay() -> None:
@@ -207,7 +215,7 @@ FLIP_KEYS = {
 def test_each_recipes_flip_block_holds_the_other_recipes_values(recipe: str) -> None:
     """The values a recipe's ablations switch to are stated in its file; they must be the other recipe's."""
     flip = resolved([f"recipe={recipe}"])["flip"]
-    other = dict(C.flatten(resolved([f"recipe={FLIPS[recipe]}"])))
+    other = dict(flatten(resolved([f"recipe={FLIPS[recipe]}"])))
     assert flip == {key: other[dotted] for key, dotted in FLIP_KEYS.items()}
     for key in ("init_gain", "lr"):  # the same type too: 1.0 and 1 are two config hashes
         assert type(flip[key]) is type(other[FLIP_KEYS[key]])
@@ -216,11 +224,11 @@ def test_each_recipes_flip_block_holds_the_other_recipes_values(recipe: str) -> 
 @pytest.mark.parametrize("recipe", sorted(FLIPS))
 @pytest.mark.parametrize("ablation", [a for a in options("ablation") if a not in ("none", "flipped_grad")])
 def test_each_ablation_flips_exactly_one_quirk(recipe: str, ablation: str) -> None:
-    base = dict(C.flatten(resolved([f"recipe={recipe}", "ablation=none"])))
-    flipped = dict(C.flatten(resolved([f"recipe={recipe}", f"ablation={ablation}"])))
+    base = dict(flatten(resolved([f"recipe={recipe}", "ablation=none"])))
+    flipped = dict(flatten(resolved([f"recipe={recipe}", f"ablation={ablation}"])))
     changed = {k for k in base if base[k] != flipped[k]}
     assert changed, f"ablation={ablation} changed nothing from recipe={recipe}"
-    other = dict(C.flatten(resolved([f"recipe={FLIPS[recipe]}"])))
+    other = dict(flatten(resolved([f"recipe={FLIPS[recipe]}"])))
     for key in changed:
         assert flipped[key] == other[key], f"{key}: {flipped[key]!r} is not the other recipe's {other[key]!r}"
     section = {k.split(".")[0] for k in changed}
@@ -257,8 +265,8 @@ def test_user_override_beats_the_recipe() -> None:
 )
 def test_bad_values_are_refused_naming_key_and_value(override: str, key: str) -> None:
     cfg = resolved(override.split(" "))
-    with pytest.raises(C.ConfigError) as err:
-        C.validate(cfg)
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
     value = override.split(" ")[-1].split("=", 1)[1]
     assert key in str(err.value)
     assert any(part in str(err.value) for part in (value, value.strip("[]").split(",")[-1])), str(err.value)
@@ -278,7 +286,7 @@ def test_bad_values_are_refused_naming_key_and_value(override: str, key: str) ->
     ],
 )
 def test_hydra_refuses_a_wrong_type_or_unknown_key_naming_it(override: str, key: str) -> None:
-    """The schema (gansweep/schema.py) types every key: Hydra refuses the override while composing."""
+    """The schema (gansweep/run/schema.py) types every key: Hydra refuses the override while composing."""
     from hydra.errors import ConfigCompositionException
 
     with pytest.raises(ConfigCompositionException) as err:
@@ -307,13 +315,13 @@ def test_flipped_grad_ablation_sets_the_prototypes_loss() -> None:
 def test_report_and_flip_are_neither_params_nor_hashed(key: str) -> None:
     cfg = resolved(["experiment=failed_architectures"])
     assert cfg[key]
-    assert not any(k.split(".")[0] == key for k, _ in C.run_params(cfg))
-    assert C.config_hash(cfg) == C.config_hash({k: v for k, v in cfg.items() if k != key})
+    assert not any(k.split(".")[0] == key for k, _ in run_params(cfg))
+    assert config_hash(cfg) == config_hash({k: v for k, v in cfg.items() if k != key})
 
 
 def test_two_jobs_that_train_the_same_have_the_same_hash() -> None:
     """recipe=modern ablation=batch trains as recipe=modern train.batch_size=1: one hash."""
-    assert C.config_hash(resolved(["recipe=modern", "ablation=batch"])) == C.config_hash(
+    assert config_hash(resolved(["recipe=modern", "ablation=batch"])) == config_hash(
         resolved(["recipe=modern", "train.batch_size=1"])
     )
 
@@ -339,7 +347,7 @@ def test_no_config_file_nests_an_interpolation() -> None:
 
 
 def test_flatten_gives_short_dotted_params() -> None:
-    flat = dict(C.flatten(resolved(["experiment=failed_architectures"])))
+    flat = dict(flatten(resolved(["experiment=failed_architectures"])))
     assert "model.generator.hidden" in flat and "train.batch_size" in flat
     assert all(len(str(v)) <= 500 for v in flat.values())
 
@@ -372,9 +380,9 @@ def test_overriding_any_key_a_schedule_takes_changes_the_run(schedule: str) -> N
     for key in keys:
         changed = _CHANGED[key][schedule] if isinstance(_CHANGED[key], dict) else _CHANGED[key]
         cfg2 = resolved([f"schedule={schedule}", f"schedule.{key}={changed}"])
-        C.validate(cfg2)
+        validate(cfg2)
         assert cfg2["schedule"][key] == changed
-        assert C.config_hash(cfg2) != C.config_hash(cfg)
+        assert config_hash(cfg2) != config_hash(cfg)
         assert [schedule_of(cfg2)(t) for t in steps] != before, key
 
 
@@ -393,48 +401,48 @@ def test_overriding_any_key_a_schedule_takes_changes_the_run(schedule: str) -> N
 )
 def test_a_key_no_part_of_the_schema_reads_is_refused_naming_it(override: str, key: str) -> None:
     cfg = resolved(override.split(" "))
-    with pytest.raises(C.ConfigError, match=key.replace(".", r"\.")):
-        C.validate(cfg)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate(cfg)
 
 
 def test_the_schema_knows_every_key_of_every_config() -> None:
     """No key of the shipped configs is refused as unknown (every group option and study job validates)."""
     for study in STUDIES:
         for job in sweep_jobs(study)[:3]:
-            C.validate(C.apply_images(resolved(job)))
+            validate(apply_images(resolved(job)))
 
 
 def test_a_budget_in_images_sets_the_iterations_and_stays_out_of_the_hash_when_off() -> None:
     """train.images: batch 1 and batch 64 see the same images (images_seen); null changes no hash."""
-    one = C.apply_images(resolved(["train.images=6000", "train.batch_size=1"]))
-    many = C.apply_images(resolved(["train.images=6000", "train.batch_size=64"]))
+    one = apply_images(resolved(["train.images=6000", "train.batch_size=1"]))
+    many = apply_images(resolved(["train.images=6000", "train.batch_size=64"]))
     assert one["train"]["iterations"] == 6000 and many["train"]["iterations"] == 94  # ceil(6000 / 64)
-    C.validate(one)
-    C.validate(many)
+    validate(one)
+    validate(many)
     plain = resolved([])
     assert plain["train"]["images"] is None
     without = {**plain, "train": {k: v for k, v in plain["train"].items() if k != "images"}}
-    assert C.config_hash(plain) == C.config_hash(without)
+    assert config_hash(plain) == config_hash(without)
     # a config whose iterations disagree with its budget (apply_images not applied) is refused by name
-    with pytest.raises(C.ConfigError, match=r"train\.iterations=200: must be ceil\(train\.images=6000"):
-        C.validate(resolved(["train.images=6000"]))
-    with pytest.raises(C.ConfigError, match=r"train\.images=-5"):
-        C.apply_images(resolved(["train.images=-5"]))
+    with pytest.raises(ConfigError, match=r"train\.iterations=200: must be ceil\(train\.images=6000"):
+        validate(resolved(["train.images=6000"]))
+    with pytest.raises(ConfigError, match=r"train\.images=-5"):
+        apply_images(resolved(["train.images=-5"]))
 
 
 def test_the_retired_fault_keys_are_gone_and_hashed_as_they_were() -> None:
     """train.fault_at and train.fault left the config (issue 27); every config held null and raise then, and
-    hashes as it did (C.RETIRED)."""
+    hashes as it did (RETIRED)."""
     plain = resolved([])
     assert "fault_at" not in plain["train"] and "fault" not in plain["train"]
-    assert not any(k.startswith("train.fault") for k, _ in C.run_params(plain))
+    assert not any(k.startswith("train.fault") for k, _ in run_params(plain))
     old = {**plain, "train": {**plain["train"], "fault_at": None, "fault": "raise"}}
-    assert C.config_hash(plain) == C.config_hash(old)
-    assert C.config_hash(plain) != C.config_hash({**old, "train": {**old["train"], "fault_at": 4}})
+    assert config_hash(plain) == config_hash(old)
+    assert config_hash(plain) != config_hash({**old, "train": {**old["train"], "fault_at": 4}})
 
 
 # Config hashes of study jobs as their runs recorded them (before the schema and the flattened recipes): a
-# change of conf/ or of gansweep/schema.py must keep them (resume and skip-if-finished match runs by it).
+# change of conf/ or of gansweep/run/schema.py must keep them (resume and skip-if-finished match runs by it).
 # scripts/config_hashes.py dumps every job's hash and params, to diff before and after such a change.
 KNOWN_HASHES = {
     "": "25da6613d105960c",
@@ -449,21 +457,21 @@ KNOWN_HASHES = {
     "train.images=6000 train.batch_size=64 seed=0": "39c1c2d23d7861b9",
     "experiment=decay_imprint post=extreme_decay schedule=post_extreme_decay seed=0": "31bfffcc05a5f83d",
     "experiment=tune_modern": "6540f3d3eeee96a7",
-    "model=failed3": "d94d9f4b4a37cec0",  # recorded as model=arch3: the rename keeps it (C.RENAMED)
+    "model=failed3": "d94d9f4b4a37cec0",  # recorded as model=arch3: the rename keeps it (RENAMED)
 }
 
 
 @pytest.mark.parametrize("job", sorted(KNOWN_HASHES))
 def test_known_jobs_keep_their_config_hash(job: str) -> None:
-    cfg = C.apply_images(resolved(job.split()))
+    cfg = apply_images(resolved(job.split()))
     cfg["study"] = str(cfg["study"])  # as the entry point does
-    assert C.config_hash(cfg) == KNOWN_HASHES[job]
+    assert config_hash(cfg) == KNOWN_HASHES[job]
 
 
 def test_the_schema_marks_missing_values_as_omegaconf_does_without_importing_it() -> None:
     import omegaconf
 
-    from gansweep import schema
+    from gansweep.run import schema
 
     assert schema.MISSING == omegaconf.MISSING
-    assert "from omegaconf" not in (ROOT / "gansweep" / "schema.py").read_text()
+    assert "from omegaconf" not in (ROOT / "gansweep" / "run" / "schema.py").read_text()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ast
 
+import optuna
 from conftest import ROOT
 
-from analysis import contract as analysis_contract
-from gansweep import contract as K
+from analysis import catalog
 from gansweep.metrics.evaluator import METRIC_GROUPS, STACKED_FIGURES, groups_table
+from gansweep.run import contract
 
 
 def _modules(path: str) -> set[str]:
@@ -20,21 +21,47 @@ def _modules(path: str) -> set[str]:
 def test_the_contract_needs_only_the_standard_library() -> None:
     """The contract imports only the figure registry (for the metric-key prefixes), and the registry only
     the standard library, so either side imports them without the other's dependencies."""
-    assert _modules("gansweep/contract.py") <= {"__future__", "gansweep.figures"}
+    assert _modules("gansweep/run/contract.py") <= {"__future__", "gansweep.figures"}
     assert _modules("gansweep/figures.py") <= {"__future__", "math", "dataclasses"}
 
 
-def test_the_analysis_reads_the_names_the_writers_write() -> None:
-    for name in ("TAG_ROLE", "TAG_LABEL", "TAG_SEED", "TAG_DIVERGED", "MODES", "SAMPLES_ARTIFACT"):
-        assert getattr(analysis_contract, name) is getattr(K, name)
+def test_the_analysis_spells_the_run_names_only_through_the_contract() -> None:
+    """No analysis module restates a name a run writes: no tag, metric key or run status as a string literal
+    (generic words the contract also uses, such as the ``config`` folder, and Optuna's trial states, which a
+    search's tables name, are left out), and the analysis catalog defines none of the contract's names."""
+    optuna_states = {state.name for state in optuna.trial.TrialState}
+    distinctive = {
+        value: name
+        for name, value in vars(contract).items()
+        if name.isupper()
+        and isinstance(value, str)
+        and ("." in value or "/" in value or value.isupper())
+        and value not in optuna_states
+    }
+    found = []
+    for path in sorted((ROOT / "analysis").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in distinctive:
+                found.append(f"{path.name}:{node.lineno} {node.value!r} (contract.{distinctive[node.value]})")
+    assert not found, found
+    assert not {n for n in vars(catalog) if n.isupper()} & {n for n in vars(contract) if n.isupper()}
 
 
 def test_every_eval_metric_of_the_contract_is_a_figure_of_the_evaluator() -> None:
     figures = {f for figs in METRIC_GROUPS.values() for f in figs} | set(STACKED_FIGURES)
-    names = [K.MODES, K.KL_TO_UNIFORM, K.FD, K.NDB, K.PRECISION, K.RECALL, K.STACKED_MODES, K.DIVERSITY]
-    for key in [*names, K.CONTRAST, *K.CLASS_SHARES]:
-        assert key.startswith(K.EVAL_PREFIX) and key.removeprefix(K.EVAL_PREFIX) in figures, key
-    assert K.STRETCHED_MODES.removeprefix(K.STRETCHED_PREFIX) in METRIC_GROUPS["modes"]
+    names = [
+        contract.MODES,
+        contract.KL_TO_UNIFORM,
+        contract.FD,
+        contract.NDB,
+        contract.PRECISION,
+        contract.RECALL,
+        contract.STACKED_MODES,
+        contract.DIVERSITY,
+    ]
+    for key in [*names, contract.CONTRAST, *contract.CLASS_SHARES]:
+        assert key.startswith(contract.EVAL_PREFIX) and key.removeprefix(contract.EVAL_PREFIX) in figures, key
+    assert contract.STRETCHED_MODES.removeprefix(contract.STRETCHED_PREFIX) in METRIC_GROUPS["modes"]
 
 
 def test_the_docs_show_the_metric_groups_as_declared() -> None:
@@ -43,7 +70,7 @@ def test_the_docs_show_the_metric_groups_as_declared() -> None:
 
 def test_the_raw_g_figures_are_figures_of_the_evaluator() -> None:
     figures = {f for figs in METRIC_GROUPS.values() for f in figs}
-    assert set(K.RAW_FIGURES) <= figures
-    assert set(K.RAW_STACKED_FIGURES) <= figures | set(STACKED_FIGURES)
-    for key in (K.RAW_MODES, K.RAW_FD):
-        assert key.removeprefix(K.EVAL_RAW_PREFIX) in K.RAW_FIGURES
+    assert set(contract.RAW_FIGURES) <= figures
+    assert set(contract.RAW_STACKED_FIGURES) <= figures | set(STACKED_FIGURES)
+    for key in (contract.RAW_MODES, contract.RAW_FD):
+        assert key.removeprefix(contract.EVAL_RAW_PREFIX) in contract.RAW_FIGURES

@@ -9,15 +9,16 @@ import math
 import pandas as pd
 import pytest
 
-from analysis import contract, distributions, verdict_classes
+from analysis import catalog, distributions, verdict_classes
 from analysis.factorial_cells import cell_fixes, cell_name, cell_table, fixes_of
 from analysis.factorial_effects import design_text, effect_table, two_level
 from analysis.labels import FACTOR_PREFIX
 from analysis.report_spec import Condition, ReportSpecError, Target, parse_spec, parse_target
 from analysis.target_verdict import factorial_verdict
 from analysis.verdicts import NO, UNDECIDED, YES
+from gansweep.run import contract
 
-MODES = contract.metric_column(contract.MODES)
+MODES = catalog.metric_column(contract.MODES)
 FIXES = ("adam_hparams", "batch", "bias_correction", "init", "scale")
 # the half fraction with an even number of fixes (I = -ABCDE): none, the 10 pairs, the 5 fours
 CELLS = [c for k in (0, 2, 4) for c in itertools.combinations(FIXES, k)]
@@ -147,8 +148,8 @@ def test_a_target_of_several_bounds_needs_every_one_on_a_seed() -> None:
                     "seed": seed,
                     "status": "FINISHED",
                     MODES: 10.0,
-                    contract.metric_column(contract.FD): float(fd[config][seed]),
-                    contract.metric_column(contract.KL_TO_UNIFORM): 0.09
+                    catalog.metric_column(contract.FD): float(fd[config][seed]),
+                    catalog.metric_column(contract.KL_TO_UNIFORM): 0.09
                     if (config, seed) == ("a", 4)
                     else 0.02,
                 }
@@ -175,7 +176,7 @@ def test_a_target_of_several_bounds_needs_every_one_on_a_seed() -> None:
 def test_with_a_bound_at_most_first_the_lowest_mean_is_the_best_cell() -> None:
     """FD first (stabilizer_factorial): of two one-fix cells that rescue every seed the answer names the one
     with the lower FD, and without a rescue the closest (or lowest) FD, never the highest."""
-    fd_key = contract.metric_column(contract.FD)
+    fd_key = catalog.metric_column(contract.FD)
     fds = {"none": 40.0, "[sn]": 9.0, "[ema]": 14.0, "[ema,sn]": 6.0}
     runs = pd.DataFrame(
         [
@@ -225,8 +226,8 @@ def test_cells_carry_what_d_does_with_the_reals_where_logged() -> None:
         high = "scale" not in fixes_of(fixes)
         rows += [(run_id, "d_real", step, 0.999 if high and step >= 30 else 0.6) for step in (10, 20, 30, 40)]
     history = pd.DataFrame(rows, columns=["run_id", "key", "step", "value"])
-    runs[contract.metric_column("d_real_logit")] = 9.0
-    runs[contract.metric_column("d_fake_logit")] = -3.0
+    runs[catalog.metric_column("d_real_logit")] = 9.0
+    runs[catalog.metric_column("d_fake_logit")] = -3.0
     cells = cell_table(add_probes(runs, history), SPEC).set_index("cell")
     assert cells.loc["none", "first iteration D(x) > 0.99"] == 30
     assert pd.isna(cells.loc["init + scale", "first iteration D(x) > 0.99"])

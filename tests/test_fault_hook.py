@@ -13,8 +13,7 @@ from conftest import FAULTS, RESUMABLE, ROOT, _env, fault_env
 from hydra import compose
 from omegaconf import OmegaConf
 
-from gansweep import contract as K
-from gansweep.run import loop
+from gansweep.run import contract, loop
 from gansweep.run.logger import NullLogger
 
 _spec = importlib.util.spec_from_file_location("fault_hook", FAULTS / "sitecustomize.py")
@@ -43,12 +42,12 @@ def test_the_wrapped_step_raises_or_diverges_a_real_run(cfg, tmp_path, monkeypat
     step = loop.train_step
     monkeypatch.setattr(loop, "train_step", faults.wrap(step, faults.parse("seed=1@2:raise;3:nan")))
     diverged = loop.train(cfg, logger=NullLogger(), workdir=tmp_path / "d")  # no Hydra job: only 3:nan holds
-    assert diverged.status == K.DIVERGED and diverged.iteration == 4, diverged
+    assert diverged.status == contract.DIVERGED and diverged.iteration == 4, diverged
     monkeypatch.setattr(loop, "train_step", faults.wrap(step, faults.parse("2:raise")))
     with pytest.raises(RuntimeError, match="injected fault at iteration 2"):
         loop.train(cfg, logger=NullLogger(), workdir=tmp_path / "r")
     monkeypatch.setattr(loop, "train_step", faults.wrap(step, faults.parse("99:raise")))
-    assert loop.train(cfg, logger=NullLogger(), workdir=tmp_path / "f").status == K.FINISHED
+    assert loop.train(cfg, logger=NullLogger(), workdir=tmp_path / "f").status == contract.FINISHED
 
 
 def test_a_process_started_with_fault_env_wraps_the_step_once_it_imports_the_loop() -> None:

@@ -7,9 +7,10 @@ import math
 
 import pytest
 
-from analysis import contract
+from analysis import catalog
 from gansweep import figures
 from gansweep.metrics import evaluator
+from gansweep.run import contract
 
 
 def test_every_evaluator_figure_has_one_record_and_every_record_a_group() -> None:
@@ -31,23 +32,21 @@ def test_records_are_well_formed() -> None:
 
 
 def test_the_analysis_reads_ranges_and_names_from_the_registry() -> None:
-    assert set(contract.RANGES) == set(figures.BY_KEY)
-    assert contract.RANGES[contract.MODES] == (1.0, 10.0)  # one digit always reaches 2 % of the samples
-    assert contract.short_name(contract.MODES) == "digits"
-    assert contract.short_name(contract.STRETCHED_MODES) == "stretched digits"
-    assert contract.figure(contract.FD).mmd == 10.0
-    for key in contract.CONTRAST_METRICS + contract.HEADLINE:
+    assert set(catalog.RANGES) == set(figures.BY_KEY)
+    assert catalog.RANGES[contract.MODES] == (1.0, 10.0)  # one digit always reaches 2 % of the samples
+    assert catalog.short_name(contract.MODES) == "digits"
+    assert catalog.short_name(contract.STRETCHED_MODES) == "stretched digits"
+    assert catalog.figure(contract.FD).mmd == 10.0
+    for key in catalog.CONTRAST_METRICS + catalog.HEADLINE:
         assert key in figures.BY_KEY, key
 
 
 def test_imprint_figures_resolve_from_their_metric_key() -> None:
-    from gansweep import contract as K
-
-    fig = figures.figure(K.imprint_key(41))
+    fig = figures.figure(contract.imprint_key(41))
     assert fig.key == "imprint/corr_41" and (fig.low, fig.high) == (-1.0, 1.0) and fig.better == ""
-    assert contract.figure_key("imprint/corr_41") == "imprint/corr_41"
-    assert contract.short_name("imprint/corr_41") == "corr. with iteration 41"
+    assert catalog.figure_key("imprint/corr_41") == "imprint/corr_41"
+    assert catalog.short_name("imprint/corr_41") == "corr. with iteration 41"
     with pytest.raises(ValueError, match=r"unknown figure 'imprint/corr_x'.*imprint/corr_<iteration>"):
-        contract.figure_key("imprint/corr_x")
+        catalog.figure_key("imprint/corr_x")
     # the imprint figures are no evaluator group's
     assert "imprint" not in {f.group for f in figures.FIGURES}

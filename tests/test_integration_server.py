@@ -18,7 +18,7 @@ from conftest import BIN, ROOT, Store
 from scaleout import ARTIFACTS, Server, running_server, start_train, train, wait_for
 from sweeps import LONG, SMOKE_MODELS, assert_no_process_left, check_smoke_store, checkpoint_params
 
-from gansweep import contract as K
+from gansweep.run import contract
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -67,7 +67,14 @@ def count_server_store(server: Server, experiment: str, children: int, steps: in
         f"where r.experiment_id = {exp_id} and m.key not like 'eval%' group by m.run_uuid, m.key"
     )
     # the training curves, gradient norms, lr, speed, D's logits and (the post's 0-255 reals) D(x/255)
-    keys = {*K.TRAINING_CURVES, *K.GRAD_NORMS, "lr", "img_per_s", *K.D_LOGITS, K.D_REAL_UNIT}
+    keys = {
+        *contract.TRAINING_CURVES,
+        *contract.GRAD_NORMS,
+        "lr",
+        "img_per_s",
+        *contract.D_LOGITS,
+        contract.D_REAL_UNIT,
+    }
     for run in child_ids:
         mine = {key: n for r, key, n in points if r == run}
         assert mine == dict.fromkeys(keys, steps), (run, mine)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from gansweep import contract as K
+from gansweep.run import contract
 from gansweep.search.space import parse_space
-from gansweep.search.study import SearchError, check_settings, default_storage, outcome, public_storage
+from gansweep.search.study import SearchError, check_settings, default_storage, public_storage, trial_outcome
 
 D = optuna.distributions
 
@@ -123,20 +123,22 @@ def test_several_objectives_take_tpe_random_and_nsgaii() -> None:
 
 def test_a_trial_scores_only_a_finished_run_with_finite_objectives() -> None:
     objectives = ["eval/fd", "eval/modes_covered"]
-    done = {"status": K.FINISHED, "final": {"eval/fd": 12.5, "eval/modes_covered": 10.0}}
-    assert outcome(done, objectives).state == "COMPLETE"
-    assert outcome(done, objectives).values == (12.5, 10.0)
-    nan = {"status": K.FINISHED, "final": {"eval/fd": float("nan"), "eval/modes_covered": 3.0}}
-    assert outcome(nan, objectives).state == "FAIL"
+    done = {"status": contract.FINISHED, "final": {"eval/fd": 12.5, "eval/modes_covered": 10.0}}
+    assert trial_outcome(done, objectives).state == "COMPLETE"
+    assert trial_outcome(done, objectives).values == (12.5, 10.0)
+    nan = {"status": contract.FINISHED, "final": {"eval/fd": float("nan"), "eval/modes_covered": 3.0}}
+    assert trial_outcome(nan, objectives).state == "FAIL"
     assert (
-        "eval/modes_covered" in outcome({"status": K.FINISHED, "final": {"eval/fd": 1.0}}, objectives).reason
+        "eval/modes_covered"
+        in trial_outcome({"status": contract.FINISHED, "final": {"eval/fd": 1.0}}, objectives).reason
     )
-    assert outcome({"status": K.DIVERGED, "detail": "non-finite loss"}, objectives).state == "FAIL"
-    assert outcome({"status": K.FAILED, "error": "boom"}, objectives).reason == "FAILED: boom"
-    killed = outcome({"status": K.KILLED, "detail": "stopped by a signal"}, objectives)
+    diverged = trial_outcome({"status": contract.DIVERGED, "detail": "non-finite loss"}, objectives)
+    assert diverged.state == "FAIL"
+    assert trial_outcome({"status": contract.FAILED, "error": "boom"}, objectives).reason == "FAILED: boom"
+    killed = trial_outcome({"status": contract.KILLED, "detail": "stopped by a signal"}, objectives)
     assert killed.state == "FAIL" and killed.interrupted
-    assert outcome({"status": K.PRUNED}, objectives).state == "PRUNED"
-    assert outcome(None, objectives).state == "FAIL"
+    assert trial_outcome({"status": contract.PRUNED}, objectives).state == "PRUNED"
+    assert trial_outcome(None, objectives).state == "FAIL"
 
 
 def test_the_storage_sits_beside_the_mlflow_store_and_hides_passwords() -> None:

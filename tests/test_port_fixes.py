@@ -14,8 +14,8 @@ from conftest import ROOT
 from hydra import compose
 from omegaconf import OmegaConf
 
-from gansweep import config as C
-from gansweep import contract as K
+from gansweep.run import contract
+from gansweep.run.config import flatten, real_scale, validate
 
 pytestmark = pytest.mark.usefixtures("hydra_conf")
 
@@ -29,8 +29,8 @@ def resolved(overrides: list[str]) -> dict:
 
 def changes(overrides: list[str]) -> dict[str, object]:
     """The dotted keys (and new values) ``overrides`` change from failed run 1 under the post recipe."""
-    base = dict(C.flatten(resolved(BASE)))
-    new = dict(C.flatten(resolved([*BASE, *overrides])))
+    base = dict(flatten(resolved(BASE)))
+    new = dict(flatten(resolved([*BASE, *overrides])))
     assert new.keys() == base.keys()
     return {k: v for k, v in new.items() if v != base[k]}
 
@@ -55,7 +55,7 @@ def test_a_list_of_ablations_applies_each_fix_as_alone() -> None:
     assert alone["scale"] == {"data.scale": "auto"}
     both = changes(["ablation=[init,scale]"])
     assert both == {**alone["init"], **alone["scale"]}
-    assert C.real_scale(resolved([*BASE, "ablation=[init,scale]"])) == "unit"
+    assert real_scale(resolved([*BASE, "ablation=[init,scale]"])) == "unit"
     every = changes([f"ablation=[{','.join(FIXES)}]"])
     assert every == {k: v for fix in FIXES for k, v in alone[fix].items()}
     assert every == {
@@ -102,7 +102,7 @@ def test_the_sweep_expands_to_80_jobs_as_the_launching_process_plans_them() -> N
     )
     for job in jobs[:: 5 * 3]:  # a sample of cells (tests/test_configs.py composes every job)
         cfg = resolved(["experiment=port_fixes", *job])
-        C.validate(cfg)
+        validate(cfg)
         assert cfg["study"] == "port_fixes" and cfg["train"]["iterations"] == 6000
         cell = next(o for o in job if o.startswith("ablation=")).split("=", 1)[1]
         assert changes([o for o in job if o.startswith("ablation=")]).keys() == {
@@ -149,4 +149,4 @@ def test_a_run_tag_names_the_list_of_ablations() -> None:
     assert _choice({}, ["post=failed1", "ablation=[init,scale]"], "ablation") == "[init,scale]"
     assert _choice({}, ["+ablation=[batch]"], "ablation") == "[batch]"
     assert _choice({}, ["post=failed1"], "ablation") == "None"  # as before: no ablation selected
-    assert K.TAG_ABLATION == "gansweep.ablation"
+    assert contract.TAG_ABLATION == "gansweep.ablation"

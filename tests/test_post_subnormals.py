@@ -9,8 +9,8 @@ import pytest
 from hydra import compose
 from omegaconf import OmegaConf
 
-from gansweep.config import real_scale
 from gansweep.run.build import build
+from gansweep.run.config import real_scale
 from gansweep.run.loop import train_step
 
 

@@ -14,13 +14,13 @@ from hydra import compose
 from omegaconf import OmegaConf
 from test_gan import make_gan
 
-from gansweep import config as C
-from gansweep import contract as K
 from gansweep.images import to_unit
 from gansweep.metrics.diversity import contrast_stretch
 from gansweep.metrics.imprint import mean_correlation, row_correlations
+from gansweep.run import contract
 from gansweep.run.build import build
 from gansweep.run.checkpoint import load_checkpoint
+from gansweep.run.config import ConfigError, config_hash, real_scale, run_params, validate
 from gansweep.run.logger import NullLogger
 from gansweep.run.loop import train, train_step
 
@@ -44,7 +44,7 @@ IMPRINT = [0, 1, 5, 9, 24]
 
 def resolved(overrides: list[str]) -> dict:
     cfg = OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
-    C.validate(cfg)
+    validate(cfg)
     return cfg
 
 
@@ -82,7 +82,7 @@ def test_the_d_step_reports_d_s_mean_logits_before_its_update() -> None:
     stats = gan.d_step(real, z, lr=1e-2)
     assert stats["d_real_logit"] == pytest.approx(float(np.mean(real_logits)), rel=1e-12)
     assert stats["d_fake_logit"] == pytest.approx(float(np.mean(fake_logits)), rel=1e-12)
-    assert (K.D_LOGITS, K.D_REAL_UNIT) == (("d_real_logit", "d_fake_logit"), "d_real_unit")
+    assert (contract.D_LOGITS, contract.D_REAL_UNIT) == (("d_real_logit", "d_fake_logit"), "d_real_unit")
 
 
 def test_d_output_is_a_pure_probe() -> None:
@@ -98,14 +98,14 @@ def test_d_output_is_a_pure_probe() -> None:
 
 def test_the_unit_probe_changes_no_statistic_parameter_or_stream() -> None:
     cfg = resolved(POST)
-    scale = C.real_scale(cfg)
+    scale = real_scale(cfg)
     assert scale == "raw255"
     plain, probed = build(cfg), build(cfg)
     for it in range(12):
         _, a = train_step(plain, scale, 1, it)
         _, b = train_step(probed, scale, 1, it, unit_probe=True)
-        assert set(b) - set(a) == {K.D_REAL_UNIT} and 0 <= b[K.D_REAL_UNIT] <= 1
-        assert a == {k: v for k, v in b.items() if k != K.D_REAL_UNIT}
+        assert set(b) - set(a) == {contract.D_REAL_UNIT} and 0 <= b[contract.D_REAL_UNIT] <= 1
+        assert a == {k: v for k, v in b.items() if k != contract.D_REAL_UNIT}
     np.testing.assert_array_equal(plain.gan.G.flat_params, probed.gan.G.flat_params)
     np.testing.assert_array_equal(plain.gan.D.flat_params, probed.gan.D.flat_params)
     for name in ("noise", "data"):
@@ -119,7 +119,7 @@ def test_d_real_unit_is_d_on_the_real_batch_divided_by_255() -> None:
     real = twin.reals[twin.sampler.next_indices()]
     want = twin.gan.d_output(real / 255.0)
     _, stats = train_step(setup, "raw255", 1, 0, unit_probe=True)
-    assert stats[K.D_REAL_UNIT] == pytest.approx(want, rel=1e-12)
+    assert stats[contract.D_REAL_UNIT] == pytest.approx(want, rel=1e-12)
 
 
 def test_a_run_logs_the_logits_at_every_log_line_and_d_real_unit_only_with_0_255_reals(
@@ -132,9 +132,9 @@ def test_a_run_logs_the_logits_at_every_log_line_and_d_real_unit_only_with_0_255
         logged = [m for m in rec.metrics.values() if "loss_d" in m]
         assert len(logged) == 24 // 4
         for m in logged:
-            assert {*K.D_LOGITS} <= m.keys() and (K.D_REAL_UNIT in m) == unit
+            assert {*contract.D_LOGITS} <= m.keys() and (contract.D_REAL_UNIT in m) == unit
             if unit:
-                assert 0 <= m[K.D_REAL_UNIT] <= 1
+                assert 0 <= m[contract.D_REAL_UNIT] <= 1
         assert all(np.isfinite(m["d_real_logit"]) for m in logged)
 
 
@@ -148,7 +148,12 @@ def test_the_new_curves_leave_every_old_metric_as_it_was(tmp_path: Path) -> None
     steps = [train_step(setup, "raw255", 1, it, unit_probe=True)[1] for it in range(24)]
     for end in range(4, 25, 4):
         window = steps[end - 4 : end]
-        for key in (*K.TRAINING_CURVES, *K.GRAD_NORMS, *K.D_LOGITS, K.D_REAL_UNIT):
+        for key in (
+            *contract.TRAINING_CURVES,
+            *contract.GRAD_NORMS,
+            *contract.D_LOGITS,
+            contract.D_REAL_UNIT,
+        ):
             assert rec.metrics[end][key] == sum(s[key] for s in window) / 4, (end, key)
 
 
@@ -163,11 +168,11 @@ def test_a_checkpoint_without_the_new_window_sums_resumes_without_a_wrong_mean(t
     state = {
         k: v
         for k, v in load_checkpoint(stopped.checkpoint).items()
-        if k not in {f"window/{c}" for c in (*K.D_LOGITS, K.D_REAL_UNIT)}
+        if k not in {f"window/{c}" for c in (*contract.D_LOGITS, contract.D_REAL_UNIT)}
     }
     rec = Recorder()
     train(cfg, logger=rec, workdir=tmp_path / "part", resume_state=state)
-    new = {*K.D_LOGITS, K.D_REAL_UNIT}
+    new = {*contract.D_LOGITS, contract.D_REAL_UNIT}
     assert not new & rec.metrics[12].keys() and "loss_d" in rec.metrics[12]
     assert rec.metrics[12]["loss_d"] == full.metrics[12]["loss_d"]
     for step in (16, 20, 24):
@@ -196,8 +201,8 @@ def test_imprint_correlations_are_in_range_and_equal_a_direct_recomputation(tmp_
     cfg = resolved([*POST, f"train.imprint_steps={IMPRINT}"])
     rec = Recorder()
     result = train(cfg, logger=rec, workdir=tmp_path)
-    got = {k: v for k, v in rec.metrics[24].items() if k.startswith(K.IMPRINT_PREFIX)}
-    assert sorted(got) == sorted(K.imprint_key(s) for s in IMPRINT)
+    got = {k: v for k, v in rec.metrics[24].items() if k.startswith(contract.IMPRINT_PREFIX)}
+    assert sorted(got) == sorted(contract.imprint_key(s) for s in IMPRINT)
     assert all(-1 <= v <= 1 for v in got.values()) and got["imprint/corr_24"] == pytest.approx(1.0)
     assert {k: result.final[k] for k in got} == got
     # by hand: the same training, G's fixed-noise samples after 0, 1, 5, 9 and 24 iterations
@@ -216,7 +221,7 @@ def test_imprint_correlations_are_in_range_and_equal_a_direct_recomputation(tmp_
     for step in IMPRINT:
         earlier = contrast_stretch(samples[step])
         rows = [np.corrcoef(final[i], earlier[i])[0, 1] for i in range(len(final)) if np.ptp(earlier[i]) > 0]
-        assert got[K.imprint_key(step)] == pytest.approx(np.mean(rows), rel=1e-9, abs=1e-12), step
+        assert got[contract.imprint_key(step)] == pytest.approx(np.mean(rows), rel=1e-9, abs=1e-12), step
 
 
 def test_imprint_steps_change_nothing_else_and_resume_bit_for_bit(tmp_path: Path) -> None:
@@ -225,7 +230,7 @@ def test_imprint_steps_change_nothing_else_and_resume_bit_for_bit(tmp_path: Path
     plain, full = Recorder(), Recorder()
     a = train(plain_cfg, logger=plain, workdir=tmp_path / "plain")
     b = train(cfg, logger=full, workdir=tmp_path / "full")
-    assert _logged(plain) == _logged(full, drop=(K.IMPRINT_PREFIX,))
+    assert _logged(plain) == _logged(full, drop=(contract.IMPRINT_PREFIX,))
     sa, sb = _state(a.checkpoint), _state(b.checkpoint)
     assert sa.keys() == sb.keys()
     for key in sa:
@@ -239,7 +244,7 @@ def test_imprint_steps_change_nothing_else_and_resume_bit_for_bit(tmp_path: Path
     rec = Recorder()
     resumed = train(cfg, logger=rec, workdir=tmp_path / "part", resume_state=saved)
     assert resumed.status == "FINISHED"
-    imprint = {k: v for k, v in full.metrics[24].items() if k.startswith(K.IMPRINT_PREFIX)}
+    imprint = {k: v for k, v in full.metrics[24].items() if k.startswith(contract.IMPRINT_PREFIX)}
     assert {k: rec.metrics[24][k] for k in imprint} == imprint  # identical, not just close
     sc = _state(resumed.checkpoint)
     for key in sb:
@@ -250,10 +255,10 @@ def test_imprint_steps_off_keep_the_config_hash_and_on_change_it() -> None:
     cfg = resolved(POST)
     assert cfg["train"]["imprint_steps"] is None
     bare = {**cfg, "train": {k: v for k, v in cfg["train"].items() if k != "imprint_steps"}}
-    assert C.config_hash(cfg) == C.config_hash(bare)
+    assert config_hash(cfg) == config_hash(bare)
     on = resolved([*POST, "train.imprint_steps=[1,5]"])
-    assert C.config_hash(on) != C.config_hash(cfg)
-    assert dict(C.run_params(on))["train.imprint_steps"] == [1, 5]
+    assert config_hash(on) != config_hash(cfg)
+    assert dict(run_params(on))["train.imprint_steps"] == [1, 5]
 
 
 @pytest.mark.parametrize(
@@ -269,8 +274,8 @@ def test_bad_imprint_steps_are_refused_naming_the_key(value: str, key: str) -> N
     cfg = OmegaConf.to_container(
         compose("config", overrides=[*POST, f"train.imprint_steps={value}"]), resolve=True
     )
-    with pytest.raises(C.ConfigError) as err:
-        C.validate(cfg)
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
     assert str(err.value).startswith(f"{key}=") and "train.iterations=24" in str(err.value)
 
 
@@ -295,6 +300,6 @@ def test_a_search_may_score_the_new_figures() -> None:
     from gansweep.search.space import final_metric_keys
 
     post = final_metric_keys(resolved([*POST, "train.imprint_steps=[1,5]"]))
-    assert {*K.D_LOGITS, K.D_REAL_UNIT, "imprint/corr_1", "imprint/corr_5"} <= post
+    assert {*contract.D_LOGITS, contract.D_REAL_UNIT, "imprint/corr_1", "imprint/corr_5"} <= post
     tf = final_metric_keys(resolved(TF))
-    assert {*K.D_LOGITS} <= tf and K.D_REAL_UNIT not in tf
+    assert {*contract.D_LOGITS} <= tf and contract.D_REAL_UNIT not in tf

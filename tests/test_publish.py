@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import contract, verdict_classes
+from analysis import catalog, verdict_classes
 from analysis.contrasts import contrast_rows
 from analysis.labels import parse_label, relabel
 from analysis.meta import wall_clock
@@ -23,6 +23,7 @@ from analysis.sections import wall_text
 from analysis.stats import summarize, wilson
 from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
 from gansweep import paths
+from gansweep.run import contract
 
 ROOT = paths.project_root()
 SPEC = SyntheticSpec(models=("failed1", "failed2"), recipes=("post", "modern"), seeds=(0, 1, 2, 3, 4))
@@ -109,14 +110,14 @@ def test_intervals_keep_their_bounds(result) -> None:
     checked = 0
     for _, row in summary.iterrows():
         metric = str(row["metric"]).removeprefix("metrics.")
-        bounds = (0.0, 1.0) if metric == contract.COLLAPSED else contract.RANGES.get(metric)
+        bounds = (0.0, 1.0) if metric == catalog.COLLAPSED else catalog.RANGES.get(metric)
         if bounds is None or not math.isfinite(row["ci_low"]):
             continue
         assert bounds[0] <= row["ci_low"] <= row["mean"] <= row["ci_high"] <= bounds[1], row.to_dict()
         checked += 1
     assert checked > 20
     # A proportion of 0 or 1 over 5 seeds has a zero-width bootstrap interval; Wilson's is wide and in [0, 1].
-    collapsed = summarize(result.runs, [contract.COLLAPSED])
+    collapsed = summarize(result.runs, [catalog.COLLAPSED])
     assert (collapsed["ci_high"] - collapsed["ci_low"] > 0.4).all()
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import contract, references
+from analysis import catalog, references
 from analysis.contrast_table import PRIMARY, decide
 from analysis.contrasts import contrast_rows
 from analysis.labels import relabel
@@ -19,6 +19,7 @@ from analysis.report_spec import ReportSpecError, load_spec, parse_spec
 from analysis.synthetic import SyntheticSpec, build_synthetic_study, sqlite_store
 from analysis.verdicts import wide_table
 from gansweep import paths
+from gansweep.run import contract
 
 ROOT = paths.project_root()
 
@@ -32,17 +33,17 @@ def _runs() -> pd.DataFrame:
             for seed in range(3):
                 row = {"config_label": f"data={data} remedy={remedy}", "seed": seed, "status": "FINISHED"}
                 if data == "mnist":
-                    row[contract.metric_column(contract.MODES)] = 9.0 + 0.1 * seed
-                    row[contract.metric_column(contract.KL_TO_UNIFORM)] = 0.05
+                    row[catalog.metric_column(contract.MODES)] = 9.0 + 0.1 * seed
+                    row[catalog.metric_column(contract.KL_TO_UNIFORM)] = 0.05
                 else:
                     gain = 300.0 if remedy == "pack2" else 0.0
-                    row[contract.metric_column(contract.STACKED_MODES)] = 400.0 + gain + seed
-                    row[contract.metric_column(contract.STACKED_KL)] = 2.0 - gain / 300.0 + 0.01 * seed
+                    row[catalog.metric_column(contract.STACKED_MODES)] = 400.0 + gain + seed
+                    row[catalog.metric_column(contract.STACKED_KL)] = 2.0 - gain / 300.0 + 0.01 * seed
                 # collapse is judged on the digit figure, which Stacked-MNIST runs do not log: unknown there
-                row[contract.COLLAPSED] = False if data == "mnist" else pd.NA
+                row[catalog.COLLAPSED] = False if data == "mnist" else pd.NA
                 rows.append(row)
     frame = pd.DataFrame(rows)
-    frame[contract.COLLAPSED] = frame[contract.COLLAPSED].astype("boolean")
+    frame[catalog.COLLAPSED] = frame[catalog.COLLAPSED].astype("boolean")
     for column in frame.columns:
         if column.startswith("metrics."):
             frame[column] = frame[column].astype("float64")
@@ -196,7 +197,7 @@ def test_a_stacked_figure_plots_only_the_configs_that_logged_it(tmp_path: Path, 
     )
     path = config_plots.plot_intervals(
         runs,
-        summarize(runs, [contract.metric_column(contract.STACKED_MODES)]),
+        summarize(runs, [catalog.metric_column(contract.STACKED_MODES)]),
         status_counts(runs),
         contract.STACKED_MODES,
         tmp_path / "s.png",

@@ -11,9 +11,9 @@ from conftest import CONF, RESUMABLE, stopped_and_resumed
 from hydra import compose
 from omegaconf import OmegaConf
 
-from gansweep import config as C
 from gansweep.run.build import build
 from gansweep.run.checkpoint import load_checkpoint
+from gansweep.run.config import ConfigError, config_hash, real_scale, run_params, validate
 from gansweep.run.loop import train_step
 
 pytestmark = pytest.mark.usefixtures("hydra_conf")
@@ -36,19 +36,19 @@ def test_each_remedy_option_sets_its_key_and_composes_with_both_recipes() -> Non
     }
     for remedy, (pack, std, unroll) in want.items():
         cfg = resolved(["recipe=modern", f"remedy={remedy}"])
-        C.validate(cfg)
+        validate(cfg)
         assert (cfg["model"]["pack"], cfg["model"]["minibatch_std"], cfg["train"]["unroll_steps"]) == (
             pack,
             std,
             unroll,
         )
-        params = dict(C.run_params(cfg))  # logged as params like every other key
+        params = dict(run_params(cfg))  # logged as params like every other key
         assert (params["model.pack"], params["model.minibatch_std"], params["train.unroll_steps"]) == (
             pack,
             std,
             unroll,
         )
-    C.validate(resolved(["recipe=post", "remedy=unrolled5"]))  # unrolling works at the post's batch 1
+    validate(resolved(["recipe=post", "remedy=unrolled5"]))  # unrolling works at the post's batch 1
 
 
 @pytest.mark.parametrize(
@@ -63,8 +63,8 @@ def test_each_remedy_option_sets_its_key_and_composes_with_both_recipes() -> Non
     ],
 )
 def test_a_remedy_that_cannot_apply_is_refused_naming_its_key(overrides: list[str], named: tuple) -> None:
-    with pytest.raises(C.ConfigError) as err:
-        C.validate(resolved(overrides))
+    with pytest.raises(ConfigError) as err:
+        validate(resolved(overrides))
     for text in named:
         assert text in str(err.value), str(err.value)
 
@@ -72,7 +72,7 @@ def test_a_remedy_that_cannot_apply_is_refused_naming_its_key(overrides: list[st
 @pytest.mark.parametrize("override", ["model.minibatch_std=maybe", "train.unroll_steps=2.5"])
 def test_a_remedy_value_of_the_wrong_type_is_refused_by_the_schema(override: str) -> None:
     """A bool switch that is no bool, a step count that is no integer: Hydra refuses them while composing,
-    naming the key (gansweep/schema.py)."""
+    naming the key (gansweep/run/schema.py)."""
     from hydra.errors import ConfigCompositionException
 
     with pytest.raises(ConfigCompositionException) as err:
@@ -88,8 +88,8 @@ def test_remedies_off_leave_the_config_hash_as_it_was_and_on_change_it() -> None
         "train": {k: v for k, v in cfg["train"].items() if k != "unroll_steps"},
     }
     none = resolved(["recipe=modern", "remedy=none"])
-    assert C.config_hash(cfg) == C.config_hash(bare) == C.config_hash(none)
-    hashes = {C.config_hash(resolved(["recipe=modern", f"remedy={r}"])) for r in REMEDIES}
+    assert config_hash(cfg) == config_hash(bare) == config_hash(none)
+    hashes = {config_hash(resolved(["recipe=modern", f"remedy={r}"])) for r in REMEDIES}
     assert len(hashes) == len(REMEDIES)
 
 
@@ -97,10 +97,10 @@ def test_remedies_off_leave_the_config_hash_as_it_was_and_on_change_it() -> None
 def test_stacked_mnist_builds_g_with_3x784_outputs_and_d_with_3x784xm_inputs(pack: int) -> None:
     data = ["data=stacked_mnist", f"model.pack={pack}", "train.batch_size=8"]
     cfg = resolved(["model=modern_mlp", "recipe=modern", *data])
-    C.validate(cfg)
+    validate(cfg)
     setup = build(cfg)
     assert setup.gan.G.out_dim == 3 * 784 and setup.gan.D.in_dim == 3 * 784 * pack
-    _, stats = train_step(setup, C.real_scale(cfg), 8, 0)
+    _, stats = train_step(setup, real_scale(cfg), 8, 0)
     assert all(np.isfinite(v) for v in stats.values())
 
 
@@ -126,7 +126,7 @@ def test_a_run_with_remedies_resumed_from_its_checkpoint_is_bit_identical(
     tmp_path: Path, remedy: list[str]
 ) -> None:
     cfg = resolved([*LONG, *remedy])
-    C.validate(cfg)
+    validate(cfg)
     full, resumed = stopped_and_resumed(cfg, tmp_path)
     a, b = _final(full.checkpoint), _final(resumed.checkpoint)
     assert a.keys() == b.keys() and any(k.startswith("opt_d/") for k in a)
@@ -156,7 +156,7 @@ def test_a_stacked_eval_point_scores_data_eval_samples_and_the_channel_digits(tm
     from gansweep.run.evaluate import evaluate
 
     cfg = resolved(["recipe=modern", "data=stacked_mnist", "data.eval_samples=300", "eval.n_samples=100"])
-    C.validate(cfg)
+    validate(cfg)
     ev = _Evaluator()
     scores = evaluate(build(cfg), ev, cfg, 0)
     assert ev.calls == [("stacked", (300, 3 * 784), None), ("evaluate", (100, 784), ("fd", "prdc"))]
@@ -167,5 +167,5 @@ def test_a_stacked_eval_point_scores_data_eval_samples_and_the_channel_digits(tm
         "eval/precision": 0.5,
         "eval/recall": 0.25,
     }
-    with pytest.raises(C.ConfigError, match=r"data\.eval_samples=5: not a config key"):
-        C.validate(resolved(["recipe=modern", "+data.eval_samples=5"]))
+    with pytest.raises(ConfigError, match=r"data\.eval_samples=5: not a config key"):
+        validate(resolved(["recipe=modern", "+data.eval_samples=5"]))

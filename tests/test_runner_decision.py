@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from gansweep import contract as K
+from gansweep.run import contract
 from gansweep.runner.decision import Decision, JobRefused, StoredRun, StoreState, decide
 
 HASH = "abc123"
-KILLED = StoredRun("r-killed", K.KILLED, HASH, has_checkpoint=True)
-FAILED_NO_CKPT = StoredRun("r-failed", K.FAILED, HASH, has_checkpoint=False)
-FINISHED = StoredRun("r-done", K.FINISHED, HASH)
+KILLED = StoredRun("r-killed", contract.KILLED, HASH, has_checkpoint=True)
+FAILED_NO_CKPT = StoredRun("r-failed", contract.FAILED, HASH, has_checkpoint=False)
+FINISHED = StoredRun("r-done", contract.FINISHED, HASH)
 
 
 def state(**kw) -> StoreState:
@@ -60,13 +60,13 @@ def test_resume_by_id() -> None:
     with pytest.raises(JobRefused, match="the run is FINISHED"):
         decide(state(resume="r-done", named=FINISHED, in_sweep=True))
     with pytest.raises(JobRefused, match="another config"):
-        decide(state(resume="r-other", named=StoredRun("r-other", K.KILLED, "other", True)))
+        decide(state(resume="r-other", named=StoredRun("r-other", contract.KILLED, "other", True)))
 
 
 def test_a_diverged_run_is_recorded_failed_and_other_outcomes_keep_their_name() -> None:
-    assert K.recorded_status(K.DIVERGED) == K.FAILED
-    for status in (K.FINISHED, K.KILLED, K.FAILED, K.SKIPPED):
-        assert K.recorded_status(status) == status
+    assert contract.recorded_status(contract.DIVERGED) == contract.FAILED
+    for status in (contract.FINISHED, contract.KILLED, contract.FAILED, contract.SKIPPED):
+        assert contract.recorded_status(status) == status
 
 
 def _imports(path: Path, modules: set[str] = frozenset()) -> set[str]:

@@ -13,10 +13,10 @@ from conftest import CONF, RESUMABLE, stopped_and_resumed
 from hydra import compose
 from omegaconf import OmegaConf
 
-from gansweep import config as C
-from gansweep import contract as K
+from gansweep.run import contract
 from gansweep.run.build import build
 from gansweep.run.checkpoint import load_checkpoint
+from gansweep.run.config import ConfigError, config_hash, run_params, validate
 from gansweep.run.logger import NullLogger
 from gansweep.run.loop import train
 
@@ -43,7 +43,7 @@ def test_each_stabilizer_option_sets_its_key() -> None:
     for name, values in want.items():
         cfg = resolved(["recipe=modern", f"stabilizer={name}"])
         assert tuple(cfg["model"][k] for k in KEYS) == values
-        params = dict(C.run_params(cfg))
+        params = dict(run_params(cfg))
         assert tuple(params[f"model.{k}"] for k in KEYS) == values
     both = resolved(["recipe=modern", "stabilizer=[ema,sn,bn]"])
     assert tuple(both["model"][k] for k in KEYS) == (0.999, True, True)
@@ -61,14 +61,14 @@ def test_every_stabilizer_composes_with_every_recipe_and_remedy(recipe: str) -> 
                 remedy in ("pack2", "pack4", "minibatch_std") or cfg["model"]["g_batchnorm"]
             )
             if not refused:
-                C.validate(cfg)
+                validate(cfg)
                 continue
-            with pytest.raises(C.ConfigError) as err:
-                C.validate(cfg)
+            with pytest.raises(ConfigError) as err:
+                validate(cfg)
             assert "train.batch_size=1" in str(err.value)
             named = "model.g_batchnorm=true" if remedy in ("none", "unrolled5") else "model."
             assert named in str(err.value)
-    C.validate(resolved(["post=failed1", "stabilizer=[ema,sn]", "remedy=unrolled5"]))  # batch 1
+    validate(resolved(["post=failed1", "stabilizer=[ema,sn]", "remedy=unrolled5"]))  # batch 1
 
 
 @pytest.mark.parametrize(
@@ -84,8 +84,8 @@ def test_every_stabilizer_composes_with_every_recipe_and_remedy(recipe: str) -> 
     ],
 )
 def test_a_bad_stabilizer_value_is_refused_naming_its_key(overrides: list[str], named: tuple) -> None:
-    with pytest.raises(C.ConfigError) as err:
-        C.validate(resolved(overrides))
+    with pytest.raises(ConfigError) as err:
+        validate(resolved(overrides))
     for text in named:
         assert text in str(err.value), str(err.value)
 
@@ -112,20 +112,20 @@ KNOWN_HASHES = {
 
 def test_stabilizers_off_leave_the_config_hash_as_it_was_and_on_change_it() -> None:
     for overrides, digest in KNOWN_HASHES.items():
-        assert C.config_hash(resolved(list(overrides))) == digest
-        assert C.config_hash(resolved([*overrides, "stabilizer=none"])) == digest
+        assert config_hash(resolved(list(overrides))) == digest
+        assert config_hash(resolved([*overrides, "stabilizer=none"])) == digest
     cfg = resolved(["recipe=modern"])
     bare = {**cfg, "model": {k: v for k, v in cfg["model"].items() if k not in KEYS}}
-    assert C.config_hash(bare) == C.config_hash(cfg)
+    assert config_hash(bare) == config_hash(cfg)
     options = ["ema", "sn", "bn", "[ema,sn,bn]", "[ema,sn]"]
-    hashes = {C.config_hash(resolved(["recipe=modern", f"stabilizer={s}"])) for s in options}
+    hashes = {config_hash(resolved(["recipe=modern", f"stabilizer={s}"])) for s in options}
     assert len(hashes) == len(options) and KNOWN_HASHES[("recipe=modern",)] not in hashes
-    assert C.config_hash(resolved(["recipe=modern", "model.g_ema=0.99"])) not in hashes
+    assert config_hash(resolved(["recipe=modern", "model.g_ema=0.99"])) not in hashes
 
 
 def test_build_wires_each_switch_into_the_nets_and_draws_u_from_its_own_stream() -> None:
     cfg = resolved(["model=failed1", "recipe=modern", "stabilizer=[ema,sn,bn]", "data.subset=256"])
-    C.validate(cfg)
+    validate(cfg)
     setup = build(cfg)
     gan = setup.gan
     assert gan.g_ema is not None and gan.g_ema.decay == 0.999
@@ -164,7 +164,7 @@ def test_a_run_with_stabilizers_resumed_from_its_checkpoint_is_bit_identical(
     tmp_path: Path, overrides: list[str]
 ) -> None:
     cfg = resolved([*LONG, *overrides])
-    C.validate(cfg)
+    validate(cfg)
     full, resumed = stopped_and_resumed(cfg, tmp_path)
     a, b = _final(full.checkpoint), _final(resumed.checkpoint)
     assert a.keys() == b.keys()
@@ -214,21 +214,25 @@ def test_with_g_ema_an_eval_point_scores_the_averaged_g_and_logs_the_trained_gs_
     plain_cfg, ema_cfg = resolved(run), resolved([*run, "stabilizer=ema"])
     plain = train(plain_cfg, logger=NullLogger(), workdir=tmp_path / "plain", evaluator=_MeanEvaluator())
     ema = train(ema_cfg, logger=NullLogger(), workdir=tmp_path / "ema", evaluator=_MeanEvaluator())
-    assert not any(k.startswith(K.EVAL_RAW_PREFIX) for k in plain.final)
+    assert not any(k.startswith(contract.EVAL_RAW_PREFIX) for k in plain.final)
     raw = {
-        k.removeprefix(K.EVAL_RAW_PREFIX): v for k, v in ema.final.items() if k.startswith(K.EVAL_RAW_PREFIX)
+        k.removeprefix(contract.EVAL_RAW_PREFIX): v
+        for k, v in ema.final.items()
+        if k.startswith(contract.EVAL_RAW_PREFIX)
     }
-    assert sorted(raw) == sorted(K.RAW_FIGURES)
-    assert raw == {f: plain.final[K.EVAL_PREFIX + f] for f in K.RAW_FIGURES}
-    assert ema.final[K.FD] != plain.final[K.FD]  # the averaged G's samples
+    assert sorted(raw) == sorted(contract.RAW_FIGURES)
+    assert raw == {f: plain.final[contract.EVAL_PREFIX + f] for f in contract.RAW_FIGURES}
+    assert ema.final[contract.FD] != plain.final[contract.FD]  # the averaged G's samples
     a, b = load_checkpoint(plain.checkpoint), load_checkpoint(ema.checkpoint)
     for key in (k for k in a if k.startswith("param/")):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     # the fd-only eval: only eval_raw/fd
     fd_only = resolved([*run, "stabilizer=ema", "eval.metrics=[fd]"])
     scores = train(fd_only, logger=NullLogger(), workdir=tmp_path / "fd", evaluator=_MeanEvaluator()).final
-    assert [k for k in scores if k.startswith(K.EVAL_RAW_PREFIX)] == [K.RAW_FD]
+    assert [k for k in scores if k.startswith(contract.EVAL_RAW_PREFIX)] == [contract.RAW_FD]
     stacked = resolved([*run, "stabilizer=ema", "data=stacked_mnist", "data.eval_samples=60"])
     scores = train(stacked, logger=NullLogger(), workdir=tmp_path / "st", evaluator=_MeanEvaluator()).final
-    raw = sorted(k.removeprefix(K.EVAL_RAW_PREFIX) for k in scores if k.startswith(K.EVAL_RAW_PREFIX))
-    assert raw == sorted(K.RAW_STACKED_FIGURES)
+    raw = sorted(
+        k.removeprefix(contract.EVAL_RAW_PREFIX) for k in scores if k.startswith(contract.EVAL_RAW_PREFIX)
+    )
+    assert raw == sorted(contract.RAW_STACKED_FIGURES)

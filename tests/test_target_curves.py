@@ -9,10 +9,10 @@ import matplotlib.image as mpimg
 import pandas as pd
 import pytest
 
-from analysis import contract
 from analysis.plot_style import NoDataError
 from analysis.report_spec import Condition, Target
 from analysis.target_curves import curve_panels, plot_target_curves
+from gansweep.run import contract
 
 TARGET = Target(
     (

@@ -10,8 +10,8 @@ from conftest import CONF, ROOT
 from hydra import compose
 from omegaconf import OmegaConf
 
-from gansweep import config as C
 from gansweep.run.build import build
+from gansweep.run.config import flatten, real_scale, validate
 from gansweep.run.loop import train_step
 
 pytestmark = pytest.mark.usefixtures("hydra_conf")
@@ -25,7 +25,7 @@ def resolved(overrides: list[str]) -> dict:
 
 def test_tf_reference_is_the_tensorflow_model_the_post_ported() -> None:
     cfg = resolved(["post=tf_reference"])
-    C.validate(cfg)
+    validate(cfg)
     m = cfg["model"]
     assert (m["name"], m["z_dim"], cfg["noise"]) == ("tf_reference", 100, {"dist": "uniform", "dim": 100})
     assert m["generator"] == {"hidden": [128], "activations": ["relu"], "out_activation": "sigmoid"}
@@ -53,7 +53,7 @@ def test_tf_reference_is_the_tensorflow_model_the_post_ported() -> None:
         "epoch",
     )
     assert (data["subset"], data["classes"]) == (None, None)
-    assert C.real_scale(cfg) == "unit"
+    assert real_scale(cfg) == "unit"
     src = cfg["source"]
     assert src["run"] == "tf_reference" and src["file"].endswith("GAN/vanilla_gan/gan_tensorflow.py")
     assert src["commit"] and src["lr"] == 1e-3
@@ -98,13 +98,13 @@ def test_tf_reference_builds_and_trains_as_its_script() -> None:
     assert setup.reals.dtype == np.float32 and 0 <= setup.reals.min() and setup.reals.max() == 1
     z = setup.gan.sample_z(1000, np.random.default_rng(0))
     assert z.min() >= -1 and z.max() < 1 and abs(z.mean()) < 0.01
-    _, stats = train_step(setup, C.real_scale(cfg), 128, 0)
+    _, stats = train_step(setup, real_scale(cfg), 128, 0)
     assert np.isfinite(list(stats.values())).all()
 
 
 def test_a_recipe_on_the_command_line_beats_the_one_tf_reference_selects() -> None:
     post = resolved(["post=tf_reference", "recipe=post"])
-    C.validate(post)
+    validate(post)
     assert post["model"]["name"] == "tf_reference" and post["flip"]["batch_size"] == 64
     assert (post["train"]["batch_size"], post["train"]["dtype"], post["model"]["init_gain"]) == (
         1,
@@ -126,7 +126,7 @@ def test_a_recipe_on_the_command_line_beats_the_one_tf_reference_selects() -> No
 
 def test_recipe_tf_is_tf_reference_without_its_model_and_source() -> None:
     tf, ref = resolved(["recipe=tf"]), resolved(["post=tf_reference"])
-    C.validate(tf)
+    validate(tf)
     for section in ("optimizer", "loss", "data"):
         assert tf[section] == ref[section], section
     assert (tf["model"]["init"], tf["model"]["init_gain"]) == (
@@ -140,11 +140,11 @@ def test_recipe_tf_is_tf_reference_without_its_model_and_source() -> None:
 def test_each_ablation_of_recipe_tf_flips_one_quirk_to_the_post(ablation: str) -> None:
     """On the post's failed run 1 (lr 3e-5). On tf_reference itself the post's Adam settings are TensorFlow's
     (the post's recipe takes each run's own lr), so there ablation=adam_hparams changes nothing."""
-    base = dict(C.flatten(resolved(["post=failed1", "recipe=tf", "ablation=none"])))
-    flipped = dict(C.flatten(resolved(["post=failed1", "recipe=tf", f"ablation={ablation}"])))
+    base = dict(flatten(resolved(["post=failed1", "recipe=tf", "ablation=none"])))
+    flipped = dict(flatten(resolved(["post=failed1", "recipe=tf", f"ablation={ablation}"])))
     changed = {k for k in base if base[k] != flipped[k]}
     assert changed, f"ablation={ablation} changed nothing from recipe=tf"
-    post = dict(C.flatten(resolved(["post=failed1", "recipe=post"])))
+    post = dict(flatten(resolved(["post=failed1", "recipe=post"])))
     for key in changed:
         assert flipped[key] == post[key], f"{key}: {flipped[key]!r} is not the post's {post[key]!r}"
     assert len({k.split(".")[0] for k in changed}) == 1, sorted(changed)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gansweep import tracking
+from gansweep.runner import tracking
 
 
 def test_metrics_wait_for_flush_and_images_keep_their_step(tmp_path: Path, monkeypatch) -> None:

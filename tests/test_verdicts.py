@@ -11,15 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import contract, distributions, intervals, significance, verdict_classes
+from analysis import catalog, distributions, intervals, significance, verdict_classes
 from analysis.contrast_table import PRIMARY, SECONDARY, decide
 from analysis.contrasts import contrast_rows
 from analysis.labels import FACTOR_PREFIX
 from analysis.report_spec import Contrast, parse_spec
 from analysis.verdicts import NO, UNDECIDED, YES, study_verdict
+from gansweep.run import contract
 
-MODES = contract.metric_column(contract.MODES)
-FD = contract.metric_column(contract.FD)
+MODES = catalog.metric_column(contract.MODES)
+FD = catalog.metric_column(contract.FD)
 
 
 def planted(

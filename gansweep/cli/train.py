@@ -1,6 +1,6 @@
 """``gansweep-train``: the Hydra entry point. Composes a config, trains one GAN per job, tracks it in MLflow.
 
-    gansweep-train model=failed3 recipe=modern            # one run
+    gansweep-train model=failed3 recipe=modern           # one run
     gansweep-train -m experiment=smoke                   # a study: one MLflow parent run, one child per job
     gansweep-train -m experiment=smoke hydra/launcher=joblib hydra.launcher.n_jobs=2
     gansweep-train model=failed1 resume=auto             # continue the last killed/crashed run of this config
@@ -26,18 +26,18 @@ import hydra
 from omegaconf import DictConfig
 
 from gansweep import paths
+from gansweep.run.schema import SCHEMAS
 from gansweep.runner.job import run_job
 from gansweep.runner.processes import TIME_LIMIT_SIGNAL
 from gansweep.runner.sweep import SUMMARY_ENV, read_summary
-from gansweep.schema import SCHEMAS
 
 CONF_DIR = str(paths.project_root() / "conf")
 
 
 def register_schema() -> None:
-    """Register the run config's schema (``gansweep.schema``) in Hydra's ConfigStore, where ``conf/`` names
-    it: the base of ``conf/config.yaml``, so Hydra refuses an unknown key or a wrong type naming the key.
-    Whatever composes ``conf/`` (this entry point, the tests, the benchmarks) calls it first."""
+    """Register the run config's schema (``gansweep.run.schema``) in Hydra's ConfigStore, where ``conf/``
+    names it: the base of ``conf/config.yaml``, so Hydra refuses an unknown key or a wrong type naming the
+    key. Whatever composes ``conf/`` (this entry point, the tests, the benchmarks) calls it first."""
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()

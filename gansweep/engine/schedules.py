@@ -102,6 +102,7 @@ def build_schedule(
 ) -> Schedule:
     """The schedule ``name`` (one of :data:`SCHEDULES`) around ``base_lr``; see the module doc for the
     arguments each takes (:data:`SCHEDULE_ARGS`). Arguments a schedule does not use must be left unset."""
+    # ~60 lines on purpose: one branch per schedule, each checking the arguments only it takes, side by side.
     if name not in SCHEDULES:
         raise ArgumentError("name", f"unknown schedule {name!r}; expected one of {SCHEDULES}")
     base_lr = _number(base_lr, "base learning rate", arg="base_lr")

@@ -140,6 +140,7 @@ def ensure_classifier(
     when a freshly trained classifier stays below :data:`ACCURACY_THRESHOLD` (it is still written,
     so ``gansweep-evaluator info`` can show it).
     """
+    # ~60 lines on purpose: the cache hit, the training and the record it keeps read in the order they happen.
     if not force:
         try:
             clf, meta = load_classifier(cache_dir)

@@ -152,6 +152,7 @@ def train_classifier(
     wall-clock seconds. ``progress``: ``True`` prints to stderr, ``False`` is silent, or a callable
     ``(message, final_line)``.
     """
+    # ~60 lines on purpose: one flat loop (epochs, batches, progress), as the GAN's own training loop.
     cfg = config or TrainConfig()
     x = np.ascontiguousarray(train_images, dtype=np.float32)
     y = np.asarray(train_labels).astype(np.int64)

@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from gansweep.config import ConfigError, builder_args, get, real_scale
 from gansweep.data import BatchSampler, StackedMNIST, load_mnist, prepare_images, select
 from gansweep.engine.gan import GAN
 from gansweep.engine.losses import get_loss
 from gansweep.engine.nn import build_mlp
 from gansweep.engine.optim import build_optimizer
 from gansweep.engine.schedules import build_schedule
+from gansweep.run.config import ConfigError, builder_args, get, real_scale
 
 
 @dataclass

@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from gansweep import contract as K
 from gansweep import images
-from gansweep.config import get
 from gansweep.metrics.diversity import contrast_stretch
 from gansweep.metrics.evaluator import resolve_groups
 from gansweep.metrics.imprint import mean_correlation
+from gansweep.run import contract
 from gansweep.run.build import Setup
+from gansweep.run.config import get
 
 STACKED_QUALITY = ("fd", "prdc")  # metric groups a Stacked-MNIST eval point computes on the channel images
 
@@ -51,7 +51,7 @@ def _raw_scores(
         if "fd" in wanted:
             digits = samples.reshape(-1, 784)[: ev["n_samples"]]
             scores.update(evaluator.evaluate(digits, metrics=["fd"], k=ev["k"], seed=0))
-        figures = K.RAW_STACKED_FIGURES
+        figures = contract.RAW_STACKED_FIGURES
     else:
         groups = [g for g in ("modes", "fd") if g in wanted]
         scores = (
@@ -59,8 +59,8 @@ def _raw_scores(
             if groups
             else {}
         )
-        figures = K.RAW_FIGURES
-    return {K.EVAL_RAW_PREFIX + k: float(scores[k]) for k in figures if k in scores}
+        figures = contract.RAW_FIGURES
+    return {contract.EVAL_RAW_PREFIX + k: float(scores[k]) for k in figures if k in scores}
 
 
 def _score(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], samples: np.ndarray) -> dict[str, float]:
@@ -68,7 +68,7 @@ def _score(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], samples: np.nda
     ev = get(cfg, "eval")
     finite = np.isfinite(samples).all(axis=1)
     if not finite.all():  # a diverged G kept training (train.stop_on_nan=false): nothing to score
-        return {K.NONFINITE: float(1.0 - finite.mean())}
+        return {contract.NONFINITE: float(1.0 - finite.mean())}
     if setup.channels == 3:
         scores = evaluator.evaluate_stacked(samples)
         # Sample quality as for MNIST: FD, precision and recall of the channel images (each one digit), the
@@ -77,18 +77,18 @@ def _score(setup: Setup, evaluator: Any, cfg: Mapping[str, Any], samples: np.nda
         if wanted:
             digits = samples.reshape(-1, 784)[: ev["n_samples"]]
             scores.update(evaluator.evaluate(digits, metrics=wanted, k=ev["k"], seed=0))
-        return {K.EVAL_PREFIX + k: float(v) for k, v in scores.items()}
+        return {contract.EVAL_PREFIX + k: float(v) for k, v in scores.items()}
     scores = evaluator.evaluate(
         samples, metrics=ev.get("metrics"), k=ev["k"], seed=0, mode_share=ev["mode_share"]
     )
-    out = {K.EVAL_PREFIX + k: float(v) for k, v in scores.items()}
+    out = {contract.EVAL_PREFIX + k: float(v) for k, v in scores.items()}
     if ev.get("stretched"):
         # What the post saw: imshow stretches each image's contrast, so a digit drawn in the 5th decimal
         # of a grey square shows. Class figures of the stretched samples say which digit that is.
         stretched = evaluator.evaluate(
             contrast_stretch(samples), metrics=["modes"], mode_share=ev["mode_share"]
         )
-        out.update({K.STRETCHED_PREFIX + k: float(v) for k, v in stretched.items()})
+        out.update({contract.STRETCHED_PREFIX + k: float(v) for k, v in stretched.items()})
     return out
 
 
@@ -100,5 +100,5 @@ def imprint_metrics(final: np.ndarray, imprints: Mapping[int, np.ndarray]) -> di
     for step in sorted(imprints):
         value = mean_correlation(contrast_stretch(final), contrast_stretch(imprints[step]))
         if math.isfinite(value):
-            out[K.imprint_key(step)] = value
+            out[contract.imprint_key(step)] = value
     return out

@@ -1,5 +1,5 @@
 """Where the training loop reports: the :class:`RunLogger` it is handed (the runner's is MLflow-backed,
-``gansweep.tracking``) or :class:`NullLogger` (tracking off)."""
+``gansweep.runner.tracking``) or :class:`NullLogger` (tracking off)."""
 
 from __future__ import annotations
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from gansweep import contract as K
-from gansweep.config import config_hash, get, real_scale
 from gansweep.data import prepare_images
+from gansweep.run import contract
 from gansweep.run.build import Setup, build
 from gansweep.run.checkpoint import checkpoint_state, restore, restore_imprints, save_checkpoint
+from gansweep.run.config import config_hash, get, real_scale
 from gansweep.run.evaluate import evaluate, imprint_metrics
 from gansweep.run.logger import RunLogger
 from gansweep.run.progress import Progress, fixed_samples, fresh_snapshot, save_final_images, snapshot
@@ -64,7 +64,7 @@ def train_step(
     unit = gan.d_output(np.divide(real, real.dtype.type(255.0))) if unit_probe else None
     stats = gan.iteration(real, z_d, gan.sample_z(batch, noise), lr)
     if unit is not None:
-        stats[K.D_REAL_UNIT] = unit
+        stats[contract.D_REAL_UNIT] = unit
     return lr, stats
 
 
@@ -94,11 +94,16 @@ def train(
     eval_every = get(cfg, "eval.every") if eval_on else 0
     fresh_every = tr.get("fresh_grid_every")
     scale = real_scale(cfg)
-    ckpt_path = workdir / K.CHECKPOINT_FILE
+    ckpt_path = workdir / contract.CHECKPOINT_FILE
 
     # d_real_unit: D on the reals rescaled to [0, 1], for runs that feed it 0-255 (data.scale raw255)
     unit_probe = scale == "raw255"
-    keys = (*K.TRAINING_CURVES, *K.GRAD_NORMS, *K.D_LOGITS, *((K.D_REAL_UNIT,) if unit_probe else ()))
+    keys = (
+        *contract.TRAINING_CURVES,
+        *contract.GRAD_NORMS,
+        *contract.D_LOGITS,
+        *((contract.D_REAL_UNIT,) if unit_probe else ()),
+    )
     window, seen = dict.fromkeys(keys, 0.0), 0
     start, frames = 0, []
     partial: set[str] = set()  # curves a checkpoint from before they existed has no sums for
@@ -113,7 +118,7 @@ def train(
     def checkpoint(step: int) -> Path:
         save_checkpoint(ckpt_path, checkpoint_state(setup, chash, step, frames, window, seen, imprints))
         logger.flush()  # metrics up to the checkpoint first: a resume from it must not leave a gap
-        logger.log_artifact(ckpt_path, K.CHECKPOINT_DIR)
+        logger.log_artifact(ckpt_path, contract.CHECKPOINT_DIR)
         return ckpt_path
 
     if start == 0:
@@ -132,14 +137,14 @@ def train(
         for it in range(start, total):
             if should_stop():
                 path = checkpoint(it)
-                return Result(K.KILLED, it, last, path, f"stopped by a signal at iteration {it}")
+                return Result(contract.KILLED, it, last, path, f"stopped by a signal at iteration {it}")
             lr, stats = train_step(setup, scale, batch, it, unit_probe=unit_probe)
             if not (math.isfinite(stats["loss_d"]) and math.isfinite(stats["loss_g"])):
                 bad = {k: stats[k] for k in ("loss_d", "loss_g")}
                 logger.log_metrics({k: v for k, v in stats.items() if math.isfinite(v)}, it + 1)
                 if tr["stop_on_nan"]:
                     return Result(
-                        K.DIVERGED, it + 1, last, None, f"non-finite loss at iteration {it + 1}: {bad}"
+                        contract.DIVERGED, it + 1, last, None, f"non-finite loss at iteration {it + 1}: {bad}"
                     )
             for k in keys:
                 window[k] += stats[k]
@@ -177,4 +182,4 @@ def train(
         logger.log_metrics(scores, total)
         final.update(scores)
     save_final_images(setup, logger, workdir, frames)
-    return Result(K.FINISHED, total, final, checkpoint(total))
+    return Result(contract.FINISHED, total, final, checkpoint(total))

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from gansweep import contract as K
 from gansweep import images
-from gansweep.config import get
 from gansweep.metrics.diversity import contrast_stretch
+from gansweep.run import contract
 from gansweep.run.build import Setup
+from gansweep.run.config import get
 from gansweep.run.logger import RunLogger
 
 FRESH_GRID_SALT = 104729  # mixed into (seed, step) for the fresh-noise grids' generator
@@ -61,7 +61,7 @@ def snapshot(setup: Setup, logger: RunLogger, step: int) -> np.ndarray:
     # scale on the left, and on the right as the post displayed them (imshow: each image's contrast
     # stretched to its own min-max).
     stretched = images.grid(contrast_stretch(samples), setup.channels)
-    logger.log_image(images.side_by_side(mosaic, stretched), K.SAMPLES_IMAGE, step)
+    logger.log_image(images.side_by_side(mosaic, stretched), contract.SAMPLES_IMAGE, step)
     return mosaic
 
 
@@ -74,15 +74,15 @@ def fresh_snapshot(setup: Setup, cfg: Mapping[str, Any], logger: RunLogger, step
     )
     samples = images.to_unit(gan.generate(z), setup.out_activation)
     raw, stretched = (images.grid(s, setup.channels) for s in (samples, contrast_stretch(samples)))
-    logger.log_image(images.side_by_side(raw, stretched), K.FRESH_GRID_IMAGE, step)
+    logger.log_image(images.side_by_side(raw, stretched), contract.FRESH_GRID_IMAGE, step)
 
 
 def save_final_images(setup: Setup, logger: RunLogger, workdir: Path, frames: list[np.ndarray]) -> None:
     """Write and report ``samples_final.png`` (the last frame), ``samples_final_stretched.png`` and
     ``progress.gif`` (every frame)."""
-    png = images.save_png(frames[-1], workdir / K.SAMPLES_ARTIFACT)
+    png = images.save_png(frames[-1], workdir / contract.SAMPLES_ARTIFACT)
     logger.log_artifact(png)
     stretched = contrast_stretch(fixed_samples(setup))
     mosaic = images.grid(stretched, setup.channels)
-    logger.log_artifact(images.save_png(mosaic, workdir / K.STRETCHED_SAMPLES_ARTIFACT))
-    logger.log_artifact(images.save_gif(frames, workdir / K.PROGRESS_ARTIFACT))
+    logger.log_artifact(images.save_png(mosaic, workdir / contract.STRETCHED_SAMPLES_ARTIFACT))
+    logger.log_artifact(images.save_gif(frames, workdir / contract.PROGRESS_ARTIFACT))

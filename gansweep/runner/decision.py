@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from gansweep import contract as K
+from gansweep.run import contract
 
 
 class JobRefused(Exception):
@@ -64,7 +64,7 @@ def decide(state: StoreState) -> Decision:
         run, why = state.latest, None
         if run is None:
             why = f"no killed or failed run of this config in '{state.experiment}'"
-        elif run.status == K.FINISHED:
+        elif run.status == contract.FINISHED:
             why = f"the newest run of this config, {run.run_id}, is FINISHED"
         elif not run.has_checkpoint:
             why = f"the newest killed or failed run of this config, {run.run_id}, has no checkpoint"
@@ -77,7 +77,7 @@ def decide(state: StoreState) -> Decision:
         run_id, run = state.resume, state.named
         if run is None:
             raise JobRefused(f"resume={run_id}: no such run in experiment '{state.experiment}'")
-        if run.status not in (K.KILLED, K.FAILED):
+        if run.status not in (contract.KILLED, contract.FAILED):
             raise JobRefused(
                 f"resume={run_id}: the run is {run.status}; only a killed or failed run can be "
                 "continued (force=true trains the config again as a new run)"

@@ -21,13 +21,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gansweep import config as C
-from gansweep import contract as K
-from gansweep import tracking
+from gansweep.run import contract
 from gansweep.run.build import Setup, build
 from gansweep.run.checkpoint import check_checkpoint, load_checkpoint
+from gansweep.run.config import ConfigError, apply_images, config_hash, get, run_params, validate
 from gansweep.run.logger import NullLogger
 from gansweep.run.loop import Result, train
+from gansweep.runner import tracking
 from gansweep.runner.decision import JobRefused, decide
 from gansweep.runner.processes import TIME_LIMIT_SIGNAL, StopFlag, stopped_by_sigint
 from gansweep.runner.runs import run_tags, store_state, target_of
@@ -36,16 +36,16 @@ from gansweep.search.study import TrialLink
 from gansweep.search.trial import TrialLogger, trial_link
 
 # Bad input, refused before any run exists (exit 2 for a single run), rather than a crash.
-_REFUSALS = (C.ConfigError, JobRefused, tracking.TrackingError, FileNotFoundError, ValueError)
+_REFUSALS = (ConfigError, JobRefused, tracking.TrackingError, FileNotFoundError, ValueError)
 
 
 def _load_evaluator(cfg: dict[str, Any]) -> Any:
-    if not C.get(cfg, "eval.enabled"):
+    if not get(cfg, "eval.enabled"):
         return None
     from gansweep.metrics import load_evaluator
 
     try:
-        return load_evaluator(C.get(cfg, "data.cache_dir"))
+        return load_evaluator(get(cfg, "data.cache_dir"))
     except (FileNotFoundError, ValueError) as exc:
         raise JobRefused(f"{exc} (or run without metrics: eval=off)") from None
 
@@ -71,19 +71,19 @@ class _Job:
 
     @property
     def label(self) -> str:
-        return f"{self.tags[K.TAG_LABEL]} seed={self.cfg['seed']}"
+        return f"{self.tags[contract.TAG_LABEL]} seed={self.cfg['seed']}"
 
 
 def _open_run(job: _Job, target: tracking.Target, run_id: str | None) -> None:
     """Start a fresh run (``run_id`` None), or reopen run ``run_id`` from its checkpoint to resume it."""
     if run_id is None:
-        job.run_id = tracking.start_child(target, job.tags[K.TAG_LABEL], job.tags, C.run_params(job.cfg))
+        job.run_id = tracking.start_child(target, job.tags[contract.TAG_LABEL], job.tags, run_params(job.cfg))
         return
     ckpt = tracking.download_checkpoint(target.uri, run_id, job.dir / "resume")
     if ckpt is None:
-        raise JobRefused(f"resume={run_id}: the run has no {K.CHECKPOINT_ARTIFACT} to continue from")
+        raise JobRefused(f"resume={run_id}: the run has no {contract.CHECKPOINT_ARTIFACT} to continue from")
     state = load_checkpoint(ckpt)
-    check_checkpoint(job.setup, state, job.tags[K.TAG_CONFIG_HASH])
+    check_checkpoint(job.setup, state, job.tags[contract.TAG_CONFIG_HASH])
     tracking.reopen(target, run_id)
     job.run_id, job.resume_state = run_id, state
 
@@ -94,7 +94,7 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
     multirun = hc.mode == RunMode.MULTIRUN
     with StopFlag() as stop:
         out = _run_job(cfg_node, hc, multirun, stop)
-    if out["status"] == K.KILLED and stop():
+    if out["status"] == contract.KILLED and stop():
         if multirun and stop.signum == TIME_LIMIT_SIGNAL:
             # A job at its time limit: its run is KILLED with a checkpoint, and the sweep's other jobs are
             # not this signal's business. The summary lists it; `resume=auto` continues it.
@@ -108,7 +108,7 @@ def run_job(cfg_node: DictConfig) -> dict[str, Any]:
         if stop.signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise SystemExit(128 + stop.signum)
-    if out["status"] == K.DIVERGED and not multirun:
+    if out["status"] == contract.DIVERGED and not multirun:
         raise SystemExit(1)
     return out
 
@@ -131,7 +131,7 @@ def _end_run(uri: str | None, run_id: str, status: str, tags: dict[str, str]) ->
 def _not_started(job_dir: Path, num: Any, why: str, overrides: list[str]) -> dict[str, Any]:
     detail = f"not started: {why}"
     print(f"[gansweep] job {num}: {detail}", file=sys.stderr)
-    return write_result(job_dir, status=K.KILLED, run_id=None, detail=detail, overrides=overrides)
+    return write_result(job_dir, status=contract.KILLED, run_id=None, detail=detail, overrides=overrides)
 
 
 def _run_job(cfg_node: DictConfig, hc: Any, multirun: bool, stop: StopFlag) -> dict[str, Any]:
@@ -145,7 +145,9 @@ def _run_job(cfg_node: DictConfig, hc: Any, multirun: bool, stop: StopFlag) -> d
     except Exception as exc:
         refused = isinstance(exc, _REFUSALS)
         if job.run_id is not None:
-            _end_run(job.uri, job.run_id, K.FAILED, {K.TAG_ERROR: f"{type(exc).__name__}: {exc}"})
+            _end_run(
+                job.uri, job.run_id, contract.FAILED, {contract.TAG_ERROR: f"{type(exc).__name__}: {exc}"}
+            )
         message = (
             f"gansweep: refused: {exc}"
             if refused
@@ -157,7 +159,7 @@ def _run_job(cfg_node: DictConfig, hc: Any, multirun: bool, stop: StopFlag) -> d
                 raise SystemExit(2) from None
             raise
         return write_result(
-            job.dir, status=K.FAILED, run_id=job.run_id, error=message, overrides=job.overrides
+            job.dir, status=contract.FAILED, run_id=job.run_id, error=message, overrides=job.overrides
         )
     if early is not None:
         return early
@@ -169,16 +171,16 @@ def _set_up(job: _Job, cfg_node: DictConfig, hc: Any, stop: StopFlag) -> dict[st
     (skipped, or stopped during set-up), else None."""
     cfg = job.cfg = OmegaConf.to_container(cfg_node, resolve=True)
     cfg["study"] = str(cfg["study"])  # `study=2024` is a name, not a number
-    C.validate(C.apply_images(cfg))
+    validate(apply_images(cfg))
     job.evaluator = _load_evaluator(cfg)
     job.setup = build(cfg)
-    chash = C.config_hash(cfg)
+    chash = config_hash(cfg)
     job.tags = run_tags(cfg, dict(hc.runtime.choices), job.overrides, chash)
     if hc.mode == RunMode.MULTIRUN:
         job.trial = trial_link(Path(str(hc.sweep.dir)))
     if job.trial is not None:
-        job.tags[K.TAG_TRIAL] = str(job.trial.number)
-    if not C.get(cfg, "tracking.enabled"):
+        job.tags[contract.TAG_TRIAL] = str(job.trial.number)
+    if not get(cfg, "tracking.enabled"):
         if job.trial is not None:
             job.logger = TrialLogger(job.logger, job.trial)
         if cfg.get("resume"):
@@ -194,21 +196,21 @@ def _set_up(job: _Job, cfg_node: DictConfig, hc: Any, stop: StopFlag) -> dict[st
             f"[gansweep] skip: {job.label} already FINISHED as run {decision.run_id} (force=true re-runs it)",
             file=sys.stderr,
         )
-        label = job.tags[K.TAG_LABEL]
-        return write_result(job.dir, status=K.SKIPPED, run_id=decision.run_id, label=label)
+        label = job.tags[contract.TAG_LABEL]
+        return write_result(job.dir, status=contract.SKIPPED, run_id=decision.run_id, label=label)
     if stop():
         return _not_started(job.dir, hc.job.num, f"{stop.name} during set-up", job.overrides)
     _open_run(job, target, decision.run_id if decision.action == "resume" else None)
     job.logger = tracking.MlflowRunLogger(job.uri, job.run_id)
     if job.trial is not None:
-        job.logger.set_tag(K.TAG_TRIAL, str(job.trial.number))  # a resumed run was another trial's
+        job.logger.set_tag(contract.TAG_TRIAL, str(job.trial.number))  # a resumed run was another trial's
         job.trial.set_run_id(job.run_id)
         job.logger = TrialLogger(job.logger, job.trial)
     resolved = job.dir / "resolved.yaml"
     OmegaConf.save(cfg_node, resolved, resolve=True)
-    job.logger.log_artifact(resolved, K.CONFIG_DIR)
+    job.logger.log_artifact(resolved, contract.CONFIG_DIR)
     for f in sorted((job.dir / ".hydra").glob("*.yaml")):
-        job.logger.log_artifact(f, K.HYDRA_DIR)
+        job.logger.log_artifact(f, contract.HYDRA_DIR)
     return None
 
 
@@ -216,7 +218,7 @@ def _untracked_resume_state(resume: str, setup: Setup, chash: str) -> dict[str, 
     """With tracking off, ``resume`` is the path of a checkpoint of this config."""
     if not resume.endswith(".npz"):
         raise JobRefused(
-            f"resume={resume!r}: with tracking off, give the path of a {K.CHECKPOINT_FILE} checkpoint"
+            f"resume={resume!r}: with tracking off, give the path of a {contract.CHECKPOINT_FILE} checkpoint"
         )
     state = load_checkpoint(Path(resume))
     check_checkpoint(setup, state, chash)
@@ -241,27 +243,33 @@ def _train(job: _Job, stop: StopFlag, multirun: bool) -> dict[str, Any]:
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         if job.run_id is not None:
             _safe_flush(job.logger)
-            status = K.KILLED if isinstance(exc, KeyboardInterrupt | SystemExit) else K.FAILED
-            _end_run(job.uri, job.run_id, status, {K.TAG_ERROR: error[-4000:]})
-        write_result(job.dir, status=K.FAILED, run_id=job.run_id, error=error, overrides=job.overrides)
+            status = contract.KILLED if isinstance(exc, KeyboardInterrupt | SystemExit) else contract.FAILED
+            _end_run(job.uri, job.run_id, status, {contract.TAG_ERROR: error[-4000:]})
+        write_result(job.dir, status=contract.FAILED, run_id=job.run_id, error=error, overrides=job.overrides)
         if multirun and isinstance(exc, Exception):
             print(f"gansweep: job {job.label} failed: {error}", file=sys.stderr)
-            return {"status": K.FAILED, "run_id": job.run_id, "error": error}
+            return {"status": contract.FAILED, "run_id": job.run_id, "error": error}
         raise
     _safe_flush(job.logger)
-    end_tags = {K.TAG_ITERATIONS_DONE: str(result.iteration)}
-    if result.status == K.DIVERGED:
-        end_tags.update({K.TAG_DIVERGED: "true", K.TAG_ERROR: result.detail})
-    elif result.status == K.KILLED and job.pruned() and not stop():
+    end_tags = {contract.TAG_ITERATIONS_DONE: str(result.iteration)}
+    if result.status == contract.DIVERGED:
+        end_tags.update({contract.TAG_DIVERGED: "true", contract.TAG_ERROR: result.detail})
+    elif result.status == contract.KILLED and job.pruned() and not stop():
         step = job.trial.pruned_at
-        result.status, result.detail = K.PRUNED, f"pruned at iteration {step}, stopped at {result.iteration}"
-        end_tags.update(
-            {K.TAG_PRUNED: "true", K.TAG_ERROR: f"the search's pruner stopped it: {result.detail}"}
+        result.status, result.detail = (
+            contract.PRUNED,
+            f"pruned at iteration {step}, stopped at {result.iteration}",
         )
-    elif result.status == K.KILLED:
-        end_tags[K.TAG_ERROR] = f"{result.detail} ({stop.name})"
+        end_tags.update(
+            {
+                contract.TAG_PRUNED: "true",
+                contract.TAG_ERROR: f"the search's pruner stopped it: {result.detail}",
+            }
+        )
+    elif result.status == contract.KILLED:
+        end_tags[contract.TAG_ERROR] = f"{result.detail} ({stop.name})"
     if job.run_id is not None:
-        _end_run(job.uri, job.run_id, K.recorded_status(result.status), end_tags)
+        _end_run(job.uri, job.run_id, contract.recorded_status(result.status), end_tags)
     out = write_result(
         job.dir,
         status=result.status,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from gansweep import config as C
+from gansweep.run.config import apply_images, validate
 
 
 def plan_jobs(config: DictConfig) -> list[list[str]] | None:
@@ -35,7 +35,7 @@ def check_jobs(config: DictConfig, jobs: list[list[str]]) -> None:
             cfg = loader.load_sweep_config(config, job)
             with open_dict(cfg):
                 del cfg["hydra"]
-            C.validate(C.apply_images(OmegaConf.to_container(cfg, resolve=True)))
+            validate(apply_images(OmegaConf.to_container(cfg, resolve=True)))
         except Exception as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             own = " ".join(o for o in job if o not in common)  # what sets this job apart

@@ -6,8 +6,9 @@ SIGINT (Ctrl-C, which a terminal sends to every process of the sweep), SIGTERM, 
 (through submitit) sends a job ``signal_delay_s`` seconds before its time limit. A stopped job checkpoints
 and ends its run KILLED; ``resume=auto`` continues it.
 
-Standard library only (os, /proc), so that ``gansweep.tracking`` (closing the runs of dead processes) and
-``gansweep.search.study`` (failing the trials of a dead launcher) import it without importing the runner.
+Standard library only (os, /proc), so that ``gansweep.runner.tracking`` (closing the runs of dead processes)
+and ``gansweep.search.study`` (failing the trials of a dead launcher) import it without importing the rest of
+the runner.
 """
 
 from __future__ import annotations

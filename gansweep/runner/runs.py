@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gansweep import config as C
-from gansweep import contract as K
-from gansweep import tracking
+from gansweep.run import contract
+from gansweep.run.config import get
+from gansweep.runner import tracking
 from gansweep.runner.decision import StoredRun, StoreState
 from gansweep.runner.sweep import SWEEP_ENV, SWEEP_FILE
 
@@ -49,20 +49,20 @@ def run_tags(
 ) -> dict[str, str]:
     """The tags of a job's run: what it trains, its config hash and label, and where it ran."""
     return {
-        K.TAG_STUDY: cfg["study"],
-        K.TAG_MODEL: C.get(cfg, "model.name"),
-        K.TAG_RECIPE: _choice(choices, overrides, "recipe"),
-        K.TAG_POST: _choice(choices, overrides, "post"),
-        K.TAG_ABLATION: _choice(choices, overrides, "ablation"),
-        K.TAG_LOSS: C.get(cfg, "loss.name"),
-        K.TAG_SCHEDULE: C.get(cfg, "schedule.name"),
-        K.TAG_SEED: str(cfg["seed"]),
-        K.TAG_CONFIG_HASH: chash,
-        K.TAG_LABEL: _config_label(overrides),
-        K.TAG_OVERRIDES: " ".join(overrides),
-        K.TAG_GIT_COMMIT: tracking.git_commit(),
-        K.TAG_VERSIONS: tracking.versions(),
-        K.TAG_BLAS_THREADS: _blas_threads(),
+        contract.TAG_STUDY: cfg["study"],
+        contract.TAG_MODEL: get(cfg, "model.name"),
+        contract.TAG_RECIPE: _choice(choices, overrides, "recipe"),
+        contract.TAG_POST: _choice(choices, overrides, "post"),
+        contract.TAG_ABLATION: _choice(choices, overrides, "ablation"),
+        contract.TAG_LOSS: get(cfg, "loss.name"),
+        contract.TAG_SCHEDULE: get(cfg, "schedule.name"),
+        contract.TAG_SEED: str(cfg["seed"]),
+        contract.TAG_CONFIG_HASH: chash,
+        contract.TAG_LABEL: _config_label(overrides),
+        contract.TAG_OVERRIDES: " ".join(overrides),
+        contract.TAG_GIT_COMMIT: tracking.git_commit(),
+        contract.TAG_VERSIONS: tracking.versions(),
+        contract.TAG_BLAS_THREADS: _blas_threads(),
     }
 
 
@@ -70,10 +70,10 @@ def target_of(cfg: dict[str, Any], job_dir: Path, multirun: bool) -> tracking.Ta
     """The sweep's experiment and parent run, or (a single run) the study's experiment, created if new."""
     target = _sweep_target(job_dir) if multirun else None
     if target is None:
-        uri = tracking.resolve_uri(C.get(cfg, "tracking.uri"))
+        uri = tracking.resolve_uri(get(cfg, "tracking.uri"))
         tracking.check_reachable(uri)
-        name = str(C.get(cfg, "tracking.experiment") or cfg["study"])
-        exp_id = tracking.ensure_experiment(uri, name, C.get(cfg, "tracking.artifact_location"))
+        name = str(get(cfg, "tracking.experiment") or cfg["study"])
+        exp_id = tracking.ensure_experiment(uri, name, get(cfg, "tracking.artifact_location"))
         tracking.close_stale_runs(uri, exp_id)
         target = tracking.Target(uri, name, exp_id)
     return target
@@ -82,11 +82,11 @@ def target_of(cfg: dict[str, Any], job_dir: Path, multirun: bool) -> tracking.Ta
 def _stored(target: tracking.Target, run: Any, *, checkpoint: bool = False) -> StoredRun | None:
     if run is None:
         return None
-    stopped = run.info.status in (K.KILLED, K.FAILED)
+    stopped = run.info.status in (contract.KILLED, contract.FAILED)
     return StoredRun(
         run.info.run_id,
         run.info.status,
-        run.data.tags.get(K.TAG_CONFIG_HASH, ""),
+        run.data.tags.get(contract.TAG_CONFIG_HASH, ""),
         checkpoint and stopped and tracking.has_checkpoint(target.uri, run.info.run_id),
     )
 
@@ -97,13 +97,13 @@ def store_state(cfg: dict[str, Any], target: tracking.Target, chash: str) -> Sto
     force = bool(cfg.get("force"))
     latest = named = finished = None
     if resume == "auto":
-        latest = tracking.find_run(target, chash, (K.KILLED, K.FAILED, K.FINISHED))
+        latest = tracking.find_run(target, chash, (contract.KILLED, contract.FAILED, contract.FINISHED))
     elif resume:
         named = tracking.get_run(target.uri, resume)
         if named is not None and named.info.experiment_id != target.experiment_id:
             named = None
     if not force and resume in (None, "auto"):
-        finished = tracking.find_run(target, chash, (K.FINISHED,))
+        finished = tracking.find_run(target, chash, (contract.FINISHED,))
     return StoreState(
         target.experiment,
         chash,

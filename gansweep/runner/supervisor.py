@@ -26,9 +26,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from gansweep import contract as K
-from gansweep import tracking
-from gansweep.runner import processes
+from gansweep.run import contract
+from gansweep.runner import processes, tracking
 from gansweep.runner.jobs import check_jobs, plan_jobs
 from gansweep.runner.sweep import (
     LAUNCHER_PID_ENV,
@@ -135,13 +134,17 @@ class SweepSupervisor(Callback):
         job_dirs = self._job_dirs(sweep_dir)
         for job_dir in job_dirs:
             result = self._result(job_dir) or {
-                "status": K.FAILED,
+                "status": contract.FAILED,
                 "error": "the job left no result (its worker died)",
             }
             # a search's pruned trial is counted as such, not as a killed job
-            status = K.PRUNED if result["status"] == K.PRUNED else K.recorded_status(result["status"])
+            status = (
+                contract.PRUNED
+                if result["status"] == contract.PRUNED
+                else contract.recorded_status(result["status"])
+            )
             counts[status] += 1
-            if status not in (K.FINISHED, K.SKIPPED, K.PRUNED):
+            if status not in (contract.FINISHED, contract.SKIPPED, contract.PRUNED):
                 failed.append(
                     f"  job {job_dir.name}: {result['status']} "
                     f"{result.get('error') or result.get('detail', '')}"
@@ -235,7 +238,10 @@ class SweepSupervisor(Callback):
             tracking.close_children(target, grace=STOP_GRACE_SECONDS)
         finally:
             tracking.end_run(
-                target.uri, target.parent_run_id, K.KILLED, {K.TAG_ERROR: "the sweep was interrupted"}
+                target.uri,
+                target.parent_run_id,
+                contract.KILLED,
+                {contract.TAG_ERROR: "the sweep was interrupted"},
             )
 
 

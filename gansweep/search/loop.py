@@ -20,8 +20,8 @@ from typing import Any
 from hydra.core.utils import JobStatus
 from omegaconf import DictConfig, OmegaConf
 
-from gansweep import contract as K
-from gansweep import tracking
+from gansweep.run import contract
+from gansweep.runner import tracking
 from gansweep.runner.supervisor import parallel_workers
 from gansweep.runner.sweep import SEARCH_FILE, STOP_FILE, SWEEP_FILE, TRIAL_ENV, read_result
 from gansweep.search import study as search_study
@@ -42,9 +42,9 @@ def run_search(config: DictConfig, launcher: Any, arguments: list[str]) -> list[
             target.uri,
             target.parent_run_id,
             {
-                K.TAG_OPTUNA_STUDY: found.info.study_name,
-                K.TAG_OPTUNA_STORAGE: search_study.public_storage(found.info.storage),
-                K.TAG_OBJECTIVES: _objectives_text(found),
+                contract.TAG_OPTUNA_STUDY: found.info.study_name,
+                contract.TAG_OPTUNA_STORAGE: search_study.public_storage(found.info.storage),
+                contract.TAG_OBJECTIVES: _objectives_text(found),
             },
         )
     batch_size = found.n_jobs or _batch_size(config)
@@ -85,11 +85,11 @@ def _tell(study: Any, found: Search, trial: Any, ret: Any, target: Any) -> None:
     result = ret.return_value if ret.status == JobStatus.COMPLETED else None
     if result is None and ret.working_dir:
         result = read_result(Path(ret.working_dir), since=0)
-    out = search_study.outcome(result, found.info.objectives)
+    out = search_study.trial_outcome(result, found.info.objectives)
     search_study.tell(study, trial.number, out)
     run_id = (result or {}).get("run_id")
     if target is not None and run_id:
-        tracking.set_tags(target.uri, run_id, {K.TAG_TRIAL_STATE: out.state})
+        tracking.set_tags(target.uri, run_id, {contract.TAG_TRIAL_STATE: out.state})
     shown = " ".join(f"{p}={v}" for p, v in trial.params.items())
     values = " ".join(f"{k}={v:.4g}" for k, v in zip(found.info.objectives, out.values, strict=False))
     _say(f"trial {trial.number}: {out.state} {values or out.reason} ({shown})")
@@ -101,7 +101,7 @@ def _recover(study: Any, target: Any) -> None:
     for t in failed:
         run_id = t.user_attrs.get(search_study.ATTR_RUN_ID)
         if target is not None and run_id:
-            tracking.set_tags(target.uri, run_id, {K.TAG_TRIAL_STATE: "FAIL"})
+            tracking.set_tags(target.uri, run_id, {contract.TAG_TRIAL_STATE: "FAIL"})
     if failed or queued:
         _say(
             f"{len(failed)} trial(s) left RUNNING by a launcher that is gone marked FAIL; the params of "
@@ -116,14 +116,14 @@ def _publish(study: Any, found: Search, target: Any) -> None:
         _say(f"best trial {t.number}: {_trial_text(found, t)}")
     if target is None:
         return
-    tags = {K.TAG_BEST_TRIALS: ",".join(str(t.number) for t in best) or "none"}
-    tags.update({f"{K.TAG_BEST_PREFIX}{t.number}": _trial_text(found, t) for t in best[:20]})
+    tags = {contract.TAG_BEST_TRIALS: ",".join(str(t.number) for t in best) or "none"}
+    tags.update({f"{contract.TAG_BEST_PREFIX}{t.number}": _trial_text(found, t) for t in best[:20]})
     tracking.set_tags(target.uri, target.parent_run_id, tags)
     tables = {
         "trials.csv": search_study.trials_table(study, found.info.objectives),
         "best_trials.csv": search_study.trials_table(study, found.info.objectives, only=best),
     }
-    tracking.log_texts(target.uri, target.parent_run_id, tables, K.SEARCH_DIR)
+    tracking.log_texts(target.uri, target.parent_run_id, tables, contract.SEARCH_DIR)
 
 
 def _batch_size(config: DictConfig) -> int:

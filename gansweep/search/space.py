@@ -21,8 +21,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from omegaconf import DictConfig, OmegaConf
 
-from gansweep import config as C
-from gansweep import contract as K
+from gansweep.run import contract
+from gansweep.run.config import get, real_scale
 from gansweep.search.study import SearchError, SearchInfo, check_settings, default_storage
 
 SWEEPER_TARGET_MARK = "gansweep_optuna"  # in hydra.sweeper._target_ of the Optuna sweeper
@@ -166,18 +166,18 @@ def final_metric_keys(cfg: Mapping[str, Any]) -> set[str]:
     eval point's figures."""
     from gansweep.metrics.evaluator import METRIC_GROUPS, STACKED_FIGURES, resolve_groups
 
-    keys = {*K.TRAINING_CURVES, *K.GRAD_NORMS, *K.D_LOGITS, "lr", "img_per_s"}
-    if C.real_scale(cfg) == "raw255":
-        keys.add(K.D_REAL_UNIT)
-    keys |= {K.imprint_key(s) for s in C.get(cfg, "train").get("imprint_steps") or ()}
-    if not C.get(cfg, "eval.enabled"):
+    keys = {*contract.TRAINING_CURVES, *contract.GRAD_NORMS, *contract.D_LOGITS, "lr", "img_per_s"}
+    if real_scale(cfg) == "raw255":
+        keys.add(contract.D_REAL_UNIT)
+    keys |= {contract.imprint_key(s) for s in get(cfg, "train").get("imprint_steps") or ()}
+    if not get(cfg, "eval.enabled"):
         return keys
-    if C.get(cfg, "data.name") == "stacked_mnist":
-        return keys | {K.EVAL_PREFIX + f for f in STACKED_FIGURES}
-    for group in resolve_groups(C.get(cfg, "eval.metrics")):
-        keys |= {K.EVAL_PREFIX + f for f in METRIC_GROUPS[group]}
-    if C.get(cfg, "eval.stretched"):
-        keys |= {K.STRETCHED_PREFIX + f for f in METRIC_GROUPS["modes"]}
+    if get(cfg, "data.name") == "stacked_mnist":
+        return keys | {contract.EVAL_PREFIX + f for f in STACKED_FIGURES}
+    for group in resolve_groups(get(cfg, "eval.metrics")):
+        keys |= {contract.EVAL_PREFIX + f for f in METRIC_GROUPS[group]}
+    if get(cfg, "eval.stretched"):
+        keys |= {contract.STRETCHED_PREFIX + f for f in METRIC_GROUPS["modes"]}
     return keys
 
 

@@ -1,7 +1,8 @@
 """The Optuna side of a hyperparameter search (``hydra/sweeper=optuna``): one module owns the study.
 
 The launching process (the sweeper plugin) opens or creates the study in its storage, fails the trials a
-dead launcher left RUNNING, asks trials, tells their outcomes (:func:`outcome`) and reads the best trials.
+dead launcher left RUNNING, asks trials, tells their outcomes (:func:`trial_outcome`) and reads the best
+trials.
 Each job of a trial opens the same study from the storage URL (:class:`TrialLink`) to report the objective
 at its eval points and ask whether to stop (pruning). What they share is a :class:`SearchInfo`, written by
 the launcher to ``<sweep dir>/gansweep_search.json``. No Hydra and no MLflow here.
@@ -21,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from gansweep import contract as K
 from gansweep import paths
+from gansweep.run import contract
 from gansweep.runner import processes  # liveness: stdlib only, imports nothing of gansweep
 
 SAMPLERS = ("tpe", "random", "nsgaii", "cmaes")
@@ -283,17 +284,17 @@ class Outcome:
     interrupted: bool = False  # stopped by a signal: its params are asked again by the next invocation
 
 
-def outcome(result: Mapping[str, Any] | None, objectives: Sequence[str]) -> Outcome:
+def trial_outcome(result: Mapping[str, Any] | None, objectives: Sequence[str]) -> Outcome:
     """A job's result (``result.json``'s fields) -> the trial's outcome. Only a FINISHED run whose final
     figures hold every objective, finite, scores; a failed, diverged, stopped or skipped job is a FAIL."""
     if result is None:
         return Outcome("FAIL", reason="the job left no result (its worker died)")
     status = result.get("status")
-    if status == K.PRUNED:
+    if status == contract.PRUNED:
         return Outcome("PRUNED", reason=str(result.get("detail", "")))
-    if status != K.FINISHED:
+    if status != contract.FINISHED:
         why = result.get("error") or result.get("detail") or ""
-        return Outcome("FAIL", reason=f"{status}: {why}".strip(": "), interrupted=status == K.KILLED)
+        return Outcome("FAIL", reason=f"{status}: {why}".strip(": "), interrupted=status == contract.KILLED)
     final = result.get("final") or {}
     values = []
     for key in objectives:

@@ -4,7 +4,7 @@ The entry point registers them in Hydra's ConfigStore (``gansweep.cli.train.regi
 ``conf/config.yaml``, so Hydra refuses a key no section has (``+model.bogus=1``) and a value of the wrong type
 (``train.iterations=abc``), naming the key, before any run exists. No Hydra here, and no values: every field
 is ``MISSING`` and takes its value (and its documentation) from ``conf/``. What types cannot say (ranges,
-choices, one key against another) ``gansweep.config.validate`` checks.
+choices, one key against another) ``gansweep.run.config.validate`` checks.
 
 Where the YAML holds a float, the field is ``Any``: a ``float`` field would turn ``model.init_gain=1`` into
 ``1.0``, which is another config hash than the one such a run was recorded under (``validate`` checks that
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # OmegaConf's marker of a value the config must supply (``omegaconf.MISSING``), spelled out so that this
-# module, which gansweep.config and so the training loop import, imports no omegaconf
+# module, which gansweep.run.config and so the training loop import, imports no omegaconf
 MISSING: Any = "???"
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from gansweep import schema
 from gansweep.data.loader import SCALES as _DATA_SCALES
 from gansweep.data.loader import SPLITS
 from gansweep.data.sampler import MODES as SAMPLINGS
@@ -27,6 +26,7 @@ from gansweep.engine.losses import LOSSES
 from gansweep.engine.optim import build_optimizer
 from gansweep.engine.schedules import build_schedule
 from gansweep.errors import ArgumentError
+from gansweep.run import schema
 
 SCALES = (*_DATA_SCALES, "auto")
 DATASETS = ("mnist", "stacked_mnist")
@@ -144,7 +144,7 @@ def builder_args(cfg: Mapping[str, Any], section: str) -> dict[str, Any]:
 
 
 def _known_keys(cfg: Mapping[str, Any], cls: Any = schema.RunConfig, prefix: str = "") -> None:
-    """Refuse a key the schema (``gansweep.schema``) does not have. Hydra refuses ``model.bogus=1`` and a
+    """Refuse a key the schema (``gansweep.run.schema``) does not have. Hydra refuses ``model.bogus=1`` and a
     wrong type itself, but ``+model.bogus=1`` adds the key past it. A section typed ``Any`` or ``dict``
     (optimizer, schedule, report) is its owner's to check."""
     hints = typing.get_type_hints(cls)
@@ -166,6 +166,19 @@ def validate(cfg: Mapping[str, Any]) -> None:
     refuses a key that no part of the schema reads."""
     _known_keys(cfg)
     _int(cfg, "seed", minimum=0)
+    _model(cfg)
+    _positive(cfg, "optimizer.lr")  # a run's base rate; the optimizer itself would take 0
+    _builder_section(cfg, "optimizer", lambda name, kw: build_optimizer(name, _PROBE, **kw))
+    lr = get(cfg, "optimizer.lr")
+    _builder_section(cfg, "schedule", lambda name, kw: build_schedule(name, lr, **kw))
+    _data(cfg)
+    _train(cfg)
+    if get(cfg, "eval.enabled"):
+        _eval(cfg)
+
+
+def _model(cfg: Mapping[str, Any]) -> None:
+    """The nets, their init, the noise that feeds G and the loss."""
     z_dim = _int(cfg, "model.z_dim")
     _layers(cfg, "model.generator")
     _activation("model.generator.out_activation", get(cfg, "model.generator.out_activation"))
@@ -178,11 +191,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _choice(cfg, "noise.dist", NOISES)
     _choice(cfg, "loss.name", LOSSES)
 
-    _positive(cfg, "optimizer.lr")  # a run's base rate; the optimizer itself would take 0
-    _builder_section(cfg, "optimizer", lambda name, kw: build_optimizer(name, _PROBE, **kw))
-    lr = get(cfg, "optimizer.lr")
-    _builder_section(cfg, "schedule", lambda name, kw: build_schedule(name, lr, **kw))
 
+def _data(cfg: Mapping[str, Any]) -> None:
+    """The dataset, its split, scale, sampling and the subsets a run may train on."""
     name = _choice(cfg, "data.name", DATASETS)
     channels, expected = get(cfg, "data.channels"), 3 if name == "stacked_mnist" else 1
     if channels != expected:
@@ -202,6 +213,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
     ):
         raise _bad("data.classes", classes, "must be null or a non-empty list of digits 0-9")
 
+
+def _train(cfg: Mapping[str, Any]) -> None:
+    """The loop's counts and cadences, the remedies and stabilisers, its dtype, probes and budget."""
     for key in ("iterations", "batch_size", "log_every", "sample_every", "grid_size", "checkpoint_every"):
         _int(cfg, f"train.{key}")
     _remedies(cfg)
@@ -213,25 +227,28 @@ def validate(cfg: Mapping[str, Any]) -> None:
         _int(cfg, "train.fresh_grid_size")
     _imprint_steps(cfg)
     _images(cfg)
-    if get(cfg, "eval.enabled"):
-        _int(cfg, "eval.every")
-        n_samples = _int(cfg, "eval.n_samples", minimum=2)
-        k = _int(cfg, "eval.k")
-        if k >= n_samples:
-            raise _bad("eval.k", k, f"must be below eval.n_samples={n_samples} (k nearest neighbours)")
-        share = get(cfg, "eval.mode_share")
-        if not isinstance(share, int | float) or not 0 < share < 1:
-            raise _bad("eval.mode_share", share, "must be in (0, 1)")
-        metrics = get(cfg, "eval.metrics")
-        if metrics is not None:
-            from gansweep.metrics.evaluator import resolve_groups
 
-            if not isinstance(metrics, list) or not metrics:
-                raise _bad("eval.metrics", metrics, "must be null (all) or a non-empty list of metric names")
-            try:
-                resolve_groups(metrics)
-            except ValueError as exc:
-                raise _bad("eval.metrics", metrics, str(exc)) from None
+
+def _eval(cfg: Mapping[str, Any]) -> None:
+    """The eval points' cadence, sample count, neighbours, mode share and metric groups (when eval is on)."""
+    _int(cfg, "eval.every")
+    n_samples = _int(cfg, "eval.n_samples", minimum=2)
+    k = _int(cfg, "eval.k")
+    if k >= n_samples:
+        raise _bad("eval.k", k, f"must be below eval.n_samples={n_samples} (k nearest neighbours)")
+    share = get(cfg, "eval.mode_share")
+    if not isinstance(share, int | float) or not 0 < share < 1:
+        raise _bad("eval.mode_share", share, "must be in (0, 1)")
+    metrics = get(cfg, "eval.metrics")
+    if metrics is not None:
+        from gansweep.metrics.evaluator import resolve_groups
+
+        if not isinstance(metrics, list) or not metrics:
+            raise _bad("eval.metrics", metrics, "must be null (all) or a non-empty list of metric names")
+        try:
+            resolve_groups(metrics)
+        except ValueError as exc:
+            raise _bad("eval.metrics", metrics, str(exc)) from None
 
 
 def _remedies(cfg: Mapping[str, Any]) -> None:
@@ -297,7 +314,7 @@ def _images(cfg: Mapping[str, Any]) -> None:
             "train.iterations",
             total,
             f"must be ceil(train.images={images} / train.batch_size={batch}) = {-(-images // batch)} when "
-            "train.images is set (gansweep.config.apply_images sets it)",
+            "train.images is set (gansweep.run.config.apply_images sets it)",
         )
 
 

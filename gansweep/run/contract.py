@@ -1,5 +1,5 @@
 """The run contract: every name a run writes to MLflow and the analysis reads back (tags, statuses, metric
-keys, artifacts). The one place to rename one; the writers (``gansweep.cli``, ``gansweep.tracking``,
+keys, artifacts). The one place to rename one; the writers (``gansweep.cli``, ``gansweep.runner.tracking``,
 ``gansweep.run``) and ``analysis/`` import it. Standard library only, so either side can import it without
 the other's dependencies. docs/ARCHITECTURE.md, "What a run logs to MLflow", describes each name.
 """

@@ -25,8 +25,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from gansweep import contract as K
 from gansweep import paths
+from gansweep.run import contract
 from gansweep.runner import processes  # liveness and SIGTERM: stdlib only, imports nothing of gansweep
 
 MAX_PARAM_LEN = 500  # MLflow rejects longer param values
@@ -145,12 +145,12 @@ def close_stale_runs(uri: str, experiment_id: str) -> list[str]:
         [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=5000
     ):
         tags = run.data.tags
-        pid = tags.get(K.TAG_PID)
+        pid = tags.get(contract.TAG_PID)
         # a run without a pid (or with one that is no number) is left alone, as one of another host is
-        if not pid or not pid.isdigit() or processes.alive(pid, tags.get(K.TAG_HOST)):
+        if not pid or not pid.isdigit() or processes.alive(pid, tags.get(contract.TAG_HOST)):
             continue
-        c.set_tag(run.info.run_id, K.TAG_STALE, "process gone; closed by a later invocation")
-        c.set_terminated(run.info.run_id, status=K.KILLED)
+        c.set_tag(run.info.run_id, contract.TAG_STALE, "process gone; closed by a later invocation")
+        c.set_terminated(run.info.run_id, status=contract.KILLED)
         closed.append(run.info.run_id)
     return closed
 
@@ -162,27 +162,27 @@ def close_children(target: Target, grace: float = 30.0) -> list[str]:
     Returns the ids closed here."""
     c = client(target.uri)
     host, me = socket.gethostname(), str(os.getpid())
-    query = f"tags.`{K.TAG_PARENT_RUN}` = '{target.parent_run_id}' and attributes.status = 'RUNNING'"
+    query = f"tags.`{contract.TAG_PARENT_RUN}` = '{target.parent_run_id}' and attributes.status = 'RUNNING'"
 
     def running() -> list[Any]:
         found = c.search_runs([target.experiment_id], filter_string=query, max_results=5000)
-        return [run for run in found if run.data.tags.get(K.TAG_HOST) == host]
+        return [run for run in found if run.data.tags.get(contract.TAG_HOST) == host]
 
     def live_workers() -> list[int]:
-        pids = (run.data.tags.get(K.TAG_PID, "") for run in running())
+        pids = (run.data.tags.get(contract.TAG_PID, "") for run in running())
         return [int(pid) for pid in pids if pid != me and processes.alive(pid)]
 
     processes.terminate(live_workers, grace)
     closed = []
     for run in running():
-        c.set_tag(run.info.run_id, K.TAG_STALE, "the sweep was interrupted; closed by its launcher")
-        c.set_terminated(run.info.run_id, status=K.KILLED)
+        c.set_tag(run.info.run_id, contract.TAG_STALE, "the sweep was interrupted; closed by its launcher")
+        c.set_terminated(run.info.run_id, status=contract.KILLED)
         closed.append(run.info.run_id)
     return closed
 
 
 def _process_tags() -> dict[str, str]:
-    return {K.TAG_HOST: socket.gethostname(), K.TAG_PID: str(os.getpid())}
+    return {contract.TAG_HOST: socket.gethostname(), contract.TAG_PID: str(os.getpid())}
 
 
 def git_commit() -> str:
@@ -226,10 +226,10 @@ def prepare_sweep(
     exp_id = ensure_experiment(uri, experiment, artifact_location)
     close_stale_runs(uri, exp_id)
     tags = {
-        K.TAG_ROLE: K.ROLE_PARENT,
-        K.TAG_STUDY: study,
-        K.TAG_OVERRIDES: " ".join(overrides)[:5000],
-        K.TAG_GIT_COMMIT: git_commit(),
+        contract.TAG_ROLE: contract.ROLE_PARENT,
+        contract.TAG_STUDY: study,
+        contract.TAG_OVERRIDES: " ".join(overrides)[:5000],
+        contract.TAG_GIT_COMMIT: git_commit(),
         **_process_tags(),
     }
     run = client(uri).create_run(
@@ -246,10 +246,12 @@ def finish_sweep(target: Target, statuses: Mapping[str, int]) -> bool:
     keeps it restorable), so re-running a study does not pile up empty parents. Returns whether it was."""
     c = client(target.uri)
     for status, n in statuses.items():
-        c.set_tag(target.parent_run_id, f"{K.JOBS_TAG_PREFIX}{status.lower()}", str(n))
-    bad = any(n for s, n in statuses.items() if s not in (K.FINISHED, K.SKIPPED, K.PRUNED))
-    c.set_terminated(target.parent_run_id, status=K.FAILED if bad else K.FINISHED)
-    if statuses and set(statuses) == {K.SKIPPED}:
+        c.set_tag(target.parent_run_id, f"{contract.JOBS_TAG_PREFIX}{status.lower()}", str(n))
+    bad = any(
+        n for s, n in statuses.items() if s not in (contract.FINISHED, contract.SKIPPED, contract.PRUNED)
+    )
+    c.set_terminated(target.parent_run_id, status=contract.FAILED if bad else contract.FINISHED)
+    if statuses and set(statuses) == {contract.SKIPPED}:
         c.delete_run(target.parent_run_id)
         return True
     return False
@@ -258,10 +260,11 @@ def finish_sweep(target: Target, statuses: Mapping[str, int]) -> bool:
 def find_run(target: Target, config_hash: str, statuses: tuple[str, ...]) -> Any | None:
     """The newest run of the experiment with this config hash and one of ``statuses``, or None."""
     found = []
+    same_hash = f"tags.`{contract.TAG_CONFIG_HASH}` = '{config_hash}'"
     for status in statuses:  # MLflow's filter grammar has no IN for attributes.status
         found += client(target.uri).search_runs(
             [target.experiment_id],
-            filter_string=f"tags.`{K.TAG_CONFIG_HASH}` = '{config_hash}' and attributes.status = '{status}'",
+            filter_string=f"{same_hash} and attributes.status = '{status}'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )
@@ -276,10 +279,10 @@ def _param_value(value: Any) -> str:
 def start_child(target: Target, name: str, tags: Mapping[str, str], params: Iterable[tuple[str, Any]]) -> str:
     """Create a run (a child of the sweep's parent when there is one), with tags and dotted params."""
     mlflow = _mlflow()
-    role = K.ROLE_CHILD if target.parent_run_id else K.ROLE_SINGLE
-    all_tags = {**tags, **_process_tags(), K.TAG_ROLE: role}
+    role = contract.ROLE_CHILD if target.parent_run_id else contract.ROLE_SINGLE
+    all_tags = {**tags, **_process_tags(), contract.TAG_ROLE: role}
     if target.parent_run_id:
-        all_tags[K.TAG_PARENT_RUN] = target.parent_run_id
+        all_tags[contract.TAG_PARENT_RUN] = target.parent_run_id
     c = client(target.uri)
     run_id = c.create_run(target.experiment_id, tags=all_tags, run_name=name).info.run_id
     items = [mlflow.entities.Param(k, _param_value(v)) for k, v in params]
@@ -290,8 +293,8 @@ def start_child(target: Target, name: str, tags: Mapping[str, str], params: Iter
 
 def has_checkpoint(uri: str, run_id: str) -> bool:
     """Whether the run holds ``checkpoint/last.npz`` (a run killed before its first checkpoint does not)."""
-    artifacts = client(uri).list_artifacts(run_id, K.CHECKPOINT_DIR)
-    return any(a.path == K.CHECKPOINT_ARTIFACT for a in artifacts)
+    artifacts = client(uri).list_artifacts(run_id, contract.CHECKPOINT_DIR)
+    return any(a.path == contract.CHECKPOINT_ARTIFACT for a in artifacts)
 
 
 def get_run(uri: str, run_id: str) -> Any | None:
@@ -311,20 +314,20 @@ def reopen(target: Target, run_id: str) -> None:
     parent is kept as ``gansweep.previous_parent``), so the sweep that finishes it lists it."""
     c = client(target.uri)
     tags = c.get_run(run_id).data.tags
-    for tag in K.CLEARED_ON_RESUME:
+    for tag in contract.CLEARED_ON_RESUME:
         if tag in tags:
-            c.set_tag(run_id, K.previous_tag(tag), tags[tag])
+            c.set_tag(run_id, contract.previous_tag(tag), tags[tag])
             c.delete_tag(run_id, tag)
-    old_parent = tags.get(K.TAG_PARENT_RUN)
+    old_parent = tags.get(contract.TAG_PARENT_RUN)
     if target.parent_run_id and old_parent != target.parent_run_id:
         if old_parent:
-            c.set_tag(run_id, K.TAG_PREVIOUS_PARENT, old_parent)
-        c.set_tag(run_id, K.TAG_PARENT_RUN, target.parent_run_id)
-        c.set_tag(run_id, K.TAG_ROLE, K.ROLE_CHILD)
+            c.set_tag(run_id, contract.TAG_PREVIOUS_PARENT, old_parent)
+        c.set_tag(run_id, contract.TAG_PARENT_RUN, target.parent_run_id)
+        c.set_tag(run_id, contract.TAG_ROLE, contract.ROLE_CHILD)
     c.update_run(run_id, status="RUNNING")
     for k, v in _process_tags().items():
         c.set_tag(run_id, k, v)
-    c.set_tag(run_id, K.TAG_RESUMED, "true")
+    c.set_tag(run_id, contract.TAG_RESUMED, "true")
 
 
 def end_run(uri: str, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
@@ -353,7 +356,7 @@ def download_checkpoint(uri: str, run_id: str, dst: Path) -> Path | None:
     """The run's ``checkpoint/last.npz`` downloaded into ``dst``, or None when it has none."""
     dst.mkdir(parents=True, exist_ok=True)
     try:
-        return Path(client(uri).download_artifacts(run_id, K.CHECKPOINT_ARTIFACT, str(dst)))
+        return Path(client(uri).download_artifacts(run_id, contract.CHECKPOINT_ARTIFACT, str(dst)))
     except Exception:
         return None
 

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
 
 
-# Searches cut to seconds (tests/test_optuna*.py, test_publish_search.py): 30 iterations of the default
-# config, metrics every 5, a checkpoint and a grid at 15 and 30, no post-style fresh-z grid.
+# Searches cut to seconds (tests/test_search*.py, test_analysis_publish_search.py): 30 iterations of the
+# default config, metrics every 5, a checkpoint and a grid at 15 and 30, no post-style fresh-z grid.
 TINY_TRAIN = (
     "train.iterations=30",
     "train.log_every=5",
@@ -160,7 +160,7 @@ def hydra_conf():
 
 def short_labels(searched):
     """``search_runs`` rows plus ``short_label``: the report's label of each run's config (the labels' own
-    tests are in test_publish.py)."""
+    tests are in test_analysis_publish.py)."""
     import pandas as pd
 
     from analysis.labels import relabel

@@ -1,5 +1,6 @@
-"""What the sweep tests share (test_sweep, test_sweep_signals, test_sweep_server and the integration tests):
-the smoke study's check, the quick and long jobs, and the helpers that start a sweep and wait on it."""
+"""What the sweep tests share (test_runner_launchers, test_runner_signals, test_runner_tracking_server and
+the integration tests): the smoke study's check, the quick and long jobs, and the helpers that start a sweep
+and wait on it."""
 
 from __future__ import annotations
 

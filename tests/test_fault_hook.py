@@ -1,6 +1,7 @@
 """The tests' fault injection (tests/faults/sitecustomize.py): its rules, its wrap of the loop's step (the
 loop's one seam, ``gansweep.run.loop.train_step``) in a real run, and its install in a process started with
-:func:`conftest.fault_env`. The sweeps that use it are in test_sweep.py, test_optuna.py and the SLURM test."""
+:func:`conftest.fault_env`. The sweeps that use it are in test_runner_launchers.py, test_search.py and the
+SLURM test."""
 
 from __future__ import annotations
 

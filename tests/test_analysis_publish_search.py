@@ -1,5 +1,5 @@
 """Publishing a hyperparameter search (``gansweep-analyze experiment=<search study> --publish``): a real tiny
-search (two objectives, 3 trials of 30 iterations, as tests/test_optuna.py runs them) published into temporary
+search (two objectives, 3 trials of 30 iterations, as tests/test_search.py runs them) published into temporary
 folders; its answer read back against its tables and the Optuna study, re-rendered from its tables, and the
 refusals (no search, a missing storage, no trials, a rule naming no objective) before anything is written."""
 
@@ -113,7 +113,7 @@ def test_a_published_search_answers_from_its_tables_and_rerenders(searched: Stor
         t.values[0] for t in study.get_trials()
     ]
 
-    # Re-rendered from meta.json and tables/ alone, as tests/test_publish.py checks committed folders.
+    # Re-rendered from meta.json and tables/ alone, as test_analysis_publish.py checks committed folders.
     assert (folder / README).read_text(encoding="utf-8") == render_readme(folder)
     # A function of the store: published again, byte for byte the same.
     again = tmp_path / "again"

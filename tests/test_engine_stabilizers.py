@@ -4,7 +4,7 @@ Each new backward is checked against central finite differences in float64 (Batc
 statistics; spectral normalisation with u and v frozen, the reference implementation's gradient; D and G
 steps through them with every loss and the remedies); the average is the formula's, never feeds training,
 and leaves the trained weights bit for bit; the power iteration converges to the top singular value and is
-restored after unrolling. Config, hash and resume: tests/test_stabilizers_runs.py; the benchmark:
+restored after unrolling. Config, hash and resume: tests/test_run_stabilizers.py; the benchmark:
 tests/test_benchmarks_engine.py.
 """
 

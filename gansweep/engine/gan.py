@@ -102,6 +102,14 @@ class WeightEMA:
         self.t = int(state["t"])
 
 
+def n_packs(n: int, pack: int, what: str) -> int:
+    """Number of packs of ``pack`` samples in ``n`` samples; ValueError naming ``what`` when ``n`` does not
+    divide into them (the one divisibility rule of packing: the GAN's batches and the config's check)."""
+    if n % pack:
+        raise ValueError(f"{what}: {n} samples do not divide into packs of {pack} (pack)")
+    return n // pack
+
+
 class GAN:
     """Generator ``G`` (z -> image), discriminator ``D`` (``pack`` images -> one logit), a loss and two
     optimizers; ``unroll_steps`` D steps unrolled for each G step; ``g_ema`` the decay of G's weight average
@@ -150,12 +158,6 @@ class GAN:
         self._d_saved: np.ndarray | None = None  # D's parameters while it is unrolled
         self.g_ema = None if g_ema is None else WeightEMA(G.flat_params, g_ema)
 
-    def _packs(self, n: int, what: str) -> int:
-        """Number of packs in ``n`` samples; ValueError when ``n`` does not divide into packs."""
-        if n % self.pack:
-            raise ValueError(f"{what}: {n} samples do not divide into packs of {self.pack} (pack)")
-        return n // self.pack
-
     def sample_z(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` noise vectors (n, z_dim) in G's dtype: U[-1, 1) (the post) or N(0, 1)."""
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
@@ -175,8 +177,8 @@ class GAN:
         real = np.asarray(real)
         if real.ndim != 2 or real.shape[1] != G.out_dim or real.shape[0] == 0:
             raise ValueError(f"real batch must have shape (n >= 1, {G.out_dim}); got {real.shape}")
-        n_real = self._packs(real.shape[0], "real batch")
-        n_fake = self._packs(np.shape(z)[0], "noise batch")
+        n_real = n_packs(real.shape[0], self.pack, "real batch")
+        n_fake = n_packs(np.shape(z)[0], self.pack, "noise batch")
         fake = G.forward(z)
         n = n_real + n_fake
         if self._x is None or self._x.shape[0] != n:
@@ -215,7 +217,7 @@ class GAN:
         check_lr(lr)
         G, D = self.G, self.D
         n = np.shape(z)[0]
-        packs = self._packs(n, "noise batch")
+        packs = n_packs(n, self.pack, "noise batch")
         logits = D.forward(G.forward(z).reshape(packs, D.in_dim))
         loss, grad = self.loss.g(logits)
         dx = D.backward(grad, param_grads=False)
@@ -255,7 +257,7 @@ class GAN:
         """D's mean probability on the samples ``x`` (n, pixels), in packs of ``pack``; touches no training
         cache, no gradient and no generator (a probe: the training stream is unchanged)."""
         x = np.asarray(x)
-        packs = self._packs(x.shape[0], "probe batch")
+        packs = n_packs(x.shape[0], self.pack, "probe batch")
         return float(np.mean(sigmoid(self.D.predict(x.reshape(packs, self.D.in_dim)))))
 
     def generate(self, z: np.ndarray, *, raw: bool = False) -> np.ndarray:

@@ -21,6 +21,7 @@ from gansweep.data.loader import SPLITS
 from gansweep.data.sampler import MODES as SAMPLINGS
 from gansweep.engine.activations import parse_activation
 from gansweep.engine.gan import Z_DISTS as NOISES
+from gansweep.engine.gan import n_packs
 from gansweep.engine.layers import INITS
 from gansweep.engine.losses import LOSSES
 from gansweep.engine.optim import build_optimizer
@@ -255,16 +256,18 @@ def _remedies(cfg: Mapping[str, Any]) -> None:
     """The mode-collapse remedies, and whether they can apply to this batch size."""
     batch = get(cfg, "train.batch_size")
     pack = _int(cfg, "model.pack")
-    if batch % pack:
+    try:
+        packs = n_packs(batch, pack, "train.batch_size")
+    except ValueError:
         raise ConfigError(
             f"model.pack={pack}, train.batch_size={batch}: the batch must divide into packs of model.pack "
             f"samples (choose a batch size that is a multiple of {pack}, or model.pack=1)"
-        )
-    if get(cfg, "model.minibatch_std") and batch // pack < 2:
+        ) from None
+    if get(cfg, "model.minibatch_std") and packs < 2:
         raise ConfigError(
             f"model.minibatch_std=true, train.batch_size={batch}, model.pack={pack}: the minibatch standard "
             f"deviation needs at least 2 {'packs' if pack > 1 else 'samples'} per D batch; it has "
-            f"{batch // pack} (the post recipe trains with batch 1: set train.batch_size >= {2 * pack})"
+            f"{packs} (the post recipe trains with batch 1: set train.batch_size >= {2 * pack})"
         )
     _int(cfg, "train.unroll_steps", minimum=0)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gansweep.cli import data as data_cli
 from gansweep.data import (
     CLASS_COUNTS,
     FILES,
@@ -29,7 +30,6 @@ from gansweep.data import (
     CorruptFileError,
     MnistUnavailableError,
     StackedMNIST,
-    cli,
     ensure_cache,
     load_mnist,
     mnist_dir,
@@ -470,18 +470,18 @@ def test_stacked_mnist_shape_labels_determinism_and_modes(real_test) -> None:
 
 
 def test_cli_verify_info_fetch(tmp_cache: Path, tmp_path: Path, capsys) -> None:
-    assert cli.main(["verify", "--cache-dir", str(tmp_cache)]) == 0
-    assert cli.main(["info", "--cache-dir", str(tmp_cache)]) == 0
+    assert data_cli.main(["verify", "--cache-dir", str(tmp_cache)]) == 0
+    assert data_cli.main(["info", "--cache-dir", str(tmp_cache)]) == 0
     out = capsys.readouterr().out
     assert "load_time_s" in out and "peak_traced_mb" in out and "980 1135 1032" in out
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(tmp_cache / "mnist" / TEST_FILES[1], src / TEST_FILES[1])
     _flip_byte(tmp_cache / "mnist" / TEST_FILES[1], 20)
-    assert cli.main(["verify", "--cache-dir", str(tmp_cache)]) == 1
+    assert data_cli.main(["verify", "--cache-dir", str(tmp_cache)]) == 1
     assert f"BAD  {tmp_cache / 'mnist' / TEST_FILES[1]}" in capsys.readouterr().out
     argv = ["fetch", "--cache-dir", str(tmp_cache), "--source-dir", str(src), "--sources", "source_dir"]
-    assert cli.main(argv) == 0
+    assert data_cli.main(argv) == 0
     assert f"{TEST_FILES[1]}: source source_dir {src}" in capsys.readouterr().out
-    assert cli.main(["fetch", "--cache-dir", str(tmp_cache), "--sources", "source_dir"]) == 0
+    assert data_cli.main(["fetch", "--cache-dir", str(tmp_cache), "--sources", "source_dir"]) == 0
     assert "source: cache" in capsys.readouterr().out

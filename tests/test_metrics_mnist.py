@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 
+from gansweep.cli.evaluator import main as evaluator_cli
 from gansweep.data import StackedMNIST, load_mnist
 from gansweep.metrics import ACCURACY_THRESHOLD, EvaluatorUnavailable, ensure_classifier, load_evaluator
-from gansweep.metrics.cli import main as evaluator_cli
 from gansweep.metrics.store import evaluator_dir
 
 pytestmark = pytest.mark.slow

@@ -49,8 +49,10 @@ def factorial_verdict(cells: pd.DataFrame, effects: pd.DataFrame, spec: Target) 
         n = int(only["n"])
         word = YES if n and reached == n else NO if reached == 0 else UNDECIDED
         share = "every seed" if word == YES else "no seed" if word == NO else f"{reached} of {n} seeds"
+        verb = "reach" if word == UNDECIDED else "reaches"
+        values = only["values"].replace(",", ", ")
         return word, (
-            f"{share} reaches {target}: the {n} seeds cover {only['values'].replace(',', ', ')} "
+            f"{share} {verb} {target}; {fig.short} on the {n} seeds: {values} "
             f"(mean {fmt(float(only['mean']), 3)}; rate of seeds reaching it {reached}/{n}, 95 % interval "
             f"[{fmt(float(only['rescue_low']), 2)}, {fmt(float(only['rescue_high']), 2)}]){strongest}."
         )

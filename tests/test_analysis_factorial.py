@@ -107,7 +107,14 @@ def test_a_target_without_fixes_reads_each_config() -> None:
     cells = cell_table(runs, spec)
     assert cells.iloc[0]["cell"] == "tf" and cells.iloc[0]["rescued"] == 4
     assert effect_table(runs, spec).empty
-    assert factorial_verdict(cells, effect_table(runs, spec), spec)[0] == UNDECIDED
+    word, sentence = factorial_verdict(cells, effect_table(runs, spec), spec)
+    assert word == UNDECIDED
+    assert "4 of 5 seeds reach 10 or more digits; digits on the 5 seeds: 10, 10, 9, 10, 10" in sentence
+    fd_key = catalog.metric_column(contract.FD)
+    runs = runs.assign(**{fd_key: [348.0, 91.4, 100.0, 114.0, 82.6]})  # the figure named is the first bound's
+    fd_first = Target((Condition(contract.FD, 25.0, at_most=True), Condition(contract.MODES, 10.0)))
+    word, sentence = factorial_verdict(cell_table(runs, fd_first), pd.DataFrame(), fd_first)
+    assert word == NO and "; FD on the 5 seeds: 348, 91.4, 100, 114, 82.6 (mean 147" in sentence
 
 
 def test_the_target_block_is_checked() -> None:

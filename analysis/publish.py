@@ -18,9 +18,9 @@ study) is published by :func:`publish_search` instead: its tables are the trials
 front) and the trials per state, its figures the search report's (history, Pareto front, importances), and
 its answer the trial the study file's ``report.answer`` rule picks (:class:`analysis.search.AnswerRule`).
 
-``tests/test_publish.py`` re-renders every committed ``experiments/*/README.md`` from its own files, and
-publishes a synthetic store twice to check that the output is a function of the store;
-``tests/test_publish_search.py`` publishes a real tiny search.
+``tests/test_analysis_publish.py`` re-renders every committed ``experiments/*/README.md`` from its own files,
+and publishes a synthetic store twice to check that the output is a function of the store;
+``tests/test_analysis_publish_search.py`` publishes a real tiny search.
 """
 
 from __future__ import annotations

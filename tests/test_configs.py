@@ -296,7 +296,7 @@ def test_hydra_refuses_a_wrong_type_or_unknown_key_naming_it(override: str, key:
 
 
 @pytest.mark.parametrize(
-    "override", ["model=arch9", "experiment=nosuch", "post=failed9", "ablation=bacth", "recipe=old"]
+    "override", ["model=failed7", "experiment=nosuch", "post=failed9", "ablation=bacth", "recipe=old"]
 )
 def test_unknown_group_option_names_it(override: str) -> None:
     """Also for the groups that default to nothing (a typo in a study's name must not train the defaults)."""

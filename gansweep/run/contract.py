@@ -1,7 +1,8 @@
 """The run contract: every name a run writes to MLflow and the analysis reads back (tags, statuses, metric
-keys, artifacts). The one place to rename one; the writers (``gansweep.cli``, ``gansweep.runner.tracking``,
-``gansweep.run``) and ``analysis/`` import it. Standard library only, so either side can import it without
-the other's dependencies. docs/ARCHITECTURE.md, "What a run logs to MLflow", describes each name.
+keys, artifacts). The one place to rename one; the writers (``gansweep.run``, ``gansweep.runner`` and its
+``tracking``, ``gansweep.search``) and ``analysis/`` import it. Standard library only, so either side can
+import it without the other's dependencies. docs/ARCHITECTURE.md, "What a run logs to MLflow", describes
+each name.
 """
 
 from __future__ import annotations

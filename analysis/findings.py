@@ -16,6 +16,7 @@ from analysis.meta import META, contrast_of
 from analysis.report_spec import parse_target
 from analysis.search_document import search_key_number, search_verdict
 from analysis.sections import SEARCH_KIND, read_meta
+from analysis.stats import completed
 from analysis.target_verdict import factorial_verdict
 from analysis.verdicts import delta_text, study_verdict, unit_text
 from gansweep.run import contract
@@ -81,7 +82,7 @@ def outcome_sentence(runs: pd.DataFrame) -> str:
     column = catalog.metric_column(contract.MODES)
     if runs.empty or column not in runs:
         return "No run has logged the digit figure yet."
-    done = runs[runs["status"] == contract.FINISHED]
+    done = completed(runs)
     if done.empty:
         return f"None of the {len(runs)} runs has finished yet."
     shares = [c for c in done.columns if c.startswith("metrics." + contract.EVAL_PREFIX + "class_share_")]

@@ -27,7 +27,7 @@ from analysis.plot_style import NoDataError
 from analysis.report import write_report
 from analysis.report_spec import ReportSpec, Target, load_spec
 from analysis.run_plots import plot_curves, plot_samples
-from analysis.stats import add_collapse, add_probes, status_counts, summarize
+from analysis.stats import add_collapse, add_probes, completed, status_counts, summarize
 from analysis.tables import headline_table, run_table, summary_markdown, write_table
 from analysis.target_curves import plot_target_curves
 from analysis.verdicts import wide_table
@@ -94,8 +94,7 @@ def _run_messages(runs: pd.DataFrame) -> list[str]:
             messages.append(f"run {name} is still {r['status']} — counted, left out of the statistics")
         if no_metrics.loc[index]:
             messages.append(f"run {name} logged no metrics")
-    finished = runs[runs["status"] == contract.FINISHED]
-    repeats = finished.groupby(["config_label", "seed"], sort=True).size()
+    repeats = completed(runs).groupby(["config_label", "seed"], sort=True).size()
     for (label, seed), count in repeats[repeats > 1].items():
         messages.append(
             f"{label} seed {seed} has {count} FINISHED runs (each force=true re-run adds one);"

@@ -202,8 +202,9 @@ def build_synthetic_study(
             if spec.with_samples and not (failed or killed or diverged) and key not in spec.no_metrics:
                 for artifact in (contract.SAMPLES_ARTIFACT, contract.STRETCHED_SAMPLES_ARTIFACT):
                     client.log_image(run_id, Image.open(io.BytesIO(_samples_png(rng))), artifact)
-            status = contract.KILLED if killed else contract.FINISHED
-            status = contract.FAILED if failed or diverged else status
+            status = (
+                contract.FAILED if failed or diverged else contract.KILLED if killed else contract.FINISHED
+            )
             client.set_terminated(run_id, status=status, end_time=t0 + 1000 * len(children) + 500)
     if parent_id is not None:
         client.set_tag(parent_id, "gansweep.jobs", str(len(children)))
